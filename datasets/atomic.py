@@ -1,0 +1,28 @@
+"""All-or-nothing file output: write beside the target, then rename over it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it to ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is untouched,
+    so a crash never leaves a half-written file that looks whole.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".part", dir=path.parent or ".")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()

@@ -1,0 +1,1 @@
+"""One module per file format; each exposes a Recording subclass and ``sniff``."""
