@@ -1,0 +1,1 @@
+"""Qt-free orchestration shared by the CLI and the GUI."""

@@ -1,0 +1,3 @@
+from spikelens.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""The `spikelens` command line. Each subcommand is a thin shell over pipelines/."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+from spikelens import __version__
+
+EXIT_BAD_INPUT = 2
+
+
+def bundled_sample() -> Path:
+    """A small recording that ships with the package, for demos and first runs."""
+    return Path(str(resources.files("spikelens.datasets") / "samples" / "rotating_bar.h5"))
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from spikelens.pipelines.inspect import describe
+
+    path = args.file or bundled_sample()
+    info = describe(path)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{'file:':<13}{path}")
+    for key in ("format", "camera", "width", "height", "events", "t_start_us", "t_end_us", "duration_us"):
+        print(f"{key + ':':<13}{info[key]}")
+    for key, value in info["extra"].items():
+        print(f"{key + ':':<13}{value}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from spikelens.pipelines.convert import convert
+
+    with tqdm(unit="ev", unit_scale=True, disable=args.quiet or None, file=sys.stderr) as bar:
+        n = convert(args.input, args.output, progress=bar.update)
+    if not args.quiet:
+        print(f"wrote {n} events to {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="spikelens", description="Event-camera workbench.")
+    p.add_argument("--version", action="version", version=f"spikelens {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="describe a recording (the bundled sample if no FILE)")
+    info.add_argument("file", nargs="?", type=Path)
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(func=_cmd_info)
+
+    conv = sub.add_parser("convert", help="convert a recording to .h5 or .npz, losslessly")
+    conv.add_argument("input", type=Path)
+    conv.add_argument("output", type=Path)
+    conv.add_argument("-q", "--quiet", action="store_true")
+    conv.set_defaults(func=_cmd_convert)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from spikelens.datasets import FormatError
+
+    try:
+        return args.func(args)
+    except (FormatError, ValueError, OSError) as exc:
+        print(f"spikelens: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
