@@ -13,7 +13,8 @@ from spikelens.datasets import open_recording
 def describe(path: str | Path) -> dict[str, Any]:
     """Format, geometry, event count and time span (one streaming pass) plus metadata.
 
-    The first seven keys are the stable JSON contract of ``spikelens info --json``.
+    ``spikelens info --json`` prints the first seven keys; ``camera`` and
+    ``extra`` (arrays summarised by shape) follow.
     """
     with open_recording(path) as rec:
         st = rec.stats()

@@ -11,6 +11,8 @@ from pathlib import Path
 from spikelens import __version__
 
 EXIT_BAD_INPUT = 2
+#: The stable contract of `spikelens info --json`.
+JSON_KEYS = ["format", "width", "height", "events", "t_start_us", "t_end_us", "duration_us"]
 
 
 def bundled_sample() -> Path:
@@ -24,7 +26,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     path = args.file or bundled_sample()
     info = describe(path)
     if args.json:
-        print(json.dumps(info, indent=2))
+        keys = [*JSON_KEYS, "camera", "extra"] if args.meta else JSON_KEYS
+        print(json.dumps({k: info[k] for k in keys}, indent=2))
         return 0
     print(f"{'file:':<13}{path}")
     for key in ("format", "camera", "width", "height", "events", "t_start_us", "t_end_us", "duration_us"):
@@ -53,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="describe a recording (the bundled sample if no FILE)")
     info.add_argument("file", nargs="?", type=Path)
-    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.add_argument("--json", action="store_true", help=f"machine-readable output: {', '.join(JSON_KEYS)}")
+    info.add_argument("--meta", action="store_true", help="with --json, add camera and extra metadata")
     info.set_defaults(func=_cmd_info)
 
     conv = sub.add_parser("convert", help="convert a recording to .h5 or .npz, losslessly")

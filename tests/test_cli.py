@@ -18,9 +18,12 @@ JSON_KEYS = ["format", "width", "height", "events", "t_start_us", "t_end_us", "d
 def test_info_json_contract(capsys):
     assert main(["info", str(bundled_sample()), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert list(info)[:7] == JSON_KEYS
+    assert list(info) == JSON_KEYS
     assert info["format"] == "hdf5" and (info["width"], info["height"]) == (128, 128)
     assert info["events"] == 80_000 and info["duration_us"] == info["t_end_us"] - info["t_start_us"]
+    assert main(["info", str(bundled_sample()), "--json", "--meta"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert list(info) == [*JSON_KEYS, "camera", "extra"] and info["extra"]["seed"] == 0
 
 
 def test_info_defaults_to_the_bundled_sample(capsys):
