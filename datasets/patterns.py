@@ -56,3 +56,47 @@ def random_events(
     ev["y"] = rng.integers(0, height, n)
     ev["p"] = rng.integers(0, 2, n)
     return ev
+
+
+def sai_points(
+    width: int = 346,
+    height: int = 260,
+    fx: float = 320.0,
+    v: float = 0.177,
+    depth: float = 1.0,
+    occluder_depth: float | None = 0.4,
+    duration_us: int = 1_000_000,
+    n_events: int = 500_000,
+    n_points: int = 3000,
+    occluder_fraction: float = 0.4,
+    seed: int | np.random.Generator = 0,
+) -> tuple[np.ndarray, int]:
+    """Events of textured planes seen by a camera sliding along +x (synthetic aperture geometry).
+
+    Scene points at depth d drift across the sensor at -fx*v/d px/s; each
+    event is one point seen at a random time. Returns (events, t_ref_us) with
+    t_ref the middle of the recording, where refocusing at ``depth`` puts every
+    target point back at its reference position.
+    """
+    rng = np.random.default_rng(seed)
+    t_ref = duration_us // 2
+    planes = [(depth, 1.0 - (occluder_fraction if occluder_depth else 0.0))]
+    if occluder_depth:
+        planes.append((occluder_depth, occluder_fraction))
+    parts = []
+    for d, share in planes:
+        n = round(n_events * share)
+        rate = fx * v / d
+        reach = rate * duration_us / 2e6
+        px = rng.uniform(-reach, width + reach, n_points)
+        py = rng.integers(0, height, n_points)
+        pol = rng.integers(0, 2, n_points)
+        k = rng.integers(0, n_points, n)
+        t = rng.integers(0, duration_us, n)
+        x = np.rint(px[k] - rate * (t - t_ref) / 1e6).astype(np.int64)
+        inside = (x >= 0) & (x < width)
+        ev = empty_events(int(inside.sum()))
+        ev["t"], ev["x"], ev["y"], ev["p"] = t[inside], x[inside], py[k][inside], pol[k][inside]
+        parts.append(ev)
+    ev = np.concatenate(parts)
+    return ev[np.argsort(ev["t"], kind="stable")], t_ref

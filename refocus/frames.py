@@ -1,0 +1,260 @@
+"""Refocus events and pack them into T x 2 x H x W frames, an image or a time surface.
+
+Public wrappers check their inputs (raising :class:`RefocusError`, a
+ValueError) and call the Numba kernels; reference.py holds NumPy twins with
+the same signatures for the parity tests. Rates are image-plane speeds in
+px/s: a plane at depth d under a camera moving at v m/s has rate fx*v/d
+(:func:`spikelens.refocus.shift_rate`).
+
+Channel c of a frame counts events of polarity c (0 = OFF, 1 = ON), as tonic
+does; E-SAI's ``Pos``/``Neg`` arrays are channels 1 and 0.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from spikelens.datasets import EVENT_DTYPE
+from spikelens.refocus import kernels
+from spikelens.refocus.geometry import RefocusError
+
+Roi = tuple[int, int, int, int]  # top, left, height, width
+#: E-SAI's test crop: top-left (2, 45), 256 x 256.
+ESAI_TEST_ROI: Roi = (2, 45, 256, 256)
+
+
+def _events(ev: np.ndarray) -> np.ndarray:
+    if not isinstance(ev, np.ndarray) or ev.dtype != EVENT_DTYPE or ev.ndim != 1:
+        raise RefocusError(f"events must be a 1-D array of spikelens EVENT_DTYPE, got {getattr(ev, 'dtype', ev)}")
+    return ev
+
+
+def _roi(roi: Roi | None, height: int, width: int) -> Roi:
+    if height <= 0 or width <= 0:
+        raise RefocusError(f"sensor size must be positive, got {width}x{height}")
+    if roi is None:
+        return 0, 0, height, width
+    y, x, h, w = (int(v) for v in roi)
+    if h <= 0 or w <= 0 or y < 0 or x < 0 or y + h > height or x + w > width:
+        raise RefocusError(f"ROI (top={y}, left={x}, {h}x{w}) does not fit the {width}x{height} sensor")
+    return y, x, h, w
+
+
+def _out(out: np.ndarray | None, shape: tuple[int, ...], dtype) -> np.ndarray:
+    if out is None:
+        return np.zeros(shape, dtype)
+    if out.shape != shape or not out.flags.c_contiguous:
+        raise RefocusError(f"out must be a C-contiguous array of shape {shape}, got {out.shape}")
+    out.fill(0)
+    return out
+
+
+def _top(dtype) -> float:
+    dtype = np.dtype(dtype)
+    if dtype.kind == "i":
+        return np.iinfo(dtype).max
+    if dtype.kind == "f":
+        return np.inf
+    raise RefocusError(f"frames must be a signed integer or float type, got {dtype}")
+
+
+def _raise_report(report: np.ndarray) -> None:
+    back = report[:, 0][report[:, 0] >= 0]
+    if back.size:
+        raise RefocusError(f"events are not sorted by time (event {back.min()} goes back)")
+    badp = report[:, 1][report[:, 1] >= 0]
+    if badp.size:
+        raise RefocusError(f"event {badp.min()} has a polarity other than 0/1")
+
+
+def _check_shift(ev: np.ndarray, t_ref_us: int, *rates: float) -> None:
+    """Keep (t - t_ref) * rate inside the range the kernels round exactly."""
+    if ev.size == 0:
+        return
+    span = max(abs(int(ev["t"][0]) - int(t_ref_us)), abs(int(ev["t"][-1]) - int(t_ref_us)))
+    for r in rates:
+        if not np.isfinite(r) or span * abs(r) / 1e6 >= kernels.MAX_SHIFT:
+            raise RefocusError(f"shift rate {r} px/s is not finite or shifts events by over 2**51 px")
+
+
+def _bins(n_bins: int) -> int:
+    if int(n_bins) < 1:
+        raise RefocusError(f"need at least one time bin, got {n_bins}")
+    return int(n_bins)
+
+
+def pack_frames(
+    events: np.ndarray,
+    rate: float | tuple[float, float],
+    t_ref_us: int,
+    n_bins: int = 30,
+    sensor: tuple[int, int] = (260, 346),
+    roi: Roi | None = None,
+    t_range: tuple[int, int] | None = None,
+    dtype=np.int16,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Refocus with x' = x + rint((t - t_ref) * rate_x) (and y likewise), count into T x 2 x H x W.
+
+    ``rate`` is px/s along x, or (rate_x, rate_y). Bins split ``t_range``
+    ([first event, last event + 1) by default) into equal integer-microsecond
+    parts: bin = (t - t0) * T // (t1 - t0). Events leaving the sensor or the
+    ROI (top, left, height, width) are dropped. Events must be time-sorted.
+    """
+    ev = _events(events)
+    n_bins = _bins(n_bins)
+    height, width = sensor
+    y0, x0, h, w = _roi(roi, height, width)
+    rx, ry = (rate, 0.0) if np.isscalar(rate) else rate
+    frames = _out(out, (n_bins, 2, h, w), dtype)
+    if ev.size == 0:
+        return frames
+    if t_range is None and ev["t"][-1] < ev["t"][0]:
+        raise RefocusError("events are not sorted by time (the last is earlier than the first)")
+    t0, t1 = (int(ev["t"][0]), int(ev["t"][-1]) + 1) if t_range is None else (int(t_range[0]), int(t_range[1]))
+    if t1 <= t0:
+        raise RefocusError(f"empty time range [{t0}, {t1})")
+    _check_shift(ev, t_ref_us, rx, ry)
+    edges = kernels.bin_edges(ev["t"], t0, t1, n_bins)
+    report = np.full((n_bins, 2), kernels.NO_REPORT, np.int64)
+    kernels.pack_frames(ev, int(t_ref_us), rx / 1e6, ry / 1e6, edges, y0, x0, _top(dtype), frames, report)
+    _raise_report(report)
+    return frames
+
+
+def pack_frames_esai(
+    events: np.ndarray,
+    fx: float,
+    v: float,
+    depth: float,
+    t_ref_us: int,
+    n_bins: int = 30,
+    sensor: tuple[int, int] = (260, 346),
+    roi: Roi | None = None,
+    outside: Literal["drop", "keep"] = "drop",
+    dtype=np.float32,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """E-SAI's preprocessing (codes/Preprocess.py, pack_with_manual_refocus), bit for bit.
+
+    shift = round((t - t_ref) * fx * v / d) with t in seconds (half to even,
+    as Python's round); x only. Events whose shifted x leaves the sensor are
+    dropped, as the reference code does (``outside="keep"`` keeps them at
+    their original x instead). Bins: (t - t_min) / ((t_max - t_min) / T) over
+    the kept events, the last edge folded into bin T-1; then the ROI crop.
+    """
+    ev = _events(events)
+    n_bins = _bins(n_bins)
+    height, width = sensor
+    y0, x0, h, w = _roi(roi, height, width)
+    if depth <= 0 or fx <= 0:
+        raise RefocusError(f"fx and depth must be positive, got fx={fx}, depth={depth}")
+    if outside not in ("drop", "keep"):
+        raise RefocusError(f"outside must be 'drop' or 'keep', got {outside!r}")
+    frames = _out(out, (n_bins, 2, h, w), dtype)
+    keep = outside == "keep"
+    _check_shift(ev, t_ref_us, fx * v / depth)
+    ref_s = int(t_ref_us) / 1e6
+    first, last = kernels.esai_time_range(ev, ref_s, fx, v, depth, width, keep)
+    if first < 0:
+        return frames
+    min_t, max_t = int(ev["t"][first]) / 1e6, int(ev["t"][last]) / 1e6
+    interval = (max_t - min_t) / n_bins
+    edges = kernels.esai_bin_edges(ev, min_t, interval, n_bins)
+    report = np.full((n_bins, 2), kernels.NO_REPORT, np.int64)
+    kernels.pack_frames_esai(
+        ev,
+        ref_s,
+        float(fx),
+        float(v),
+        float(depth),
+        width,
+        keep,
+        min_t,
+        interval,
+        edges,
+        y0,
+        x0,
+        _top(dtype),
+        frames,
+        report,
+    )
+    _raise_report(report)
+    return frames
+
+
+def check_events(events: np.ndarray) -> np.ndarray:
+    """Reject unsorted streams and bad polarities once, for callers that make many passes."""
+    ev = _events(events)
+    back, badp = kernels.check_stream(ev)
+    _raise_report(np.array([[back, badp]]))
+    return ev
+
+
+def focal_stack_images(
+    events: np.ndarray,
+    rates: np.ndarray,
+    t_ref_us: int,
+    sensor: tuple[int, int] = (260, 346),
+    roi: Roi | None = None,
+    rates_y: np.ndarray | None = None,
+) -> np.ndarray:
+    """Event-count images (D x H x W, int32) refocused at each rate (px/s), in parallel over rates."""
+    ev = check_events(events)
+    height, width = sensor
+    y0, x0, h, w = _roi(roi, height, width)
+    rates = np.asarray(rates, np.float64).ravel()
+    ry = np.zeros_like(rates) if rates_y is None else np.asarray(rates_y, np.float64).ravel()
+    if ry.shape != rates.shape:
+        raise RefocusError("rates and rates_y must have the same length")
+    _check_shift(ev, t_ref_us, *rates, *ry)
+    out = np.zeros((rates.size, h, w), np.int32)
+    kernels.focal_stack(ev, int(t_ref_us), rates / 1e6, ry / 1e6, width, height, y0, x0, out)
+    return out
+
+
+def accumulate(
+    events: np.ndarray,
+    rate: float | tuple[float, float],
+    t_ref_us: int,
+    sensor: tuple[int, int] = (260, 346),
+    roi: Roi | None = None,
+) -> np.ndarray:
+    """One refocused event-count image (H x W, int32), for display and sharpness scores."""
+    rx, ry = (rate, 0.0) if np.isscalar(rate) else rate
+    return focal_stack_images(events, [rx], t_ref_us, sensor, roi, [ry])[0]
+
+
+def time_surface(
+    events: np.ndarray,
+    rate: float | tuple[float, float],
+    t_ref_us: int,
+    sensor: tuple[int, int] = (260, 346),
+    tau_us: float = 50_000.0,
+    t_now_us: int | None = None,
+) -> np.ndarray:
+    """Signed exponential time surface of the refocused events: p * exp(-(t_now - t_last) / tau), H x W."""
+    ev = check_events(events)
+    height, width = sensor
+    _roi(None, height, width)
+    if tau_us <= 0:
+        raise RefocusError(f"tau must be positive, got {tau_us}")
+    rx, ry = (rate, 0.0) if np.isscalar(rate) else rate
+    _check_shift(ev, t_ref_us, rx, ry)
+    last_t = np.full((height, width), np.iinfo(np.int64).min, np.int64)
+    last_p = np.zeros((height, width), np.int8)
+    kernels.last_events(ev, int(t_ref_us), rx / 1e6, ry / 1e6, width, height, last_t, last_p)
+    return surface_from_last(last_t, last_p, tau_us, t_now_us if t_now_us is not None else _t_end(ev))
+
+
+def _t_end(ev: np.ndarray) -> int:
+    return int(ev["t"][-1]) if ev.size else 0
+
+
+def surface_from_last(last_t: np.ndarray, last_p: np.ndarray, tau_us: float, t_now_us: int) -> np.ndarray:
+    seen = last_t != np.iinfo(np.int64).min
+    age = np.where(seen, t_now_us - last_t, 0).astype(np.float64)
+    sign = np.where(last_p > 0, 1.0, -1.0)
+    return np.where(seen, sign * np.exp(-age / tau_us), 0.0).astype(np.float32)

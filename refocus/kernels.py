@@ -1,0 +1,262 @@
+"""Numba kernels for event refocusing. Each has a NumPy twin in reference.py.
+
+Kernels trust their inputs (the wrappers in frames.py check parameters),
+take preallocated outputs, release the GIL and cache their compiled code.
+They read the packed event records directly (one record load beats four
+strided field loads) and index outputs flat.
+
+Parallel packing without atomics: events are time-sorted, so each time bin
+is a contiguous range of events. We find the ranges by binary search on the
+(monotonic) bin function and give each bin to one thread; bins never share
+output memory. The same pass checks that the stream really is sorted and
+its polarities are 0/1 (``report``), so the wrapper can reject bad input
+without a second pass. Counts saturate at ``top`` instead of wrapping.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+NO_REPORT = -1
+#: 1.5 * 2**52: adding and subtracting it rounds a double to an integer, half to even.
+_ROUNDER = 6755399441055744.0
+#: |values| below this round exactly with _ROUNDER; the wrappers keep shifts inside it.
+MAX_SHIFT = 2.0**51
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def round_half_even(v):
+    """np.rint for |v| < 2**51, without its libm call (a libm call per event otherwise).
+
+    Valid under the default round-to-nearest-even FP mode and without
+    fastmath, which would fold the two operations away.
+    """
+    return np.int64((v + _ROUNDER) - _ROUNDER)
+
+
+@nb.njit(cache=True, nogil=True)
+def _first_at_least(t, value, lo, hi):
+    """First index in [lo, hi) with t >= value (hi if none); t sorted."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if t[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(cache=True, nogil=True)
+def bin_edges(t, t0, t1, n_bins):
+    """edges[b] = first event of bin b, where bin = (t - t0) * n_bins // (t1 - t0) for t in [t0, t1)."""
+    span = t1 - t0
+    edges = np.empty(n_bins + 1, np.int64)
+    n = t.shape[0]
+    lo = _first_at_least(t, t0, 0, n)
+    for b in range(n_bins):
+        lo = _first_at_least(t, t0 + (b * span + n_bins - 1) // n_bins, lo, n)
+        edges[b] = lo
+    edges[n_bins] = _first_at_least(t, t1, lo, n)
+    return edges
+
+
+@nb.njit(cache=True, nogil=True)
+def _check(ev, lo, hi, report, b):
+    """Note in report[b] the first index in [lo, hi) whose time goes back or whose polarity is not 0/1."""
+    prev = ev[lo - 1].t if lo > 0 else np.iinfo(np.int64).min
+    for i in range(lo, hi):
+        e = ev[i]
+        if report[b, 0] < 0 and e.t < prev:
+            report[b, 0] = i
+        if report[b, 1] < 0 and (e.p < 0 or e.p > 1):
+            report[b, 1] = i
+        prev = e.t
+
+
+@nb.njit(cache=True, nogil=True)
+def _check_edges(ev, lo, hi, b, n_bins, report):
+    """The first bin also checks the events before it, the last those after it."""
+    if b == 0:
+        _check(ev, 0, lo, report, b)
+    if b == n_bins - 1:
+        _check(ev, hi, ev.shape[0], report, b)
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def pack_frames(ev, t_ref, rate_x, rate_y, edges, roi_y, roi_x, top, out, report):
+    """Refocus and count events into out[bin, polarity, y - roi_y, x - roi_x].
+
+    rate_x / rate_y are px per microsecond; x' = x + rint((t - t_ref) * rate).
+    Events whose shifted position leaves the ROI (which lies inside the
+    sensor) are dropped. A bin whose events are unsorted or have a polarity
+    other than 0/1 stops counting and records where in ``report``.
+    """
+    n_bins, _, h, w = out.shape
+    flat = out.reshape(-1)
+    plane = h * w
+    shift_y = rate_y != 0.0
+    for b in nb.prange(n_bins):
+        lo, hi = edges[b], edges[b + 1]
+        _check_edges(ev, lo, hi, b, n_bins, report)
+        prev = ev[lo - 1].t if lo > 0 else np.iinfo(np.int64).min
+        base = b * 2 * plane
+        bad = False
+        for i in range(lo, hi):
+            e = ev[i]
+            pol = np.int64(e.p)
+            if e.t < prev or pol < 0 or pol > 1:
+                bad = True
+                break
+            prev = e.t
+            dt = np.float64(e.t - t_ref)
+            xr = e.x + round_half_even(dt * rate_x) - roi_x
+            yr = np.int64(e.y) - roi_y
+            if shift_y:
+                yr += round_half_even(dt * rate_y)
+            if xr < 0 or xr >= w or yr < 0 or yr >= h:
+                continue
+            k = base + pol * plane + yr * w + xr
+            if flat[k] < top:
+                flat[k] += 1
+        if bad:
+            _check(ev, lo, hi, report, b)
+
+
+# -- E-SAI compatible packing -------------------------------------------------------
+@nb.njit(cache=True, nogil=True, inline="always")
+def _esai_shift(t_us, ref_s, fx, v, depth):
+    # the reference's exact float expression: round((t - ref_t) * fx * v / d), t in seconds
+    return round_half_even((t_us / 1e6 - ref_s) * fx * v / depth)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _esai_kept(e, ref_s, fx, v, depth, width, keep_outside):
+    xs = e.x + _esai_shift(e.t, ref_s, fx, v, depth)
+    if 0 <= xs < width:
+        return True, xs
+    return keep_outside, np.int64(e.x)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _esai_bin(t_us, min_t, interval, n_bins):
+    if interval <= 0.0:
+        return 0
+    ind = np.int64((t_us / 1e6 - min_t) / interval)
+    return min(ind, n_bins - 1)
+
+
+@nb.njit(cache=True, nogil=True)
+def esai_time_range(ev, ref_s, fx, v, depth, width, keep_outside):
+    """(first kept index, last kept index) or (-1, -1): E-SAI bins over the kept events' span."""
+    n = ev.shape[0]
+    first = -1
+    for i in range(n):
+        if _esai_kept(ev[i], ref_s, fx, v, depth, width, keep_outside)[0]:
+            first = i
+            break
+    if first < 0:
+        return -1, -1
+    for i in range(n - 1, first - 1, -1):
+        if _esai_kept(ev[i], ref_s, fx, v, depth, width, keep_outside)[0]:
+            return first, i
+    return first, first
+
+
+@nb.njit(cache=True, nogil=True)
+def esai_bin_edges(ev, min_t, interval, n_bins):
+    """edges[b] = first event whose E-SAI bin is >= b (the bin is monotonic in t)."""
+    n = ev.shape[0]
+    edges = np.empty(n_bins + 1, np.int64)
+    edges[0] = 0
+    edges[n_bins] = n
+    for b in range(1, n_bins):
+        lo, hi = edges[b - 1], n
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if _esai_bin(ev[mid].t, min_t, interval, n_bins) < b:
+                lo = mid + 1
+            else:
+                hi = mid
+        edges[b] = lo
+    return edges
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def pack_frames_esai(
+    ev, ref_s, fx, v, depth, width, keep_outside, min_t, interval, edges, roi_y, roi_x, top, out, report
+):
+    """E-SAI's Preprocess.py in one parallel pass (see frames.pack_frames_esai)."""
+    n_bins, _, h, w = out.shape
+    flat = out.reshape(-1)
+    plane = h * w
+    for b in nb.prange(n_bins):
+        lo, hi = edges[b], edges[b + 1]
+        _check_edges(ev, lo, hi, b, n_bins, report)
+        prev = ev[lo - 1].t if lo > 0 else np.iinfo(np.int64).min
+        base = b * 2 * plane
+        bad = False
+        for i in range(lo, hi):
+            e = ev[i]
+            pol = np.int64(e.p)
+            if e.t < prev or pol < 0 or pol > 1:
+                bad = True
+                break
+            prev = e.t
+            kept, xs = _esai_kept(e, ref_s, fx, v, depth, width, keep_outside)
+            if not kept:
+                continue
+            xr = xs - roi_x
+            yr = np.int64(e.y) - roi_y
+            if xr < 0 or xr >= w or yr < 0 or yr >= h:
+                continue
+            k = base + pol * plane + yr * w + xr
+            if flat[k] < top:
+                flat[k] += 1
+        if bad:
+            _check(ev, lo, hi, report, b)
+
+
+# -- images at many shift rates (focal stack, autofocus, display) ---------------------------
+@nb.njit(cache=True, nogil=True, parallel=True)
+def focal_stack(ev, t_ref, rates_x, rates_y, width, height, roi_y, roi_x, out):
+    """out[d, y, x] = count of events landing on (x, y) when refocused with rates[d] (px/us)."""
+    n_d, h, w = out.shape
+    for d in nb.prange(n_d):
+        img = out[d].reshape(-1)
+        rx = rates_x[d]
+        ry = rates_y[d]
+        for i in range(ev.shape[0]):
+            e = ev[i]
+            dt = np.float64(e.t - t_ref)
+            xs = e.x + round_half_even(dt * rx)
+            ys = e.y + round_half_even(dt * ry)
+            if xs < 0 or xs >= width or ys < 0 or ys >= height:
+                continue
+            xr = xs - roi_x
+            yr = ys - roi_y
+            if xr < 0 or xr >= w or yr < 0 or yr >= h:
+                continue
+            img[yr * w + xr] += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def last_events(ev, t_ref, rate_x, rate_y, width, height, last_t, last_p):
+    """Time and polarity of the latest refocused event at each pixel (time surfaces)."""
+    for i in range(ev.shape[0]):
+        e = ev[i]
+        dt = np.float64(e.t - t_ref)
+        xs = e.x + round_half_even(dt * rate_x)
+        ys = e.y + round_half_even(dt * rate_y)
+        if xs < 0 or xs >= width or ys < 0 or ys >= height:
+            continue
+        last_t[ys, xs] = e.t
+        last_p[ys, xs] = e.p
+
+
+@nb.njit(cache=True, nogil=True)
+def check_stream(ev):
+    """(first index whose time goes back, first index whose polarity is not 0/1); -1 if none."""
+    report = np.full((1, 2), -1, np.int64)
+    _check(ev, 0, ev.shape[0], report, 0)
+    return report[0, 0], report[0, 1]

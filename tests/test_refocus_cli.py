@@ -1,0 +1,56 @@
+import cv2
+import numpy as np
+
+from spikelens.cli import main
+from spikelens.datasets import RecordingMeta, write_h5
+from spikelens.datasets.formats.esai import write_esai
+from spikelens.datasets.patterns import sai_points
+from spikelens.refocus import pack_frames, pack_frames_esai, shift_rate
+
+
+def esai_file(tmp_path, depth=1.2):
+    ev, t_ref = sai_points(depth=depth, occluder_depth=0.4, n_events=150_000, seed=5)
+    extra = {"fx": 320.0, "v": 0.177, "depth": depth, "t_ref_us": t_ref, "occ_free_aps": np.zeros((260, 346), np.uint8)}
+    path = tmp_path / "sample.npy"
+    write_esai(path, ev, RecordingMeta(None, "esai-npy", 346, 260, None, extra))
+    return path, ev, t_ref
+
+
+def test_refocus_at_given_depth_writes_pos_neg(tmp_path, capsys):
+    path, ev, t_ref = esai_file(tmp_path)
+    out, png = tmp_path / "r.npz", tmp_path / "r.png"
+    assert main(["refocus", str(path), "--depth", "1.2", "--bins", "8", "-o", str(out), "--png", str(png)]) == 0
+    z = np.load(out)
+    want = pack_frames(ev, shift_rate(320, 0.177, 1.2), t_ref, 8, (260, 346))
+    np.testing.assert_array_equal(z["pos"], want[:, 1])
+    np.testing.assert_array_equal(z["neg"], want[:, 0])
+    assert z["pos"].dtype == np.int16 and float(z["depth"]) == 1.2
+    img = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
+    assert img.shape == (260, 346) and img.max() == 255
+    assert "depth 1.2000 m (given)" in capsys.readouterr().out
+
+
+def test_refocus_auto_esai_compat_roi(tmp_path, capsys):
+    path, ev, t_ref = esai_file(tmp_path)
+    out = tmp_path / "a.npz"
+    assert (
+        main(["refocus", str(path), "--auto", "--esai-compat", "--roi", "2", "45", "256", "256", "-o", str(out)]) == 0
+    )
+    z = np.load(out)
+    assert z["pos"].shape == (30, 256, 256)
+    assert abs(float(z["depth"]) - 1.2) < 0.024
+    want = pack_frames_esai(ev, 320, 0.177, float(z["depth"]), t_ref, 30, (260, 346), (2, 45, 256, 256))
+    np.testing.assert_array_equal(z["neg"], want[:, 0])
+
+
+def test_refocus_without_sai_metadata_needs_fx_and_v(tmp_path, capsys):
+    ev, _ = sai_points(n_events=20_000, seed=1)
+    path = tmp_path / "plain.h5"
+    write_h5(path, ev, RecordingMeta(None, "test", 346, 260))
+    assert main(["refocus", str(path), "--depth", "1", "-o", str(tmp_path / "x.npz")]) == 2
+    assert "no SAI metadata for ['fx', 'v']" in capsys.readouterr().err
+    assert (
+        main(["refocus", str(path), "--depth", "1", "--fx", "320", "--v", "0.177", "-o", str(tmp_path / "x.npz")]) == 0
+    )
+    assert main(["refocus", str(path), "-o", str(tmp_path / "y.npz")]) == 2
+    assert "exactly one of --depth D or --auto" in capsys.readouterr().err
