@@ -1,0 +1,1 @@
+"""Neural networks: spiking encoders, CNN decoders, classifiers and E-SAI's RefocusNet."""
