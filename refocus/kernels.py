@@ -74,6 +74,15 @@ def _check(ev, lo, hi, report, b):
         prev = e.t
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _count(flat, base, xr, yr, w, h, top):
+    """Count one event at (xr, yr) of the w x h plane starting at flat[base], if inside; saturating."""
+    if 0 <= xr < w and 0 <= yr < h:
+        k = base + yr * w + xr
+        if flat[k] < top:
+            flat[k] += 1
+
+
 @nb.njit(cache=True, nogil=True)
 def _check_edges(ev, lo, hi, b, n_bins, report):
     """The first bin also checks the events before it, the last those after it."""
@@ -114,11 +123,7 @@ def pack_frames(ev, t_ref, rate_x, rate_y, edges, roi_y, roi_x, top, out, report
             yr = np.int64(e.y) - roi_y
             if shift_y:
                 yr += round_half_even(dt * rate_y)
-            if xr < 0 or xr >= w or yr < 0 or yr >= h:
-                continue
-            k = base + pol * plane + yr * w + xr
-            if flat[k] < top:
-                flat[k] += 1
+            _count(flat, base + pol * plane, xr, yr, w, h, top)
         if bad:
             _check(ev, lo, hi, report, b)
 
@@ -208,11 +213,7 @@ def pack_frames_esai(
                 continue
             xr = xs - roi_x
             yr = np.int64(e.y) - roi_y
-            if xr < 0 or xr >= w or yr < 0 or yr >= h:
-                continue
-            k = base + pol * plane + yr * w + xr
-            if flat[k] < top:
-                flat[k] += 1
+            _count(flat, base + pol * plane, xr, yr, w, h, top)
         if bad:
             _check(ev, lo, hi, report, b)
 
