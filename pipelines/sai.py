@@ -23,7 +23,7 @@ from spikelens.refocus.frames import Roi
 @dataclass(frozen=True)
 class RefocusOutput:
     frames: np.ndarray  # T x 2 x H x W counts (channel = polarity)
-    image: np.ndarray  # H x W refocused event counts over the whole recording (ROI crop)
+    image: np.ndarray | None  # H x W refocused event counts (ROI crop), when asked for
     depth: float
     geometry: SAIGeometry
     autofocus: AutofocusResult | None
@@ -40,6 +40,7 @@ def refocus_recording(
     v: float | None = None,
     t_ref_us: int | None = None,
     depth_range: tuple[float, float] = (0.3, 5.0),
+    with_image: bool = False,
 ) -> RefocusOutput:
     """Refocus ``path`` at ``depth`` metres, or at the autofocus depth when ``depth`` is None.
 
@@ -63,7 +64,7 @@ def refocus_recording(
         frames = pack_frames_esai(events, geo.fx, geo.v, depth, geo.t_ref_us, bins, sensor, roi, dtype=np.int16)
     else:
         frames = pack_frames(events, geo.rate(depth), geo.t_ref_us, bins, sensor, roi)
-    image = accumulate(events, geo.rate(depth), geo.t_ref_us, sensor, roi)
+    image = accumulate(events, geo.rate(depth), geo.t_ref_us, sensor, roi) if with_image else None
     return RefocusOutput(frames, image, float(depth), geo, found)
 
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from spikelens.refocus.frames import Roi, check_events, focal_stack_images
+from spikelens.refocus.frames import Roi, check_events, focal_stack_images, stack_checked
 from spikelens.refocus.geometry import RefocusError
 
 Metric = Literal["variance", "gradient", "squares"]
@@ -48,10 +48,6 @@ class AutofocusResult:
     scores: np.ndarray  # their scores
 
 
-def _inverse_grid(lo: float, hi: float, n: int) -> np.ndarray:
-    return np.linspace(lo, hi, n)
-
-
 def _peak(x: np.ndarray, y: np.ndarray) -> float:
     """Vertex of the parabola through the best sample and its neighbours (x uniformly spaced)."""
     k = int(np.argmax(y))
@@ -81,14 +77,14 @@ def autofocus(
         raise RefocusError(f"depth range must satisfy 0 < near < far, got {depth_range}")
     if n_coarse < 3 or n_fine < 3:
         raise RefocusError("need at least 3 coarse and 3 fine depths")
-    check_events(events)
+    ev = check_events(events)  # once for both sweeps
     k = fx * v  # rate = k / depth
-    inv = _inverse_grid(1 / d_hi, 1 / d_lo, n_coarse)
-    scores = sharpness(focal_stack_images(events, k * inv, t_ref_us, sensor, roi), metric)
+    inv = np.linspace(1 / d_hi, 1 / d_lo, n_coarse)
+    scores = sharpness(stack_checked(ev, k * inv, t_ref_us, sensor, roi), metric)
     best = int(np.argmax(scores))
     step = inv[1] - inv[0]
-    fine = _inverse_grid(max(inv[best] - step, inv[0]), min(inv[best] + step, inv[-1]), n_fine)
-    fine_scores = sharpness(focal_stack_images(events, k * fine, t_ref_us, sensor, roi), metric)
+    fine = np.linspace(max(inv[best] - step, inv[0]), min(inv[best] + step, inv[-1]), n_fine)
+    fine_scores = sharpness(stack_checked(ev, k * fine, t_ref_us, sensor, roi), metric)
     inv_best = min(max(_peak(fine, fine_scores), 1 / d_hi), 1 / d_lo)
     all_inv = np.concatenate([inv, fine])
     all_scores = np.concatenate([scores, fine_scores])

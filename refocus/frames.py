@@ -202,7 +202,11 @@ def focal_stack_images(
     rates_y: np.ndarray | None = None,
 ) -> np.ndarray:
     """Event-count images (D x H x W, int32) refocused at each rate (px/s), in parallel over rates."""
-    ev = check_events(events)
+    return stack_checked(check_events(events), rates, t_ref_us, sensor, roi, rates_y)
+
+
+def stack_checked(ev, rates, t_ref_us, sensor, roi=None, rates_y=None) -> np.ndarray:
+    """:func:`focal_stack_images` for events already through :func:`check_events` (autofocus sweeps)."""
     height, width = sensor
     y0, x0, h, w = _roi(roi, height, width)
     rates = np.asarray(rates, np.float64).ravel()
@@ -246,11 +250,9 @@ def time_surface(
     last_t = np.full((height, width), np.iinfo(np.int64).min, np.int64)
     last_p = np.zeros((height, width), np.int8)
     kernels.last_events(ev, int(t_ref_us), rx / 1e6, ry / 1e6, width, height, last_t, last_p)
-    return surface_from_last(last_t, last_p, tau_us, t_now_us if t_now_us is not None else _t_end(ev))
-
-
-def _t_end(ev: np.ndarray) -> int:
-    return int(ev["t"][-1]) if ev.size else 0
+    if t_now_us is None:
+        t_now_us = int(ev["t"][-1]) if ev.size else 0
+    return surface_from_last(last_t, last_p, tau_us, t_now_us)
 
 
 def surface_from_last(last_t: np.ndarray, last_p: np.ndarray, tau_us: float, t_now_us: int) -> np.ndarray:

@@ -32,14 +32,19 @@ def _shifted(ev: np.ndarray, rx: float, ry: float, t_ref_us: int) -> tuple[np.nd
     return xs, ys
 
 
+def _blank(events, n_bins, sensor, roi, dtype):
+    """Checked events, zeroed frames, the ROI and the sensor size: what every packer starts from."""
+    ev = _events(events)
+    height, width = sensor
+    y0, x0, h, w = _roi(roi, height, width)
+    return ev, np.zeros((_bins(n_bins), 2, h, w), dtype), (y0, x0, h, w), (height, width)
+
+
 def pack_frames_reference(
     events, rate, t_ref_us, n_bins=30, sensor=(260, 346), roi: Roi | None = None, t_range=None, dtype=np.int16, out=None
 ) -> np.ndarray:
-    ev = _events(events)
-    n_bins = _bins(n_bins)
-    height, width = sensor
-    y0, x0, h, w = _roi(roi, height, width)
-    frames = np.zeros((n_bins, 2, h, w), dtype)
+    ev, frames, (y0, x0, h, w), (height, width) = _blank(events, n_bins, sensor, roi, dtype)
+    n_bins = frames.shape[0]
     if ev.size == 0:
         return frames
     _check(ev)
@@ -67,11 +72,8 @@ def pack_frames_esai_reference(
     out=None,
 ) -> np.ndarray:
     """A NumPy transcription of E-SAI's pack_with_manual_refocus (codes/Preprocess.py)."""
-    ev = _events(events)
-    n_bins = _bins(n_bins)
-    height, width = sensor
-    y0, x0, h, w = _roi(roi, height, width)
-    frames = np.zeros((n_bins, 2, h, w), dtype)
+    ev, frames, (y0, x0, h, w), (_, width) = _blank(events, n_bins, sensor, roi, dtype)
+    n_bins = frames.shape[0]
     ref_s = int(t_ref_us) / 1e6
     t_s = ev["t"] / 1e6
     x = ev["x"].astype(np.int64)

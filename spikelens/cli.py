@@ -64,6 +64,7 @@ def _cmd_refocus(args: argparse.Namespace) -> int:
         v=args.v,
         t_ref_us=args.t_ref_us,
         depth_range=tuple(args.depth_range),
+        with_image=args.png is not None,
     )
     save_npz(result, args.output)
     if args.png:
