@@ -8,6 +8,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+#: mkstemp makes 0600 files; give outputs the permissions open() would.
+FILE_MODE = 0o666 & ~_UMASK
+
 
 @contextlib.contextmanager
 def atomic_output(path: str | Path, suffix: str = "") -> Iterator[Path]:
@@ -22,6 +27,8 @@ def atomic_output(path: str | Path, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            os.chmod(tmp_path, FILE_MODE)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
