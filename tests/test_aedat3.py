@@ -99,3 +99,37 @@ def test_header_without_end_is_rejected(tmp_path):
     path.write_bytes(b"#!AER-DAT3.1\r\n#Format: RAW\r\n")
     with pytest.raises(FormatError, match="END-HEADER"):
         open_recording(path)
+
+
+def test_writer_matches_tonic_and_wraps_time(tmp_path):
+    ev = random_events(5000, 128, 128, seed=8)
+    ev["t"][2500:] += (1 << 31) - ev["t"][2500] + 7  # cross the 31-bit wrap mid-stream
+    path = tmp_path / "w.aedat"
+    with aedat3.Aedat31Writer(path, packet_events=700) as w:
+        w.append(ev[:3000])
+        w.append(ev[3000:])
+    assert_events_equal(open_recording(path).load(), ev)
+    version, start, _ = tonic.io.read_aedat_header_from_file(str(path))
+    raw = tonic.io.get_aer_events_from_file(str(path), version, start)
+    a = raw["address"].astype(np.int64)
+    assert_events_equal(
+        ev[:2500],
+        {
+            "t": raw["timeStamp"][:2500],
+            "x": (a >> 17)[:2500] & 0x7FFF,
+            "y": (a >> 2)[:2500] & 0x7FFF,
+            "p": (a >> 1)[:2500] & 1,
+        },
+    )
+
+
+def test_writer_rejects_disorder_and_off_sensor(tmp_path):
+    ev = random_events(10, 128, 128, seed=9)
+    with aedat3.Aedat31Writer(tmp_path / "w.aedat") as w:
+        w.append(ev[5:])
+        with pytest.raises(ValueError, match="time order"):
+            w.append(ev[:5])
+        bad = ev[-1:].copy()
+        bad["x"] = 200
+        with pytest.raises(ValueError, match="outside"):
+            w.append(bad)

@@ -148,6 +148,47 @@ def header_text(source: str = "DVS128") -> bytes:
     ).encode()
 
 
+class Aedat31Writer:
+    """Stream time-ordered events into an AEDAT 3.1 file, ``packet_events`` per polarity packet.
+
+    Writes straight to ``path``; wrap in :func:`spikelens.datasets.atomic_output`
+    for an all-or-nothing file. Packets never straddle a 2^31 us timestamp wrap.
+    """
+
+    def __init__(self, path: str | Path, source: str = "DVS128", packet_events: int = 4096) -> None:
+        if source not in SOURCES:
+            raise ValueError(f"unknown cAER source {source!r}; known: {sorted(SOURCES)}")
+        self.width, self.height = SOURCES[source]
+        self._f = open(path, "wb")  # noqa: SIM115 - closed by close()/__exit__
+        self._f.write(header_text(source))
+        self._packet = packet_events
+        self._last_t = -1
+
+    def append(self, ev: np.ndarray) -> None:
+        if ev.size == 0:
+            return
+        t = ev["t"]
+        if t[0] < self._last_t or np.any(t[1:] < t[:-1]) or t[0] < 0:
+            raise ValueError("AEDAT 3.1 events must be appended in time order with t >= 0")
+        if ev["x"].max() >= self.width or ev["y"].max() >= self.height or ev["x"].min() < 0 or ev["y"].min() < 0:
+            raise ValueError(f"events fall outside the {self.width}x{self.height} sensor")
+        wraps = np.flatnonzero(np.diff(t >> 31)) + 1
+        for part in np.split(ev, wraps):
+            for i in range(0, part.size, self._packet):
+                chunk = part[i : i + self._packet]
+                self._f.write(encode_polarity_packet(chunk, ts_overflow=int(chunk["t"][0] >> 31)))
+        self._last_t = int(t[-1])
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> Aedat31Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Aedat31Recording(Recording):
     """A cAER AEDAT 3.x file; sensor size from the header's Source line (DVS128 by default)."""
 
