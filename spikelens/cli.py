@@ -98,6 +98,65 @@ def _cmd_train_refocusnet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from spikelens.pipelines import simulate as sim
+
+    total = None if args.kind == "video" else args.count
+    unit = {"video": "frame", "sai": "sample", "gesture": "recording"}[args.kind]
+    with tqdm(total=total, unit=unit, disable=args.quiet or None, file=sys.stderr) as bar:
+        if args.kind == "video":
+            params = sim.SensorParams(
+                threshold_on=args.threshold, threshold_off=args.threshold, noise_rate_hz=args.noise_hz
+            )
+            size = tuple(args.size) if args.size else None
+            n = sim.simulate_video(args.input, args.output, params, args.seed, args.fps, size, progress=bar.update)
+            what = f"{n} events to {args.output}"
+        elif args.kind == "sai":
+            if not sim.photos_available() and not args.quiet:
+                print("note: scikit-image is not installed, so every target is procedural", file=sys.stderr)
+            w, h = args.size
+            cfg = sim.SAIConfig(width=w, height=h, duration_us=round(args.duration_s * 1e6))
+            m = sim.write_sai_dataset(args.output, args.count, args.seed, cfg, h5=args.h5, progress=bar.update)
+            what = f"{len(m['samples'])} SAI samples to {args.output}"
+        else:
+            seg = tuple(args.segment_s)
+            m = sim.write_gesture_dataset(args.output, args.count, args.seed, seg, progress=bar.update)
+            what = f"{len(m['recordings'])} gesture recordings to {Path(args.output) / 'DvsGesture'}"
+    if not args.quiet:
+        print(f"wrote {what}")
+    return 0
+
+
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    simp = sub.add_parser("simulate", help="simulate an event camera: a video, E-SAI scenes or DVS gestures")
+    kinds = simp.add_subparsers(dest="kind", required=True)
+    vid = kinds.add_parser("video", help="events of a video file (OpenCV) written to HDF5")
+    vid.add_argument("input", type=Path)
+    vid.add_argument("output", type=Path, help="output .h5")
+    vid.add_argument("--fps", type=float, help="frame rate, when the container does not state it")
+    vid.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), help="resize frames to W x H first")
+    vid.add_argument("--threshold", type=float, default=0.2, help="contrast threshold, log units (default 0.2)")
+    vid.add_argument("--noise-hz", type=float, default=0.1, help="background activity per pixel (default 0.1)")
+    for name, what in (("sai", "E-SAI samples (train/val/test, disjoint sources)"), ("gesture", "DVS Gesture")):
+        k = kinds.add_parser(name, help=f"a dataset folder of simulated {what}")
+        k.add_argument("output", type=Path, help="dataset folder")
+        k.add_argument("--count", type=int, default=10, help="samples (sai) or recordings (gesture)")
+        if name == "sai":
+            k.add_argument("--h5", action="store_true", help="also write each sample as SpikeLens HDF5")
+            k.add_argument("--size", type=int, nargs=2, default=(346, 260), metavar=("W", "H"), help="sensor size")
+            k.add_argument("--duration-s", type=float, default=1.0, help="camera sweep length (default 1 s)")
+        else:
+            k.add_argument(
+                "--segment-s", type=float, nargs=2, default=(1.5, 3.0), metavar=("MIN", "MAX"), help="gesture length"
+            )
+    for k in kinds.choices.values():
+        k.add_argument("--seed", type=int, default=0)
+        k.add_argument("-q", "--quiet", action="store_true")
+    simp.set_defaults(func=_cmd_simulate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="spikelens", description="Event-camera workbench.")
     p.add_argument("--version", action="version", version=f"spikelens {__version__}")
@@ -136,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--epochs", type=int, default=25)
     tr.add_argument("--seed", type=int, default=0)
     tr.set_defaults(func=_cmd_train_refocusnet)
+    _add_simulate(sub)
     return p
 
 

@@ -1,0 +1,122 @@
+"""Synthetic-aperture scenes: a camera sliding along +x past an occluder in front of a target.
+
+A point at depth d moves across the sensor at -fx*v/d px/s, so the frame at
+time t shows each plane's panorama shifted by fx*v*(t - t_ref)/d pixels
+(bilinear in x). Refocusing with x' = x + (t - t_ref)*fx*v/d therefore lines
+the target up at its t_ref position, which is exactly the ground truth frame
+``occ_free_aps`` rendered without the occluder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spikelens.datasets.recording import RecordingMeta
+from spikelens.datasets.simulator.sensor import SensorParams, frame_times, simulate
+from spikelens.datasets.simulator.textures import OCCLUDERS, Occluder, occluder, target_image
+
+DAVIS346 = (346, 260)
+
+
+@dataclass(frozen=True)
+class SAIConfig:
+    """Camera and scene ranges; each sample draws depth, occluder and coverage inside them."""
+
+    width: int = DAVIS346[0]
+    height: int = DAVIS346[1]
+    fx: float = 320.0
+    v: float = 0.177
+    duration_us: int = 1_000_000
+    depth_range: tuple[float, float] = (0.5, 2.0)
+    #: occluder depth as a fraction of the target's
+    occluder_ratio: tuple[float, float] = (0.3, 0.6)
+    coverage_range: tuple[float, float] = (0.3, 0.7)
+    #: the fastest plane (the occluder) moves at most this many pixels between rendered frames
+    max_step_px: float = 0.25
+    aps_fps: float = 20.0
+    sensor: SensorParams = field(default_factory=SensorParams)
+
+
+def _shifted(panorama: np.ndarray, width: int, shift: float) -> np.ndarray:
+    """Columns ``shift .. shift + width`` of the panorama, linearly interpolated."""
+    i = int(np.floor(shift))
+    f = np.float32(shift - i)
+    a = panorama[:, i : i + width]
+    b = panorama[:, i + 1 : i + 1 + width]
+    return a + f * (b - a)
+
+
+@dataclass(frozen=True)
+class SAIScene:
+    target: np.ndarray  # H x (W + travel) panorama
+    occluder: Occluder  # H x (W + travel) layer
+    depth: float
+    occluder_depth: float
+    config: SAIConfig
+
+    @property
+    def t_ref_us(self) -> int:
+        return self.config.duration_us // 2
+
+    def rate(self, depth: float) -> float:
+        """Image speed (px/s) of a plane at ``depth``."""
+        return self.config.fx * self.config.v / depth
+
+    def _offset(self, panorama: np.ndarray, depth: float, t_us: int) -> float:
+        centre = (panorama.shape[1] - 1 - self.config.width) / 2
+        return centre + self.rate(depth) * (t_us - self.t_ref_us) * 1e-6
+
+    def render(self, t_us: int, occluded: bool = True) -> np.ndarray:
+        w = self.config.width
+        img = _shifted(self.target, w, self._offset(self.target, self.depth, t_us))
+        if not occluded:
+            return img
+        off = self._offset(self.occluder.alpha, self.occluder_depth, t_us)
+        alpha = _shifted(self.occluder.alpha, w, off)
+        return img + alpha * (_shifted(self.occluder.shade, w, off) - img)
+
+    def times_us(self) -> np.ndarray:
+        step = max(1, int(self.config.max_step_px / self.rate(self.occluder_depth) * 1e6))
+        return frame_times(self.config.duration_us, step)
+
+
+def _panorama_width(cfg: SAIConfig, depth: float) -> int:
+    return cfg.width + int(np.ceil(cfg.fx * cfg.v / depth * cfg.duration_us * 1e-6)) + 4
+
+
+def make_scene(source: str, rng: np.random.Generator, config: SAIConfig | None = None) -> SAIScene:
+    """Draw depths, coverage and occluder kind for ``source`` (see :func:`.textures.target_image`)."""
+    cfg = config or SAIConfig()
+    lo, hi = cfg.depth_range
+    depth = float(1 / rng.uniform(1 / hi, 1 / lo))  # uniform in disparity, like a depth sweep
+    occ_depth = depth * float(rng.uniform(*cfg.occluder_ratio))
+    target = target_image(source, cfg.height, _panorama_width(cfg, depth), rng)
+    kind = OCCLUDERS[int(rng.integers(len(OCCLUDERS)))]
+    occ = occluder(kind, cfg.height, _panorama_width(cfg, occ_depth), float(rng.uniform(*cfg.coverage_range)), rng)
+    return SAIScene(target, occ, depth, occ_depth, cfg)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+
+
+def simulate_scene(scene: SAIScene, rng: np.random.Generator) -> tuple[np.ndarray, RecordingMeta]:
+    """Events plus E-SAI metadata: fx, v, depth, t_ref, the occlusion-free target and occluded APS frames."""
+    cfg = scene.config
+    events = simulate(scene.render, scene.times_us(), cfg.sensor, rng)
+    aps_t = np.arange(0, cfg.duration_us, int(1e6 / cfg.aps_fps), dtype=np.int64)
+    extra = {
+        "fx": cfg.fx,
+        "v": cfg.v,
+        "depth": scene.depth,
+        "t_ref_us": scene.t_ref_us,
+        "occ_free_aps": to_uint8(scene.render(scene.t_ref_us, occluded=False)),
+        "occ_aps": np.stack([to_uint8(scene.render(int(t))) for t in aps_t]),
+        "occ_aps_ts_us": aps_t,
+        "occluder_depth": scene.occluder_depth,
+        "occluder_kind": scene.occluder.kind,
+        "occluder_coverage": round(scene.occluder.coverage, 4),
+    }
+    return events, RecordingMeta(None, "simulated-sai", cfg.width, cfg.height, "DAVIS346 (simulated)", extra)

@@ -1,0 +1,264 @@
+"""Simulated recordings and datasets on disk: a video through the sensor model, E-SAI and DVS Gesture folders.
+
+Every file is written atomically, and each dataset folder gets a
+``manifest.json`` recording the seed, configuration and per-sample draws, so
+a dataset can be regenerated bit for bit and audited (e.g. which source image
+went to which split).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spikelens import __version__
+from spikelens.datasets.atomic import atomic_output
+from spikelens.datasets.collections.dvs_gesture import CLASSES
+from spikelens.datasets.errors import FormatError
+from spikelens.datasets.formats.aedat3 import Aedat31Writer
+from spikelens.datasets.formats.esai import write_esai
+from spikelens.datasets.formats.hdf5 import H5EventWriter, write_h5
+from spikelens.datasets.recording import RecordingMeta
+from spikelens.datasets.simulator.gesture import GestureRenderer, Subject
+from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
+from spikelens.datasets.simulator.sensor import SensorParams, frame_times, simulate_frames
+from spikelens.datasets.simulator.textures import PHOTOS, PROCEDURAL, photos_available
+
+__all__ = [
+    "SAIConfig",
+    "SensorParams",
+    "photos_available",
+    "simulate_video",
+    "write_gesture_dataset",
+    "write_sai_dataset",
+]
+
+Progress = Callable[[int], object] | None
+SPLITS = ("train", "val", "test")
+LIGHTINGS = ("fluorescent", "fluorescent_led", "lab", "led", "natural")
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n")
+
+
+def _video_frames(path: Path, fps: float | None, size: tuple[int, int] | None) -> tuple[float, Iterator]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise FormatError(path, "OpenCV cannot open this video (unknown container or codec)")
+    fps = fps or cap.get(cv2.CAP_PROP_FPS)
+    if not fps or fps <= 0:
+        cap.release()
+        raise FormatError(path, "the video does not state its frame rate; pass --fps")
+
+    def frames() -> Iterator[tuple[int, np.ndarray]]:
+        try:
+            i = 0
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    return
+                grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+                if size is not None:
+                    grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+                yield round(i * 1e6 / fps), grey
+                i += 1
+        finally:
+            cap.release()
+
+    return float(fps), frames()
+
+
+def simulate_video(
+    src: str | Path,
+    dst: str | Path,
+    params: SensorParams | None = None,
+    seed: int = 0,
+    fps: float | None = None,
+    size: tuple[int, int] | None = None,
+    progress: Progress = None,
+) -> int:
+    """Events of a video file (frames at their own timestamps, log intensity interpolated between them) to HDF5."""
+    src, dst = Path(src), Path(dst)
+    if dst.suffix.lower() not in (".h5", ".hdf5"):
+        raise ValueError(f"simulated video output must be .h5 or .hdf5, got {dst.name}")
+    if not src.is_file():
+        raise FormatError(src, "no such file")
+    params = params or SensorParams()
+    fps, frames = _video_frames(src, fps, size)
+    first = next(frames, None)
+    if first is None:
+        raise FormatError(src, "the video has no readable frames")
+    h, w = first[1].shape[:2]
+    extra = {"source_video": src.name, "fps": fps, "seed": seed, **asdict(params)}
+    meta = RecordingMeta(dst, "simulated-video", w, h, "simulated", extra)
+    n = 0
+
+    def chained() -> Iterator[tuple[int, np.ndarray]]:
+        yield first
+        yield from frames
+
+    with atomic_output(dst, ".h5") as tmp, H5EventWriter(tmp, meta) as out:
+        for ev in simulate_frames(chained(), params, seed):
+            out.append(ev)
+            n += ev.size
+            if progress:
+                progress(1)
+    return n
+
+
+def _split_counts(count: int, fractions: tuple[float, float, float]) -> list[int]:
+    n_val = int(count * fractions[1])
+    n_test = int(count * fractions[2])
+    if count >= 3:
+        n_val, n_test = max(n_val, 1), max(n_test, 1)
+    return [count - n_val - n_test, n_val, n_test]
+
+
+def _photo_pools(rng: np.random.Generator, fractions: tuple[float, float, float]) -> list[list[str]]:
+    """Disjoint photo sets per split; empty when scikit-image is absent (procedural targets only)."""
+    if not photos_available():
+        return [[], [], []]
+    photos = list(rng.permutation(PHOTOS))
+    n_val = max(1, round(len(photos) * fractions[1]))
+    n_test = max(1, round(len(photos) * fractions[2]))
+    n_train = len(photos) - n_val - n_test
+    return [photos[:n_train], photos[n_train : n_train + n_val], photos[n_train + n_val :]]
+
+
+def write_sai_dataset(
+    out_dir: str | Path,
+    count: int,
+    seed: int = 0,
+    config: SAIConfig | None = None,
+    h5: bool = False,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    progress: Progress = None,
+) -> dict[str, Any]:
+    """``count`` E-SAI samples in ``out_dir/<split>/NNNN.npy``; no source image is shared between splits.
+
+    Half of the targets are photographs (when scikit-image is installed), half
+    procedural textures whose seeds are unique to their sample.
+    """
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    cfg = config or SAIConfig()
+    out = Path(out_dir)
+    master = np.random.default_rng(seed)
+    pools = _photo_pools(master, fractions)
+    children = np.random.SeedSequence(seed).spawn(count)
+    samples = []
+    i = 0
+    for split, n, pool in zip(SPLITS, _split_counts(count, fractions), pools, strict=True):
+        (out / split).mkdir(parents=True, exist_ok=True)
+        for _ in range(n):
+            rng = np.random.default_rng(children[i])
+            if pool and rng.random() < 0.5:
+                source = f"photo:{pool[int(rng.integers(len(pool)))]}"
+            else:
+                source = f"procedural:{PROCEDURAL[int(rng.integers(len(PROCEDURAL)))]}:{seed * 100_000 + i}"
+            events, meta = simulate_scene(make_scene(source, rng, cfg), rng)
+            path = out / split / f"{i:04d}.npy"
+            with atomic_output(path, ".npy") as tmp:
+                write_esai(tmp, events, meta)
+            if h5:
+                with atomic_output(path.with_suffix(".h5"), ".h5") as tmp:
+                    write_h5(tmp, events, replace(meta, path=tmp, extra={**meta.extra, "source": source}))
+            x = meta.extra
+            keys = ("depth", "occluder_depth", "occluder_kind", "occluder_coverage")
+            samples.append(
+                {"file": f"{split}/{path.name}", "split": split, "source": source, "events": int(events.size)}
+            )
+            samples[-1].update({k: x[k] for k in keys})
+            i += 1
+            if progress:
+                progress(1)
+    manifest = {
+        "generator": f"spikelens {__version__} simulate sai",
+        "seed": seed,
+        "count": count,
+        "photos": photos_available(),
+        "config": asdict(cfg),
+        "samples": samples,
+    }
+    _write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+def _segments(rng: np.random.Generator, segment_s: tuple[float, float], gap_us: int) -> list[tuple[int, int, int]]:
+    t = gap_us
+    segs = []
+    for label in rng.permutation(len(CLASSES)):
+        length = int(rng.uniform(*segment_s) * 1e6)
+        segs.append((int(label), t, t + length))
+        t += length + gap_us
+    return segs
+
+
+def write_gesture_dataset(
+    out_dir: str | Path,
+    count: int,
+    seed: int = 0,
+    segment_s: tuple[float, float] = (1.5, 3.0),
+    test_fraction: float = 0.2,
+    step_us: int = 1000,
+    progress: Progress = None,
+) -> dict[str, Any]:
+    """``count`` recordings in the original DVS128 Gesture layout (``out_dir/DvsGesture``): one subject each,
+    all 11 classes in random order, AEDAT 3.1 + ``_labels.csv``, and ``trials_to_train/test.txt`` by subject."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    if not 0 < segment_s[0] <= segment_s[1]:
+        raise ValueError("segment_s must be (shortest, longest) seconds, shortest > 0")
+    base = Path(out_dir) / "DvsGesture"
+    base.mkdir(parents=True, exist_ok=True)
+    gap_us = 400_000
+    n_test = min(count - 1, max(1, round(count * test_fraction))) if count > 1 else 0
+    names, records = [], []
+    for i, child in enumerate(np.random.SeedSequence(seed).spawn(count)):
+        rng = np.random.default_rng(child)
+        lighting = LIGHTINGS[int(rng.integers(len(LIGHTINGS)))]
+        params = SensorParams(
+            threshold_on=float(rng.uniform(0.15, 0.3)),
+            threshold_off=float(rng.uniform(0.15, 0.3)),
+            noise_rate_hz=float(rng.uniform(0.05, 0.5)),
+            hot_pixel_fraction=float(rng.choice([0.0, 2e-4])),
+        )
+        segs = _segments(rng, segment_s, gap_us)
+        render = GestureRenderer(Subject.draw(rng), segs, rng)
+        name = f"user{i + 1:02d}_{lighting}"
+        duration = segs[-1][2] + gap_us
+        n = 0
+        with atomic_output(base / f"{name}.aedat", ".aedat") as tmp, Aedat31Writer(tmp) as out:
+            for ev in simulate_frames(((int(t), render(int(t))) for t in frame_times(duration, step_us)), params, rng):
+                out.append(ev)
+                n += ev.size
+        rows = "".join(f"{lab + 1},{t0},{t1}\n" for lab, t0, t1 in sorted(segs, key=lambda s: s[1]))
+        with atomic_output(base / f"{name}_labels.csv", ".csv") as tmp:
+            tmp.write_text("class,startTime_usec,endTime_usec\n" + rows)
+        names.append(f"{name}.aedat")
+        records.append({"file": f"{name}.aedat", "events": n, "lighting": lighting, "params": asdict(params)})
+        if progress:
+            progress(1)
+    for fname, chosen in (
+        ("trials_to_train.txt", names[: count - n_test]),
+        ("trials_to_test.txt", names[count - n_test :]),
+    ):
+        with atomic_output(base / fname, ".txt") as tmp:
+            tmp.write_text("".join(f"{c}\n" for c in chosen))
+    manifest = {
+        "generator": f"spikelens {__version__} simulate gesture",
+        "seed": seed,
+        "count": count,
+        "recordings": records,
+    }
+    _write_json(base / "manifest.json", manifest)
+    return manifest
