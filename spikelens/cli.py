@@ -129,6 +129,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from spikelens.app import run
+    except ImportError as exc:
+        raise ValueError(f"the GUI needs PyQt6 and pyqtgraph: pip install 'spikelens[gui]' ({exc})") from exc
+    return run(args.file)
+
+
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
     simp = sub.add_parser("simulate", help="simulate an event camera: a video, E-SAI scenes or DVS gestures")
     kinds = simp.add_subparsers(dest="kind", required=True)
@@ -196,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0)
     tr.set_defaults(func=_cmd_train_refocusnet)
     _add_simulate(sub)
+
+    gui = sub.add_parser("gui", help="open the desktop workbench (on FILE if given)")
+    gui.add_argument("file", nargs="?", type=Path)
+    gui.set_defaults(func=_cmd_gui)
     return p
 
 

@@ -1,0 +1,527 @@
+"""The main window: viewer and SAI tabs, recording and display docks, menus, playback timer.
+
+Playback is a QTimer tick on the GUI thread that only slices events already
+in memory (or an indexed HDF5 window) and bins them into a uint8 image shown
+through a fixed-level lookup table; opening, refocusing and exporting run on
+workers. A failed open leaves the current recording untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QAction, QKeySequence, QShortcut
+from PyQt6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QProgressDialog,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from spikelens.app.display_controls import DisplayControls
+from spikelens.app.rate_plot import RatePlot
+from spikelens.app.sai_panel import SAIPanel
+from spikelens.app.transport import TransportBar
+from spikelens.app.workers import Worker, WorkerPool
+from spikelens.pipelines import playback as pb
+from spikelens.pipelines.convert import convert
+
+TICK_MS = 15
+MAX_RECENT = 8
+SAI_EVENT_LIMIT = 30_000_000
+FILE_FILTER = (
+    "Event recordings (*.aedat *.aedat4 *.dat *.raw *.bin *.h5 *.hdf5 *.npy *.npz);;All files (*)"
+)
+
+
+class MainWindow(QMainWindow):
+    recordingOpened = pyqtSignal(str)
+    loadFailed = pyqtSignal(str)
+    exportFinished = pyqtSignal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.settings_store = QSettings()
+        self.workers = WorkerPool()
+        self.source: pb.EventSource | None = None
+        self.builder: pb.FrameBuilder | None = None
+        self.clock: pb.Clock | None = None
+        self.path: Path | None = None
+        self.error_box: QMessageBox | None = None
+        self.last_error: str | None = None
+        self.frame: pb.Frame | None = None
+        self.frames_rendered = 0
+        self._loader: Worker | None = None
+        self._fps_times: list[float] = []
+        self._last_tick = time.perf_counter()
+        scheme = self.settings_store.value("display/scheme", "red_blue")
+        self.frame_settings = pb.FrameSettings(scheme=scheme if scheme in pb.SCHEMES else "red_blue")
+
+        self.setWindowTitle("SpikeLens")
+        self.resize(1280, 820)
+        self.setAcceptDrops(True)
+        self._build_viewer()
+        self._build_docks()
+        self._build_menus()
+        self._build_status()
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self._tick)
+        self._restore_layout()
+
+    # -- construction -----------------------------------------------------------------------------
+    def _build_viewer(self) -> None:
+        self.tabs = QTabWidget()
+        viewer = QWidget()
+        lay = QVBoxLayout(viewer)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setToolTip("Event frames. Scroll to zoom, drag to pan, right-drag to zoom an axis.")
+        self.viewbox = self.view.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.viewbox.addItem(self.image)
+        self.roi: pg.RectROI | None = None
+        self.rate_plot = RatePlot()
+        self.rate_plot.seekRequested.connect(self.seek)
+        self.transport = TransportBar()
+        self.transport.playToggled.connect(lambda on: self.play() if on else self.pause())
+        self.transport.stepRequested.connect(self.step)
+        self.transport.jumpRequested.connect(lambda where: self.jump(where))
+        self.transport.speedChanged.connect(self.set_speed)
+        self.transport.loopChanged.connect(self._set_loop)
+        lay.addWidget(self.view, 1)
+        lay.addWidget(self.rate_plot)
+        lay.addWidget(self.transport)
+        self.tabs.addTab(viewer, "Viewer")
+        self.sai = SAIPanel(self.workers)
+        self.tabs.addTab(self.sai, "SAI")
+        self.tabs.setTabToolTip(0, "Replay the recording")
+        self.tabs.setTabToolTip(1, "Synthetic-aperture refocusing: see through occluders")
+        self.setCentralWidget(self.tabs)
+
+    def _build_docks(self) -> None:
+        self.meta_widget = QWidget()
+        self.meta_form = QFormLayout(self.meta_widget)
+        self.meta_widget.setToolTip("What the file says about itself")
+        self.meta_dock = self._dock("Recording", self.meta_widget, "meta")
+        self.controls = DisplayControls(self.frame_settings)
+        self.controls.settingsChanged.connect(self.set_frame_settings)
+        self.controls.roiToggled.connect(self._toggle_roi)
+        self.controls_dock = self._dock("Display", self.controls, "display")
+
+    def _dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{name}")
+        dock.setWidget(widget)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        return dock
+
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        a.triggered.connect(slot)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        a.setStatusTip(tip or text)
+        a.setToolTip(tip or text)
+        menu.addAction(a)
+        return a
+
+    def _build_menus(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        self._action(m, "&Open...", self.open_dialog, QKeySequence.StandardKey.Open, "Open an event recording")
+        self.recent_menu = m.addMenu("Open &Recent")
+        m.addSeparator()
+        self.export_actions = [
+            self._action(m, "Export frame as &PNG...", self.export_png_dialog, "Ctrl+E", "Save the current frame"),
+            self._action(m, "Export range as &MP4...", self.export_video_dialog, "Ctrl+M", "Render a time range"),
+            self._action(m, "Export recording as &HDF5...", self.export_h5_dialog, "Ctrl+H", "Convert losslessly"),
+        ]
+        m.addSeparator()
+        self._action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        v = self.menuBar().addMenu("&View")
+        v.addAction(self.meta_dock.toggleViewAction())
+        v.addAction(self.controls_dock.toggleViewAction())
+        for key, slot in (
+            ("Space", self.toggle_play),
+            ("Right", lambda: self.step(1)),
+            ("Left", lambda: self.step(-1)),
+            ("Home", lambda: self.jump("start")),
+            ("End", lambda: self.jump("end")),
+        ):
+            QShortcut(QKeySequence(key), self, slot, context=Qt.ShortcutContext.WindowShortcut)
+        self._refresh_recent()
+        self._set_enabled(False)
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.pos_label = QLabel("no recording")
+        self.pos_label.setToolTip("Playback position / duration")
+        self.rate_label = QLabel("")
+        self.rate_label.setToolTip("Events per second of recording time in the frame on screen")
+        self.fps_label = QLabel("")
+        self.fps_label.setToolTip("Frames drawn per second of wall time")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setToolTip("Reading the recording")
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop reading this file")
+        self.cancel_button.hide()
+        self.cancel_button.clicked.connect(self._cancel_loading)
+        for w in (self.pos_label, self.rate_label, self.fps_label):
+            sb.addWidget(w)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_button)
+
+    def _set_enabled(self, on: bool) -> None:
+        for a in self.export_actions:
+            a.setEnabled(on)
+        self.transport.setEnabled(on)
+
+    # -- settings ---------------------------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        geo = self.settings_store.value("window/geometry")
+        state = self.settings_store.value("window/state")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        if state is not None:
+            self.restoreState(state)
+
+    def _recent(self) -> list[str]:
+        value = self.settings_store.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _remember(self, path: Path) -> None:
+        recent = [str(path)] + [p for p in self._recent() if p != str(path)]
+        self.settings_store.setValue("recent", recent[:MAX_RECENT])
+        self.settings_store.setValue("last_folder", str(path.parent))
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self._recent():
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self._recent()))
+
+    def closeEvent(self, event) -> None:
+        self.timer.stop()
+        self.settings_store.setValue("window/geometry", self.saveGeometry())
+        self.settings_store.setValue("window/state", self.saveState())
+        self.settings_store.setValue("display/scheme", self.frame_settings.scheme)
+        self.settings_store.sync()
+        self.workers.shutdown()
+        if self.source is not None:
+            self.source.close()
+            self.source = None
+        super().closeEvent(event)
+
+    # -- opening ----------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        folder = self.settings_store.value("last_folder", str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Open recording", folder, FILE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            self.open_path(files[0])
+
+    def open_path(self, path: str | Path) -> None:
+        """Start reading ``path`` in the background; the first events show as soon as they are decoded."""
+        path = Path(path)
+        self._cancel_loading()
+        w = Worker(pb.open_source, path, first_packet=lambda ev, meta: w.signals.partial.emit((ev, meta)))
+        w.signals.partial.connect(lambda pm, p=path: self._first_packet(p, *pm))
+        w.signals.progress.connect(lambda n, _t: self.progress.setFormat(f"{n / 1e6:.1f} M events"))
+        w.signals.result.connect(lambda src, p=path: self._opened(p, src))
+        w.signals.error.connect(lambda msg, p=path: self._open_failed(p, msg))
+        w.signals.finished.connect(self._loading_done)
+        self._loader = w
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_button.show()
+        self.statusBar().showMessage(f"reading {path.name} ...", 3000)
+        self.workers.start(w)
+
+    def _cancel_loading(self) -> None:
+        if self._loader is not None:
+            self._loader.cancel()
+
+    def _loading_done(self) -> None:
+        if self._loader is not None and self._loader.done.is_set():
+            self._loader = None
+            self.progress.hide()
+            self.cancel_button.hide()
+
+    def _first_packet(self, path: Path, events: np.ndarray, meta) -> None:
+        """A preview while the rest loads: only when nothing else is on screen."""
+        if self.source is not None:
+            return
+        tmp = pb.EventSource(meta, np.zeros(1), np.zeros(1, np.int64), int(events["t"][0]), int(events["t"][-1]), events)
+        frame = pb.FrameBuilder(tmp).frame(int(events["t"][-1]) + 1, self.frame_settings)
+        self._show(frame)
+        self.setWindowTitle(f"{path.name} (loading) - SpikeLens")
+
+    def _opened(self, path: Path, source: pb.EventSource) -> None:
+        if self.source is not None:
+            self.source.close()
+        self.pause()
+        self.source, self.path = source, path
+        self.builder = pb.FrameBuilder(source)
+        self.clock = pb.Clock(source.t_start_us, source.t_end_us, source.t_start_us, self.clock.speed if self.clock else 1.0)
+        self.clock.loop = self.transport.loop.isChecked()
+        self.clock.seek(source.t_start_us + self.frame_settings.window_us)
+        m = source.meta
+        self.setWindowTitle(f"{path.name} [{m.format}, {m.width}x{m.height}] - SpikeLens")
+        self._fill_meta(source)
+        self.rate_plot.set_rate(source.t_start_us, pb.RATE_BIN_US, source.rate_hz)
+        self.viewbox.setRange(xRange=(0, m.width), yRange=(0, m.height), padding=0.02)
+        if self.roi is not None:
+            self.controls.roi.setChecked(False)
+        self._set_enabled(True)
+        self._remember(path)
+        self._setup_sai(source)
+        self.render_current()
+        self.recordingOpened.emit(str(path))
+
+    def _setup_sai(self, source: pb.EventSource) -> None:
+        extra = source.meta.extra
+        if source.n_events > SAI_EVENT_LIMIT:
+            self.sai.setEnabled(False)
+            self.sai.status.setText(f"SAI view handles up to {SAI_EVENT_LIMIT:,} events; this file has more.")
+            return
+        self.sai.set_recording(source.all_events(), extra, source.sensor)
+        if "fx" in extra and "v" in extra:
+            self.tabs.setTabText(1, "SAI ●")
+
+    def _fill_meta(self, source: pb.EventSource) -> None:
+        while self.meta_form.rowCount():
+            self.meta_form.removeRow(0)
+        m = source.meta
+        rows = [
+            ("file", self.path.name if self.path else ""),
+            ("format", m.format),
+            ("sensor", f"{m.width} x {m.height}"),
+            ("camera", m.camera or "unknown"),
+            ("events", f"{source.n_events:,}"),
+            ("duration", f"{source.duration_us / 1e6:.3f} s"),
+            ("mean rate", f"{source.n_events / max(source.duration_us, 1):.3f} M ev/s"),
+        ]
+        for key, value in m.extra.items():
+            text = f"array {value.shape}" if isinstance(value, np.ndarray) and value.size > 8 else str(value)
+            rows.append((key, text[:60]))
+        for key, value in rows:
+            label = QLabel(value)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.meta_form.addRow(key, label)
+
+    def _open_failed(self, path: Path, message: str) -> None:
+        self.show_error("Cannot open recording", f"{path}\n\n{message}")
+        self.loadFailed.emit(str(path))
+
+    def show_error(self, title: str, text: str) -> None:
+        """A window-modal dialog that does not block the event loop (workers and tests keep running)."""
+        self.last_error = text
+        box = QMessageBox(QMessageBox.Icon.Critical, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.open()
+        self.error_box = box
+
+    # -- playback ---------------------------------------------------------------------------------
+    def frame_us(self) -> int:
+        return self.frame_settings.window_us
+
+    def play(self) -> None:
+        if self.clock is None:
+            return
+        if self.clock.position_us >= self.clock.t_end_us and not self.clock.loop:
+            self.clock.seek(self.clock.t_start_us)
+        self.clock.playing = True
+        self._last_tick = time.perf_counter()
+        self.timer.start()
+        self.transport.set_playing(True)
+
+    def pause(self) -> None:
+        if self.clock is not None:
+            self.clock.playing = False
+        self.timer.stop()
+        self.transport.set_playing(False)
+
+    def toggle_play(self) -> None:
+        self.pause() if (self.clock and self.clock.playing) else self.play()
+
+    def seek(self, t_us: int) -> None:
+        if self.clock is not None:
+            self.clock.seek(t_us)
+            self.render_current()
+
+    def step(self, frames: int) -> None:
+        if self.clock is not None:
+            self.pause()
+            self.clock.step(frames, self.frame_us())
+            self.render_current()
+
+    def jump(self, where: str) -> None:
+        if self.clock is not None:
+            self.seek(self.clock.t_start_us if where == "start" else self.clock.t_end_us)
+
+    def set_speed(self, speed: float | None) -> None:
+        if self.clock is not None:
+            self.clock.speed = speed
+        self.transport.set_speed(speed)
+
+    def _set_loop(self, on: bool) -> None:
+        if self.clock is not None:
+            self.clock.loop = on
+
+    def set_frame_settings(self, settings: pb.FrameSettings) -> None:
+        self.frame_settings = settings
+        self.render_current()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        wall, self._last_tick = now - self._last_tick, now
+        if self.clock is None:
+            return
+        if not self.clock.advance(wall, self.frame_us()):
+            self.pause()
+        self.render_current()
+
+    def render_current(self) -> None:
+        if self.builder is None or self.clock is None:
+            return
+        self._show(self.builder.frame(self.clock.position_us, self.frame_settings))
+        c = self.clock
+        self.rate_plot.set_position(c.position_us)
+        self.pos_label.setText(f"{(c.position_us - c.t_start_us) / 1e6:8.3f} s / {(c.t_end_us - c.t_start_us) / 1e6:.3f} s")
+
+    def _show(self, frame: pb.Frame) -> None:
+        s = self.frame_settings
+        self.image.setImage(frame.image, autoLevels=False, levels=(0, 255))
+        self.image.setLookupTable(pb.lut(s.scheme, pb.is_signed(s.mode)))
+        self.frame = frame
+        self.frames_rendered += 1
+        now = time.perf_counter()
+        self._fps_times = [t for t in self._fps_times if now - t < 1.0] + [now]
+        span = max(frame.t1_us - frame.t0_us, 1)
+        self.rate_label.setText(f"{frame.n_events / span:.2f} M ev/s shown")
+        self.fps_label.setText(f"{len(self._fps_times)} fps")
+
+    # -- ROI --------------------------------------------------------------------------------------
+    def _toggle_roi(self, on: bool) -> None:
+        if on and self.source is not None:
+            h, w = self.source.sensor
+            self.roi = pg.RectROI([w / 4, h / 4], [w / 2, h / 2], pen=pg.mkPen("#ffd54f", width=2))
+            self.roi.setToolTip("Drag to move, handle to resize: only events inside are shown")
+            self.roi.sigRegionChangeFinished.connect(self._roi_moved)
+            self.viewbox.addItem(self.roi)
+            self._roi_moved()
+        else:
+            if self.roi is not None:
+                self.viewbox.removeItem(self.roi)
+                self.roi = None
+            self.set_frame_settings(replace(self.frame_settings, roi=None))
+
+    def _roi_moved(self) -> None:
+        if self.roi is None:
+            return
+        x, y = (int(round(v)) for v in self.roi.pos())
+        w, h = (max(1, int(round(v))) for v in self.roi.size())
+        self.set_frame_settings(replace(self.frame_settings, roi=(y, x, h, w)))
+
+    # -- export -----------------------------------------------------------------------------------
+    def _ask_save(self, title: str, suffix: str, filt: str) -> str:
+        folder = Path(self.settings_store.value("last_folder", str(Path.home())))
+        stem = self.path.stem if self.path else "spikelens"
+        path, _ = QFileDialog.getSaveFileName(self, title, str(folder / f"{stem}{suffix}"), filt)
+        return path
+
+    def export_png_dialog(self) -> None:
+        path = self._ask_save("Export frame", ".png", "PNG image (*.png)")
+        if path:
+            self.export_png(path)
+
+    def export_png(self, path: str | Path) -> None:
+        if self.frame is None:
+            return
+        try:
+            pb.save_frame_png(pb.to_rgb(self.frame.image, self.frame_settings), path)
+        except OSError as exc:
+            self.show_error("Export failed", f"{path}\n\n{exc}")
+            return
+        self.statusBar().showMessage(f"saved {path}", 4000)
+        self.exportFinished.emit(str(path))
+
+    def export_video_dialog(self) -> None:
+        if self.clock is None:
+            return
+        path = self._ask_save("Export video", ".mp4", "MP4 video (*.mp4)")
+        if path:
+            c = self.clock
+            self.export_video(path, c.t_start_us, c.t_end_us)
+
+    def export_video(self, path: str | Path, t0_us: int, t1_us: int, fps: float = 30.0) -> Worker | None:
+        if self.builder is None:
+            return None
+        speed = self.clock.speed if self.clock and self.clock.speed else 1.0
+        w = Worker(pb.export_video, self.builder, self.frame_settings, path, t0_us, t1_us, fps, speed)
+        return self._run_export(w, path, "Rendering video")
+
+    def export_h5_dialog(self) -> None:
+        path = self._ask_save("Export HDF5", ".h5", "SpikeLens HDF5 (*.h5)")
+        if path and self.path is not None:
+            self.export_h5(path)
+
+    def export_h5(self, path: str | Path) -> Worker | None:
+        if self.path is None or self.source is None:
+            return None
+        total = self.source.n_events
+
+        def run(progress, cancelled):
+            done = [0]
+
+            def step(n: int) -> None:
+                if cancelled():
+                    raise pb.Cancelled
+                done[0] += n
+                progress(done[0], total)
+
+            return convert(self.path, path, progress=step)
+
+        w = Worker(lambda progress, cancelled: run(progress, cancelled))
+        return self._run_export(w, path, "Writing HDF5")
+
+    def _run_export(self, w: Worker, path, label: str) -> Worker:
+        dialog = QProgressDialog(f"{label}: {Path(path).name}", "Cancel", 0, 100, self)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+        dialog.canceled.connect(w.cancel)
+        w.signals.progress.connect(lambda d, t: dialog.setValue(int(100 * d / max(t, 1))))
+        w.signals.result.connect(lambda _r: self.exportFinished.emit(str(path)))
+        w.signals.result.connect(lambda _r: self.statusBar().showMessage(f"saved {path}", 4000))
+        w.signals.error.connect(lambda msg: self.show_error("Export failed", f"{path}\n\n{msg}"))
+        w.signals.cancelled.connect(lambda: self.statusBar().showMessage("export cancelled", 4000))
+        w.signals.finished.connect(dialog.reset)
+        w.signals.finished.connect(dialog.deleteLater)
+        self.export_dialog = dialog
+        return self.workers.start(w)

@@ -1,0 +1,255 @@
+"""The SAI view: refocus by depth with a slider, autofocus, and the unfocused / refocused / ground-truth images.
+
+Dragging the slider shows the nearest slice of a focal stack computed in the
+background (instant), then the exact refocus at that depth replaces it when
+the slider rests. All computation is on workers; the newest request wins.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtWidgets import (
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from spikelens.app.workers import Worker, WorkerPool
+from spikelens.pipelines.sai_view import SAIInputs, depth_grid, refocused, run_autofocus, stack
+from spikelens.refocus import SAIGeometry
+
+SLIDER_STEPS = 1000
+GREY = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+
+
+class ImagePanel(pg.GraphicsLayoutWidget):
+    """Side-by-side grey images with titles, locked to the same view."""
+
+    def __init__(self, titles: list[str]) -> None:
+        super().__init__()
+        self.items: list[pg.ImageItem] = []
+        self.labels: list[pg.LabelItem] = []
+        self.boxes: list[pg.ViewBox] = []
+        first = None
+        for col, title in enumerate(titles):
+            self.labels.append(self.addLabel(title, row=0, col=col))
+            vb = self.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMenu=False)
+            item = pg.ImageItem(axisOrder="row-major")
+            item.setLookupTable(GREY)
+            vb.addItem(item)
+            self.boxes.append(vb)
+            if first is None:
+                first = vb
+            else:
+                vb.setXLink(first)
+                vb.setYLink(first)
+            self.items.append(item)
+
+    def set_size(self, height: int, width: int) -> None:
+        for vb in self.boxes:
+            vb.setRange(xRange=(0, width), yRange=(0, height), padding=0.02)
+
+    def show_image(self, k: int, img: np.ndarray | None) -> None:
+        if img is None:
+            self.items[k].clear()
+        else:
+            self.items[k].setImage(img, autoLevels=False, levels=(0, 255))
+
+    def set_title(self, k: int, text: str) -> None:
+        self.labels[k].setText(text)
+
+
+class SAIPanel(QWidget):
+    depthShown = pyqtSignal(float)
+
+    def __init__(self, workers: WorkerPool) -> None:
+        super().__init__()
+        self.workers = workers
+        self.inputs: SAIInputs | None = None
+        self._events: np.ndarray | None = None
+        self._stack: tuple[np.ndarray, np.ndarray] | None = None
+        self._stack_worker: Worker | None = None
+        self._refocus_worker: Worker | None = None
+        self.autofocus_result = None
+        self.depth = 1.0
+
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        geo_row = QHBoxLayout()
+        self.fx = self._spin(QDoubleSpinBox(), 1, 5000, 320.0, " px", "Focal length fx in pixels")
+        self.v = self._spin(QDoubleSpinBox(), 0.001, 100, 0.177, " m/s", "Camera speed along +x")
+        self.v.setDecimals(4)
+        self.t_ref = self._spin(QSpinBox(), 0, 10**9, 0, " ms", "Reference time t_ref: refocused images align here")
+        self.apply = QPushButton("Apply")
+        self.apply.setToolTip("Use these camera parameters (for recordings without SAI metadata)")
+        self.apply.clicked.connect(self._apply_geometry)
+        for w in (QLabel("fx"), self.fx, QLabel("v"), self.v, QLabel("t_ref"), self.t_ref, self.apply):
+            geo_row.addWidget(w)
+        form.addRow(geo_row)
+        depth_row = QHBoxLayout()
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, SLIDER_STEPS - 1)
+        self.slider.setToolTip("Focus depth (near on the left); drag to refocus live")
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.depth_box = self._spin(QDoubleSpinBox(), 0.05, 100.0, 1.0, " m", "Focus depth in metres")
+        self.depth_box.setDecimals(3)
+        self.depth_box.setSingleStep(0.01)
+        self.depth_box.valueChanged.connect(self._box_changed)
+        self.autofocus_button = QPushButton("Autofocus")
+        self.autofocus_button.setToolTip("Sweep depths and focus where the refocused image is sharpest")
+        self.autofocus_button.clicked.connect(self.run_autofocus)
+        for w in (self.slider, self.depth_box, self.autofocus_button):
+            depth_row.addWidget(w)
+        form.addRow("depth", depth_row)
+        lay.addLayout(form)
+        self.status = QLabel("Open a recording with SAI metadata, or enter fx and v and press Apply.")
+        lay.addWidget(self.status)
+        self.images = ImagePanel(["unfocused", "refocused", "ground truth"])
+        self.images.setToolTip("Left: all events summed; middle: refocused at the chosen depth; right: ground truth")
+        lay.addWidget(self.images, 1)
+        self.plot = pg.PlotWidget()
+        self.plot.setToolTip("Autofocus: sharpness of the refocused image against depth")
+        self.plot.setMaximumHeight(150)
+        self.plot.setLabel("bottom", "depth", units="m")
+        self.plot.setLabel("left", "sharpness")
+        self.curve = self.plot.plot(pen=pg.mkPen("#6cb4ff", width=2), symbol="o", symbolSize=4)
+        self.best = pg.InfiniteLine(1.0, pen=pg.mkPen("#ffd54f", width=2))
+        self.plot.addItem(self.best)
+        lay.addWidget(self.plot)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(120)
+        self._debounce.timeout.connect(self._request_refocus)
+        self.setEnabled(False)
+
+    @staticmethod
+    def _spin(box, lo, hi, value, suffix, tip):
+        box.setRange(lo, hi)
+        box.setValue(value)
+        box.setSuffix(suffix)
+        box.setToolTip(tip)
+        box.setKeyboardTracking(False)
+        return box
+
+    # -- inputs -----------------------------------------------------------------------------------
+    def set_recording(self, events: np.ndarray, extra: dict, sensor: tuple[int, int]) -> None:
+        """New recording: take fx, v, t_ref from its metadata when present."""
+        self._events = events
+        self.setEnabled(True)
+        has_sai = "fx" in extra and "v" in extra
+        t_ref = extra.get("t_ref_us", int(events["t"][0] + events["t"][-1]) // 2 if events.size else 0)
+        for box, value in ((self.fx, extra.get("fx")), (self.v, extra.get("v"))):
+            if value is not None:
+                box.setValue(float(value))
+        self.t_ref.setValue(int(t_ref) // 1000)
+        self._sensor = sensor
+        self.images.set_size(*sensor)
+        self._gt = extra.get("occ_free_aps")
+        self._true_depth = extra.get("depth")
+        if has_sai:
+            self._apply_geometry()
+        else:
+            self.status.setText("No SAI metadata in this file: enter fx, v and t_ref, then Apply.")
+
+    def _apply_geometry(self) -> None:
+        if self._events is None:
+            return
+        geo = SAIGeometry(self.fx.value(), self.v.value(), self.t_ref.value() * 1000, self._true_depth)
+        self.inputs = SAIInputs(self._events, geo, self._sensor, ground_truth=self._gt, true_depth=self._true_depth)
+        self.images.show_image(2, self._gt)
+        self.images.set_title(2, "ground truth" if self._gt is not None else "no ground truth")
+        self.workers.start(self._worker(refocused, lambda r: self.images.show_image(0, r[1]), self.inputs, 0.0))
+        self._start_stack()
+        self.set_depth(float(self._true_depth) if self._true_depth else 1.0)
+
+    def _worker(self, fn, on_result, *args) -> Worker:
+        w = Worker(fn, *args)
+        w.signals.result.connect(on_result)
+        w.signals.error.connect(lambda msg: self.status.setText(f"SAI error: {msg}"))
+        return w
+
+    def _start_stack(self) -> None:
+        if self._stack_worker is not None:
+            self._stack_worker.cancel()
+        self._stack = None
+        w = self._worker(stack, self._stack_ready, self.inputs)
+        w.signals.progress.connect(lambda d, t: self.status.setText(f"computing focal stack {d}/{t} ..."))
+        self._stack_worker = self.workers.start(w)
+
+    def _stack_ready(self, result) -> None:
+        self._stack = result
+        self.status.setText(f"focal stack ready: {result[0].size} depths; drag the slider")
+        self._show_nearest()
+
+    # -- depth ------------------------------------------------------------------------------------
+    def _grid(self) -> np.ndarray:
+        return depth_grid(self.inputs.depth_range if self.inputs else (0.3, 5.0), SLIDER_STEPS)
+
+    def set_depth(self, depth: float) -> None:
+        """Move slider and box to ``depth`` and refocus there."""
+        grid = self._grid()
+        self.slider.blockSignals(True)
+        self.slider.setValue(int(np.argmin(np.abs(1 / grid - 1 / depth))))
+        self.slider.blockSignals(False)
+        self._set_depth(depth)
+
+    def _slider_moved(self, i: int) -> None:
+        self._set_depth(float(self._grid()[i]))
+
+    def _box_changed(self, value: float) -> None:
+        if abs(value - self.depth) > 5e-4:
+            self.set_depth(value)
+
+    def _set_depth(self, depth: float) -> None:
+        self.depth = depth
+        self.depth_box.blockSignals(True)
+        self.depth_box.setValue(depth)
+        self.depth_box.blockSignals(False)
+        self._show_nearest()
+        self._debounce.start()
+
+    def _show_nearest(self) -> None:
+        if self._stack is None:
+            return
+        depths, imgs = self._stack
+        k = int(np.argmin(np.abs(1 / depths - 1 / self.depth)))
+        self.images.show_image(1, imgs[k])
+        self.images.set_title(1, f"refocused ~{depths[k]:.3f} m")
+
+    def _request_refocus(self) -> None:
+        if self.inputs is None:
+            return
+        self._refocus_worker = self.workers.start(self._worker(refocused, self._refocused, self.inputs, self.depth))
+
+    def _refocused(self, result) -> None:
+        depth, img = result
+        if abs(depth - self.depth) < 1e-9:  # the newest request wins
+            self.images.show_image(1, img)
+            self.images.set_title(1, f"refocused at {depth:.3f} m")
+            self.depthShown.emit(depth)
+
+    # -- autofocus --------------------------------------------------------------------------------
+    def run_autofocus(self) -> None:
+        if self.inputs is None:
+            return
+        self.autofocus_button.setEnabled(False)
+        self.status.setText("autofocus: sweeping depths ...")
+        w = self._worker(run_autofocus, self._autofocused, self.inputs)
+        w.signals.finished.connect(lambda: self.autofocus_button.setEnabled(True))
+        self.workers.start(w)
+
+    def _autofocused(self, r) -> None:
+        self.autofocus_result = r
+        self.curve.setData(r.depths, r.scores)
+        self.best.setValue(r.depth)
+        truth = f" (true {self.inputs.true_depth:.3f} m)" if self.inputs and self.inputs.true_depth else ""
+        self.status.setText(f"autofocus: sharpest at {r.depth:.3f} m{truth}")
+        self.set_depth(r.depth)

@@ -1,0 +1,87 @@
+"""Background work for the GUI: a QRunnable whose results come back to the GUI thread as signals.
+
+The function runs on the global QThreadPool and gets two keyword arguments,
+``progress(done, total)`` and ``cancelled()``; the GUI never waits on it.
+Signals are queued across threads, so slots always run on the GUI thread
+(the napari pattern: compute off-thread, apply on the main thread).
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+
+from spikelens.pipelines.playback import Cancelled
+
+
+class WorkerSignals(QObject):
+    progress = pyqtSignal(int, int)
+    partial = pyqtSignal(object)
+    result = pyqtSignal(object)
+    error = pyqtSignal(str)
+    cancelled = pyqtSignal()
+    finished = pyqtSignal()
+
+
+class Worker(QRunnable):
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # the owner keeps a reference until finished
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.signals = WorkerSignals()
+        self._cancel = threading.Event()
+        self.done = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def run(self) -> None:
+        s = self.signals
+        try:
+            out = self.fn(
+                *self.args, progress=lambda d, t=0: s.progress.emit(int(d), int(t)), cancelled=self.is_cancelled, **self.kwargs
+            )
+        except Cancelled:
+            s.cancelled.emit()
+        except Exception as exc:  # shown to the user as a dialog; the app keeps running
+            message = str(exc) or type(exc).__name__
+            if not isinstance(exc, (ValueError, OSError)):
+                message += "\n\n" + "".join(traceback.format_exception_only(exc)).strip()
+            s.error.emit(message)
+        else:
+            if self.is_cancelled():
+                s.cancelled.emit()
+            else:
+                s.result.emit(out)
+        finally:
+            self.done.set()
+            s.finished.emit()
+
+
+class WorkerPool:
+    """Starts workers and keeps them alive until they finish; :meth:`shutdown` cancels and joins them."""
+
+    def __init__(self) -> None:
+        self.pool = QThreadPool.globalInstance()
+        self._live: set[Worker] = set()
+
+    def start(self, worker: Worker) -> Worker:
+        self._live.add(worker)
+        worker.signals.finished.connect(lambda w=worker: self._live.discard(w))
+        self.pool.start(worker)
+        return worker
+
+    def busy(self) -> bool:
+        return bool(self._live)
+
+    def shutdown(self, timeout_ms: int = 10_000) -> None:
+        for w in list(self._live):
+            w.cancel()
+        self.pool.waitForDone(timeout_ms)
