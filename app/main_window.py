@@ -42,9 +42,18 @@ from spikelens.pipelines.convert import convert
 TICK_MS = 15
 MAX_RECENT = 8
 SAI_EVENT_LIMIT = 30_000_000
-FILE_FILTER = (
-    "Event recordings (*.aedat *.aedat4 *.dat *.raw *.bin *.h5 *.hdf5 *.npy *.npz);;All files (*)"
-)
+FILE_FILTER = "Event recordings (*.aedat *.aedat4 *.dat *.raw *.bin *.h5 *.hdf5 *.npy *.npz);;All files (*)"
+
+
+def _load(path: Path, **kw) -> tuple[pb.EventSource, np.ndarray | None]:
+    """Worker body: index the recording and, when it fits, load the events the SAI view needs."""
+    source = pb.open_source(path, **kw)
+    try:
+        events = source.all_events() if source.n_events <= SAI_EVENT_LIMIT else None
+    except BaseException:
+        source.close()
+        raise
+    return source, events
 
 
 class MainWindow(QMainWindow):
@@ -250,10 +259,10 @@ class MainWindow(QMainWindow):
         """Start reading ``path`` in the background; the first events show as soon as they are decoded."""
         path = Path(path)
         self._cancel_loading()
-        w = Worker(pb.open_source, path, first_packet=lambda ev, meta: w.signals.partial.emit((ev, meta)))
+        w = Worker(_load, path, first_packet=lambda ev, meta: w.signals.partial.emit((ev, meta)))
         w.signals.partial.connect(lambda pm, p=path: self._first_packet(p, *pm))
         w.signals.progress.connect(lambda n, _t: self.progress.setFormat(f"{n / 1e6:.1f} M events"))
-        w.signals.result.connect(lambda src, p=path: self._opened(p, src))
+        w.signals.result.connect(lambda loaded, p=path: self._opened(p, *loaded))
         w.signals.error.connect(lambda msg, p=path: self._open_failed(p, msg))
         w.signals.finished.connect(self._loading_done)
         self._loader = w
@@ -277,18 +286,22 @@ class MainWindow(QMainWindow):
         """A preview while the rest loads: only when nothing else is on screen."""
         if self.source is not None:
             return
-        tmp = pb.EventSource(meta, np.zeros(1), np.zeros(1, np.int64), int(events["t"][0]), int(events["t"][-1]), events)
+        tmp = pb.EventSource(
+            meta, np.zeros(1), np.zeros(1, np.int64), int(events["t"][0]), int(events["t"][-1]), events
+        )
         frame = pb.FrameBuilder(tmp).frame(int(events["t"][-1]) + 1, self.frame_settings)
         self._show(frame)
         self.setWindowTitle(f"{path.name} (loading) - SpikeLens")
 
-    def _opened(self, path: Path, source: pb.EventSource) -> None:
+    def _opened(self, path: Path, source: pb.EventSource, sai_events: np.ndarray | None) -> None:
         if self.source is not None:
             self.source.close()
         self.pause()
         self.source, self.path = source, path
         self.builder = pb.FrameBuilder(source)
-        self.clock = pb.Clock(source.t_start_us, source.t_end_us, source.t_start_us, self.clock.speed if self.clock else 1.0)
+        self.clock = pb.Clock(
+            source.t_start_us, source.t_end_us, source.t_start_us, self.clock.speed if self.clock else 1.0
+        )
         self.clock.loop = self.transport.loop.isChecked()
         self.clock.seek(source.t_start_us + self.frame_settings.window_us)
         m = source.meta
@@ -300,17 +313,17 @@ class MainWindow(QMainWindow):
             self.controls.roi.setChecked(False)
         self._set_enabled(True)
         self._remember(path)
-        self._setup_sai(source)
+        self._setup_sai(source, sai_events)
         self.render_current()
         self.recordingOpened.emit(str(path))
 
-    def _setup_sai(self, source: pb.EventSource) -> None:
+    def _setup_sai(self, source: pb.EventSource, events: np.ndarray | None) -> None:
         extra = source.meta.extra
-        if source.n_events > SAI_EVENT_LIMIT:
+        if events is None:
             self.sai.setEnabled(False)
             self.sai.status.setText(f"SAI view handles up to {SAI_EVENT_LIMIT:,} events; this file has more.")
             return
-        self.sai.set_recording(source.all_events(), extra, source.sensor)
+        self.sai.set_recording(events, extra, source.sensor)
         if "fx" in extra and "v" in extra:
             self.tabs.setTabText(1, "SAI ●")
 
@@ -413,7 +426,9 @@ class MainWindow(QMainWindow):
         self._show(self.builder.frame(self.clock.position_us, self.frame_settings))
         c = self.clock
         self.rate_plot.set_position(c.position_us)
-        self.pos_label.setText(f"{(c.position_us - c.t_start_us) / 1e6:8.3f} s / {(c.t_end_us - c.t_start_us) / 1e6:.3f} s")
+        self.pos_label.setText(
+            f"{(c.position_us - c.t_start_us) / 1e6:8.3f} s / {(c.t_end_us - c.t_start_us) / 1e6:.3f} s"
+        )
 
     def _show(self, frame: pb.Frame) -> None:
         s = self.frame_settings
@@ -445,8 +460,8 @@ class MainWindow(QMainWindow):
     def _roi_moved(self) -> None:
         if self.roi is None:
             return
-        x, y = (int(round(v)) for v in self.roi.pos())
-        w, h = (max(1, int(round(v))) for v in self.roi.size())
+        x, y = (round(v) for v in self.roi.pos())
+        w, h = (max(1, round(v)) for v in self.roi.size())
         self.set_frame_settings(replace(self.frame_settings, roi=(y, x, h, w)))
 
     # -- export -----------------------------------------------------------------------------------

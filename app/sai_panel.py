@@ -31,14 +31,13 @@ GREY = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
 
 
 class ImagePanel(pg.GraphicsLayoutWidget):
-    """Side-by-side grey images with titles, locked to the same view."""
+    """Side-by-side grey images with titles, each framed on the sensor."""
 
     def __init__(self, titles: list[str]) -> None:
         super().__init__()
         self.items: list[pg.ImageItem] = []
         self.labels: list[pg.LabelItem] = []
         self.boxes: list[pg.ViewBox] = []
-        first = None
         for col, title in enumerate(titles):
             self.labels.append(self.addLabel(title, row=0, col=col))
             vb = self.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMenu=False)
@@ -46,11 +45,6 @@ class ImagePanel(pg.GraphicsLayoutWidget):
             item.setLookupTable(GREY)
             vb.addItem(item)
             self.boxes.append(vb)
-            if first is None:
-                first = vb
-            else:
-                vb.setXLink(first)
-                vb.setYLink(first)
             self.items.append(item)
 
     def set_size(self, height: int, width: int) -> None:

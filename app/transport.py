@@ -36,7 +36,9 @@ class TransportBar(QWidget):
 
         button(px.SP_MediaSkipBackward, "Jump to the start (Home)", lambda: self.jumpRequested.emit("start"))
         button(px.SP_MediaSeekBackward, "Step one frame back (Left)", lambda: self.stepRequested.emit(-1))
-        self.play = button(px.SP_MediaPlay, "Play / pause (Space)", lambda: self.playToggled.emit(self.play.isChecked()))
+        self.play = button(
+            px.SP_MediaPlay, "Play / pause (Space)", lambda: self.playToggled.emit(self.play.isChecked())
+        )
         self.play.setCheckable(True)
         button(px.SP_MediaSeekForward, "Step one frame forward (Right)", lambda: self.stepRequested.emit(1))
         button(px.SP_MediaSkipForward, "Jump to the end (End)", lambda: self.jumpRequested.emit("end"))

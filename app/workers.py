@@ -46,7 +46,10 @@ class Worker(QRunnable):
         s = self.signals
         try:
             out = self.fn(
-                *self.args, progress=lambda d, t=0: s.progress.emit(int(d), int(t)), cancelled=self.is_cancelled, **self.kwargs
+                *self.args,
+                progress=lambda d, t=0: s.progress.emit(int(d), int(t)),
+                cancelled=self.is_cancelled,
+                **self.kwargs,
             )
         except Cancelled:
             s.cancelled.emit()

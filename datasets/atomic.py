@@ -18,11 +18,14 @@ FILE_MODE = 0o666 & ~_UMASK
 def atomic_output(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it to ``path`` on success.
 
+    The temporary name ends in ``suffix`` (writers such as OpenCV's pick the
+    container from it) and is hidden and marked ``.part`` while incomplete.
+
     On any exception the temporary file is removed and ``path`` is untouched,
     so a crash never leaves a half-written file that looks whole.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".part", dir=path.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + suffix, dir=path.parent or ".")
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -45,7 +45,9 @@ def background_activity_filter(
     elif last.shape != (width * height,) or last.dtype != np.int64:
         raise ValueError("last must be int64 with width*height entries")
     keep = np.zeros(events.size, np.bool_)
-    _ba_kernel(events["t"], events["x"].astype(np.int64), events["y"].astype(np.int64), width, height, dt_us, last, keep)
+    _ba_kernel(
+        events["t"], events["x"].astype(np.int64), events["y"].astype(np.int64), width, height, dt_us, last, keep
+    )
     return keep
 
 

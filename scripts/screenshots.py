@@ -1,0 +1,90 @@
+"""Screenshots of the viewer and SAI views for the README, from a real (Xvfb) screen.
+
+    xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshots.py [OUT_DIR]
+
+The viewer shows the bundled rotating-bar recording mid-playback; the SAI
+view shows a simulated occluded scene (seeded) after autofocus. Settings go
+to a temporary folder so a developer's own are untouched.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QEventLoop, QSettings, QTimer
+from PyQt6.QtWidgets import QApplication
+
+from spikelens.app.main_window import MainWindow
+from spikelens.app.theme import apply_dark_theme
+from spikelens.cli import bundled_sample
+from spikelens.datasets.formats.esai import write_esai
+from spikelens.datasets.simulator.sai import make_scene, simulate_scene
+
+
+def wait(ms: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def wait_for(signal, ms: int = 60_000) -> None:
+    loop = QEventLoop()
+    signal.connect(loop.quit)
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def shoot(window: MainWindow, path: Path) -> None:
+    wait(400)
+    pixmap = window.screen().grabWindow(0, window.x(), window.y(), window.width(), window.height())
+    if pixmap.isNull() or not pixmap.save(str(path)):
+        window.grab().save(str(path))  # platforms without screen capture
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication(sys.argv[:1])
+    tmp = Path(tempfile.mkdtemp(prefix="spikelens-shots-"))
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
+    app.setOrganizationName("SpikeLensScreenshots")
+    pg.setConfigOptions(imageAxisOrder="row-major")
+    apply_dark_theme(app)
+
+    window = MainWindow()
+    window.resize(1360, 860)
+    window.move(0, 0)
+    window.show()
+    window.open_path(bundled_sample())
+    wait_for(window.recordingOpened)
+    window.seek(300_000)
+    window.play()
+    wait(700)
+    window.pause()
+    shoot(window, out / "viewer.png")
+
+    rng = np.random.default_rng(7)
+    events, meta = simulate_scene(make_scene("photo:camera", rng), rng)
+    sample = tmp / "occluded_scene.npy"
+    write_esai(sample, events, meta)
+    window.open_path(sample)
+    wait_for(window.recordingOpened)
+    window.tabs.setCurrentIndex(1)
+    window.sai.set_depth(meta.extra["depth"])
+    wait(3000)
+    window.sai.run_autofocus()
+    wait(6000)
+    window.sai.set_depth(meta.extra["depth"])
+    wait(2000)
+    shoot(window, out / "sai.png")
+    window.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The desktop app under pytest-qt (offscreen). Qt warnings fail a test (qt_log_level_fail in pyproject)."""
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("PyQt6")  # the GUI is an extra; these tests run wherever it is installed (CI does)
+
+import pyqtgraph as pg
+from PyQt6.QtCore import QCoreApplication, QSettings, Qt, QThreadPool
+
+from spikelens.app.main_window import MainWindow
+from spikelens.cli import bundled_sample
+from spikelens.datasets import open_recording
+from spikelens.datasets.formats.esai import write_esai
+from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
+
+WAIT = 20_000
+
+
+@pytest.fixture(scope="module")
+def sai_file(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    events, meta = simulate_scene(make_scene("procedural:shapes:3", rng, SAIConfig(96, 64, duration_us=400_000)), rng)
+    path = tmp_path_factory.mktemp("sai") / "scene.npy"
+    write_esai(path, events, meta)
+    return path
+
+
+@pytest.fixture
+def settings_dir(tmp_path):
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    QCoreApplication.setOrganizationName("SpikeLensTest")
+    QCoreApplication.setApplicationName("SpikeLensTest")
+    pg.setConfigOptions(imageAxisOrder="row-major")
+    return tmp_path / "settings"
+
+
+def make_window(qtbot):
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+@pytest.fixture
+def window(qtbot, settings_dir):
+    w = make_window(qtbot)
+    yield w
+    w.close()
+    assert QThreadPool.globalInstance().waitForDone(WAIT)
+    assert QThreadPool.globalInstance().activeThreadCount() == 0  # no leaked workers
+
+
+def open_file(qtbot, w, path):
+    with qtbot.waitSignal(w.recordingOpened, timeout=WAIT):
+        w.open_path(path)
+
+
+def test_open_play_seek_speed_and_modes(qtbot, window):
+    w = window
+    open_file(qtbot, w, bundled_sample())
+    assert "rotating_bar.h5" in w.windowTitle() and "128x128" in w.windowTitle()
+    assert w.source.n_events == 80_000
+    labels = [
+        w.meta_form.itemAt(i, w.meta_form.ItemRole.FieldRole).widget().text() for i in range(w.meta_form.rowCount())
+    ]
+    assert "hdf5" in labels and "80,000" in labels
+    n0 = w.frames_rendered
+    w.play()
+    qtbot.waitUntil(lambda: w.frames_rendered >= n0 + 5, timeout=WAIT)
+    w.pause()
+    assert w.clock.position_us > w.clock.t_start_us and "fps" in w.fps_label.text()
+    w.seek(500_000)
+    assert w.clock.position_us == 500_000 and w.rate_plot.cursor.value() == pytest.approx(0.5)
+    qtbot.keyClick(w, Qt.Key.Key_Right)
+    assert w.clock.position_us == 500_000 + w.frame_settings.window_us
+    qtbot.keyClick(w, Qt.Key.Key_Home)
+    assert w.clock.position_us == w.clock.t_start_us
+    w.set_speed(None)
+    assert w.transport.speed.currentData() is None
+    w.set_speed(100.0)
+    w.play()
+    qtbot.waitUntil(lambda: not w.clock.playing, timeout=WAIT)  # 100x reaches the end and stops
+    assert w.clock.position_us == w.clock.t_end_us
+    w.seek(500_000)
+    before = w.image.image.copy()
+    w.controls.set_value(mode="time_surface")
+    assert w.frame_settings.mode == "time_surface" and not np.array_equal(before, w.image.image)
+    w.controls.set_value(scheme="colormap")
+    assert w.image.lut.shape == (256, 3)
+
+
+def test_roi_and_filters(qtbot, window):
+    w = window
+    open_file(qtbot, w, bundled_sample())
+    w.seek(400_000)
+    full = w.frame.n_events
+    w.controls.roi.setChecked(True)
+    assert w.frame_settings.roi is not None and 0 < w.frame.n_events < full
+    w.controls.roi.setChecked(False)
+    assert w.frame_settings.roi is None and w.frame.n_events == full
+    w.controls.denoise.setChecked(True)
+    assert w.frame.n_events < full
+
+
+def test_sai_view_slider_and_autofocus(qtbot, window, sai_file):
+    w = window
+    open_file(qtbot, w, sai_file)
+    sai = w.sai
+    assert sai.isEnabled() and sai.fx.value() == 320.0
+    qtbot.waitUntil(lambda: sai._stack is not None, timeout=WAIT)
+    with qtbot.waitSignal(sai.depthShown, timeout=WAIT):
+        sai.slider.setValue(300)
+    assert sai.depth == pytest.approx(float(sai._grid()[300]))
+    assert sai.depth_box.value() == pytest.approx(sai.depth, abs=1e-3)
+    assert sai.images.items[1].image is not None and sai.images.items[2].image.shape == (64, 96)
+    sai.autofocus_button.click()
+    qtbot.waitUntil(lambda: sai.autofocus_result is not None, timeout=WAIT)
+    r = sai.autofocus_result
+    assert sai.depth == pytest.approx(r.depth) and sai.curve.getData()[0].size == r.depths.size
+    qtbot.waitUntil(lambda: sai.autofocus_button.isEnabled(), timeout=WAIT)
+
+
+def test_exports(qtbot, window, tmp_path):
+    w = window
+    open_file(qtbot, w, bundled_sample())
+    w.seek(300_000)
+    with qtbot.waitSignal(w.exportFinished, timeout=WAIT):
+        w.export_png(tmp_path / "frame.png")
+    assert cv2.imread(str(tmp_path / "frame.png")).shape == (128, 128, 3)
+    with qtbot.waitSignal(w.exportFinished, timeout=WAIT):
+        w.export_video(tmp_path / "clip.mp4", 0, 500_000)
+    cap = cv2.VideoCapture(str(tmp_path / "clip.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 15
+    cap.release()
+    with qtbot.waitSignal(w.exportFinished, timeout=WAIT):
+        w.export_h5(tmp_path / "copy.h5")
+    with open_recording(tmp_path / "copy.h5") as a, open_recording(bundled_sample()) as b:
+        np.testing.assert_array_equal(a.load(), b.load())
+
+
+def test_corrupt_file_shows_a_dialog_and_keeps_the_recording(qtbot, window, tmp_path):
+    w = window
+    open_file(qtbot, w, bundled_sample())
+    bad = tmp_path / "broken.aedat4"
+    bad.write_bytes(b"#!AER-DAT4.0\r\n" + b"\xff" * 64)
+    with qtbot.waitSignal(w.loadFailed, timeout=WAIT):
+        w.open_path(bad)
+    assert w.error_box is not None and w.error_box.isVisible()
+    assert "broken.aedat4" in w.error_box.text()
+    assert w.source is not None and w.path == bundled_sample() and "rotating_bar" in w.windowTitle()
+    w.error_box.accept()
+    with qtbot.waitSignal(w.loadFailed, timeout=WAIT):
+        w.open_path(tmp_path / "missing.h5")
+    assert "missing.h5" in w.last_error
+    w.error_box.accept()
+
+
+def test_settings_persist(qtbot, settings_dir):
+    w = make_window(qtbot)
+    open_file(qtbot, w, bundled_sample())
+    w.controls.set_value(scheme="grey")
+    w.close()
+    assert QThreadPool.globalInstance().waitForDone(WAIT)
+    again = make_window(qtbot)
+    assert again.frame_settings.scheme == "grey"
+    assert again._recent() == [str(bundled_sample())]
+    assert again.recent_menu.actions()[0].text() == str(bundled_sample())
+    again.close()
