@@ -93,3 +93,7 @@ def test_cli_simulate_gesture_loads_in_the_dataset_class(tmp_path):
 def test_cli_simulate_bad_input(tmp_path, capsys):
     assert main(["simulate", "sai", str(tmp_path), "--count", "0"]) == 2
     assert "count" in capsys.readouterr().err
+    assert main(["simulate", "sai", str(tmp_path), "--size", "0", "10"]) == 2
+    assert "8x8" in capsys.readouterr().err
+    assert main(["simulate", "gesture", str(tmp_path), "--segment-s", "0", "1"]) == 2
+    assert not any(tmp_path.rglob("*.npy")) and not any(tmp_path.rglob("*.aedat"))

@@ -38,6 +38,17 @@ class SAIConfig:
     aps_fps: float = 20.0
     sensor: SensorParams = field(default_factory=SensorParams)
 
+    def __post_init__(self) -> None:
+        if self.width < 8 or self.height < 8:
+            raise ValueError(f"sensor must be at least 8x8 pixels, got {self.width}x{self.height}")
+        if self.duration_us < 1000 or self.fx <= 0 or self.v <= 0 or self.aps_fps <= 0 or self.max_step_px <= 0:
+            raise ValueError("duration must be >= 1 ms and fx, v, aps_fps, max_step_px positive")
+        lo, hi = self.depth_range
+        r_lo, r_hi = self.occluder_ratio
+        c_lo, c_hi = self.coverage_range
+        if not (0 < lo <= hi and 0 < r_lo <= r_hi < 1 and 0 < c_lo <= c_hi < 1):
+            raise ValueError("need 0 < near <= far depths, occluder ratios in (0, 1), coverage in (0, 1)")
+
 
 def _shifted(panorama: np.ndarray, width: int, shift: float) -> np.ndarray:
     """Columns ``shift .. shift + width`` of the panorama, linearly interpolated."""
