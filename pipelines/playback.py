@@ -114,90 +114,88 @@ def open_source(
     """Read ``path`` once: ``first_packet`` gets the first events at once (for a first frame), ``progress``
     the events read so far. Raises :class:`FormatError` for unreadable files, :class:`Cancelled` on cancel."""
     path = Path(path)
-    with open_recording(path) as rec:
-        meta = rec.meta
-        if isinstance(rec, H5Recording):
-            return _h5_source(path, meta, first_packet, progress, cancelled)
-        parts: list[np.ndarray] = []
-        writer: H5EventWriter | None = None
-        temp: Path | None = None
-        rates: dict[int, int] = {}
-        counts = np.zeros(meta.width * meta.height, np.int64)
-        n = 0
-        try:
-            for pkt in rec.packets():
-                if cancelled():
-                    raise Cancelled
-                if n == 0 and first_packet is not None and pkt.size:
-                    first_packet(pkt, meta)
-                _tally(pkt, meta.width, rates, counts)
-                n += pkt.size
-                if writer is None and n > memory_events:
-                    fd, name = tempfile.mkstemp(prefix="spikelens-replay-", suffix=".h5")
-                    os.close(fd)
-                    temp = Path(name)
-                    writer = H5EventWriter(temp, meta, compression="blosc-lz4")
-                    for p in parts:
-                        writer.append(p)
-                    parts = []
-                if writer is not None:
-                    writer.append(pkt)
-                else:
-                    parts.append(pkt)
-                if progress:
-                    progress(n)
-        except BaseException:
-            if writer is not None:
-                writer.close()
-            if temp is not None:
-                temp.unlink(missing_ok=True)
-            raise
-    if n == 0:
-        raise FormatError(path, "the recording holds no events")
-    rate, t0, t1 = _rates(rates)
-    if writer is not None:
-        writer.close()
-        return EventSource(meta, rate, counts, t0, t1, h5=H5Recording(temp), temp=temp)
-    events = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    return EventSource(meta, rate, counts, t0, t1, events=events)
-
-
-def _h5_source(path, meta, first_packet, progress, cancelled) -> EventSource:
-    """HDF5 is already indexed: tally the rate in a streaming pass, replay straight from the file."""
-    rates: dict[int, int] = {}
-    counts = np.zeros(meta.width * meta.height, np.int64)
-    n = 0
-    rec = H5Recording(path)
+    rec = open_recording(path)
+    meta = rec.meta
+    indexed = isinstance(rec, H5Recording)  # replayable from the file itself
+    tally = _Tally(meta.width * meta.height)
+    spool = _Spool(meta, memory_events // 4 if indexed else memory_events, spill=not indexed)
     try:
         for pkt in rec.packets():
             if cancelled():
                 raise Cancelled
-            if n == 0 and first_packet is not None and pkt.size:
+            if tally.n == 0 and first_packet is not None and pkt.size:
                 first_packet(pkt, meta)
-            _tally(pkt, meta.width, rates, counts)
-            n += pkt.size
+            tally.add(pkt, meta.width)
+            spool.add(pkt, tally.n)
             if progress:
-                progress(n)
+                progress(tally.n)
+        if tally.n == 0:
+            raise FormatError(path, "the recording holds no events")
     except BaseException:
         rec.close()
+        spool.discard()
         raise
-    if n == 0:
-        rec.close()
-        raise FormatError(path, "the recording holds no events")
-    rate, t0, t1 = _rates(rates)
-    if n <= MEMORY_EVENTS // 4:  # small: memory is faster than HDF5 windows
-        events = rec.load()
-        rec.close()
-        return EventSource(meta, rate, counts, t0, t1, events=events)
-    return EventSource(meta, rate, counts, t0, t1, h5=rec)
+    rate, t0, t1 = _rates(tally.rates)
+    if indexed and spool.overflowed:
+        return EventSource(meta, rate, tally.counts, t0, t1, h5=rec)
+    rec.close()
+    return EventSource(meta, rate, tally.counts, t0, t1, **spool.finish())
 
 
-def _tally(pkt: np.ndarray, width: int, rates: dict[int, int], counts: np.ndarray) -> None:
-    b = pkt["t"] // RATE_BIN_US
-    uniq, c = np.unique(b, return_counts=True)
-    for k, v in zip(uniq.tolist(), c.tolist(), strict=True):
-        rates[k] = rates.get(k, 0) + v
-    counts += np.bincount(pkt["y"].astype(np.int64) * width + pkt["x"], minlength=counts.size)
+class _Tally:
+    """Event rate per RATE_BIN_US and per-pixel counts, accumulated packet by packet."""
+
+    def __init__(self, n_pixels: int) -> None:
+        self.rates: dict[int, int] = {}
+        self.counts = np.zeros(n_pixels, np.int64)
+        self.n = 0
+
+    def add(self, pkt: np.ndarray, width: int) -> None:
+        uniq, c = np.unique(pkt["t"] // RATE_BIN_US, return_counts=True)
+        for k, v in zip(uniq.tolist(), c.tolist(), strict=True):
+            self.rates[k] = self.rates.get(k, 0) + v
+        self.counts += np.bincount(pkt["y"].astype(np.int64) * width + pkt["x"], minlength=self.counts.size)
+        self.n += pkt.size
+
+
+class _Spool:
+    """Packets in memory up to ``limit`` events; past it, moved into a temporary indexed HDF5 file
+    (``spill``) or dropped (the source file is already indexed)."""
+
+    def __init__(self, meta: RecordingMeta, limit: int, spill: bool) -> None:
+        self.meta, self.limit, self.spill = meta, limit, spill
+        self.parts: list[np.ndarray] = []
+        self.writer: H5EventWriter | None = None
+        self.temp: Path | None = None
+        self.overflowed = False
+
+    def add(self, pkt: np.ndarray, n_total: int) -> None:
+        if not self.overflowed and n_total > self.limit:
+            self.overflowed = True
+            if self.spill:
+                fd, name = tempfile.mkstemp(prefix="spikelens-replay-", suffix=".h5")
+                os.close(fd)
+                self.temp = Path(name)
+                self.writer = H5EventWriter(self.temp, self.meta, compression="blosc-lz4")
+                for p in self.parts:
+                    self.writer.append(p)
+            self.parts = []
+        if self.writer is not None:
+            self.writer.append(pkt)
+        elif not self.overflowed:
+            self.parts.append(pkt)
+
+    def finish(self) -> dict:
+        if self.writer is not None:
+            self.writer.close()
+            return {"h5": H5Recording(self.temp), "temp": self.temp}
+        return {"events": np.concatenate(self.parts) if len(self.parts) > 1 else self.parts[0]}
+
+    def discard(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.temp is not None:
+            self.temp.unlink(missing_ok=True)
 
 
 def _rates(rates: dict[int, int]) -> tuple[np.ndarray, int, int]:

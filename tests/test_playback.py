@@ -35,6 +35,22 @@ def test_memory_and_spilled_sources_agree(bar_file):
     assert not temp.exists()
 
 
+def test_large_hdf5_replays_from_the_file(bar_file, tmp_path):
+    from spikelens.pipelines.convert import convert
+
+    h5 = tmp_path / "bar.h5"
+    convert(bar_file, h5)
+    small, big = pb.open_source(h5), pb.open_source(h5, memory_events=40_000)
+    try:
+        assert small._events is not None and big._h5 is not None and big._temp is None
+        np.testing.assert_array_equal(small.window(100_000, 300_000), big.window(100_000, 300_000))
+        np.testing.assert_array_equal(small.rate_hz, big.rate_hz)
+    finally:
+        small.close()
+        big.close()
+    assert h5.exists()
+
+
 def test_cancel_and_bad_files(bar_file, tmp_path):
     with pytest.raises(pb.Cancelled):
         pb.open_source(bar_file, cancelled=lambda: True)
