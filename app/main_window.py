@@ -38,6 +38,7 @@ from spikelens.app.transport import TransportBar
 from spikelens.app.workers import Worker, WorkerPool
 from spikelens.pipelines import playback as pb
 from spikelens.pipelines.convert import convert
+from spikelens.pipelines.images import write_png
 
 TICK_MS = 15
 MAX_RECENT = 8
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.frames_rendered = 0
         self._loader: Worker | None = None
         self._fps_times: list[float] = []
+        self._lut_key: tuple[str, bool] | None = None
         self._last_tick = time.perf_counter()
         scheme = self.settings_store.value("display/scheme", "red_blue")
         self.frame_settings = pb.FrameSettings(scheme=scheme if scheme in pb.SCHEMES else "red_blue")
@@ -286,11 +288,11 @@ class MainWindow(QMainWindow):
         """A preview while the rest loads: only when nothing else is on screen."""
         if self.source is not None:
             return
-        tmp = pb.EventSource(
-            meta, np.zeros(1), np.zeros(1, np.int64), int(events["t"][0]), int(events["t"][-1]), events
-        )
-        frame = pb.FrameBuilder(tmp).frame(int(events["t"][-1]) + 1, self.frame_settings)
-        self._show(frame)
+        s = self.frame_settings
+        t1 = int(events["t"][-1]) + 1
+        recent = events[events["t"] >= t1 - s.window_us]
+        image = pb.render(recent, (meta.height, meta.width), s, t1)
+        self._show(pb.Frame(image, t1 - s.window_us, t1, int(recent.size)))
         self.setWindowTitle(f"{path.name} (loading) - SpikeLens")
 
     def _opened(self, path: Path, source: pb.EventSource, sai_events: np.ndarray | None) -> None:
@@ -431,9 +433,7 @@ class MainWindow(QMainWindow):
         )
 
     def _show(self, frame: pb.Frame) -> None:
-        s = self.frame_settings
-        self.image.setImage(frame.image, autoLevels=False, levels=(0, 255))
-        self.image.setLookupTable(pb.lut(s.scheme, pb.is_signed(s.mode)))
+        self._display(frame.image)
         self.frame = frame
         self.frames_rendered += 1
         now = time.perf_counter()
@@ -441,6 +441,15 @@ class MainWindow(QMainWindow):
         span = max(frame.t1_us - frame.t0_us, 1)
         self.rate_label.setText(f"{frame.n_events / span:.2f} M ev/s shown")
         self.fps_label.setText(f"{len(self._fps_times)} fps")
+
+    def _display(self, image: np.ndarray) -> None:
+        """The fast path: uint8 levels, fixed levels, and a lookup table set only when it changes."""
+        s = self.frame_settings
+        key = (s.scheme, pb.is_signed(s.mode))
+        if key != self._lut_key:
+            self.image.setLookupTable(pb.lut(*key))
+            self._lut_key = key
+        self.image.setImage(image, autoLevels=False, levels=(0, 255))
 
     # -- ROI --------------------------------------------------------------------------------------
     def _toggle_roi(self, on: bool) -> None:
@@ -480,7 +489,7 @@ class MainWindow(QMainWindow):
         if self.frame is None:
             return
         try:
-            pb.save_frame_png(pb.to_rgb(self.frame.image, self.frame_settings), path)
+            write_png(pb.to_rgb(self.frame.image, self.frame_settings), path)
         except OSError as exc:
             self.show_error("Export failed", f"{path}\n\n{exc}")
             return
@@ -523,7 +532,7 @@ class MainWindow(QMainWindow):
 
             return convert(self.path, path, progress=step)
 
-        w = Worker(lambda progress, cancelled: run(progress, cancelled))
+        w = Worker(run)
         return self._run_export(w, path, "Writing HDF5")
 
     def _run_export(self, w: Worker, path, label: str) -> Worker:

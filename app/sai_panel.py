@@ -71,7 +71,6 @@ class SAIPanel(QWidget):
         self._events: np.ndarray | None = None
         self._stack: tuple[np.ndarray, np.ndarray] | None = None
         self._stack_worker: Worker | None = None
-        self._refocus_worker: Worker | None = None
         self.autofocus_result = None
         self.depth = 1.0
 
@@ -221,7 +220,7 @@ class SAIPanel(QWidget):
     def _request_refocus(self) -> None:
         if self.inputs is None:
             return
-        self._refocus_worker = self.workers.start(self._worker(refocused, self._refocused, self.inputs, self.depth))
+        self.workers.start(self._worker(refocused, self._refocused, self.inputs, self.depth))
 
     def _refocused(self, result) -> None:
         depth, img = result

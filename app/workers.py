@@ -81,9 +81,6 @@ class WorkerPool:
         self.pool.start(worker)
         return worker
 
-    def busy(self) -> bool:
-        return bool(self._live)
-
     def shutdown(self, timeout_ms: int = 10_000) -> None:
         for w in list(self._live):
             w.cancel()

@@ -80,20 +80,17 @@ def wait_for(signal, timeout_s: float = 120) -> None:
     loop.exec()
 
 
-def naive_show(window: MainWindow):
-    """Float RGB + autoLevels: what the display costs without the uint8/LUT fast path."""
+def naive_display(window: MainWindow):
+    """Float RGB + autoLevels in place of the uint8/LUT display step (bookkeeping unchanged)."""
     from spikelens.pipelines import playback as pb
 
-    original = window._show
+    window.image.setLookupTable(None)
 
-    def show(frame) -> None:
-        rgb = pb.to_rgb(frame.image, window.frame_settings).astype(np.float64) / 255.0
-        window.image.setLookupTable(None)
-        window.image.setImage(rgb, autoLevels=True)
-        original.__func__(window, frame)  # bookkeeping (fps, labels)
+    def display(image: np.ndarray) -> None:
+        rgb = pb.to_rgb(image, window.frame_settings).astype(np.float64) / 255.0
         window.image.setImage(rgb, autoLevels=True)
 
-    return show
+    return display
 
 
 def replay(path: Path, naive: bool) -> dict[str, float]:
@@ -110,7 +107,7 @@ def replay(path: Path, naive: bool) -> dict[str, float]:
     open_stall = beat.worst_stall_ms()
     beat.start()
     if naive:
-        window._show = naive_show(window)
+        window._display = naive_display(window)
     frame_times: list[float] = []
     render = window.render_current
 

@@ -9,6 +9,7 @@ rate over the whole recording and per-pixel counts (for the hot-pixel filter).
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from spikelens.datasets.atomic import atomic_output
 from spikelens.datasets.detect import open_recording
 from spikelens.datasets.errors import FormatError
 from spikelens.datasets.filters import background_activity_filter, hot_pixel_mask
@@ -225,8 +227,15 @@ class FrameSettings:
     roi: tuple[int, int, int, int] | None = None  # y, x, h, w
 
 
+@functools.cache
 def lut(scheme: Scheme, signed: bool) -> np.ndarray:
-    """256 x 3 uint8 lookup table; signed modes put "no events" at index 128."""
+    """256 x 3 uint8 lookup table (read-only, built once); signed modes put "no events" at index 128."""
+    table = _build_lut(scheme, signed)
+    table.flags.writeable = False
+    return table
+
+
+def _build_lut(scheme: Scheme, signed: bool) -> np.ndarray:
     i = np.arange(256, dtype=np.float32)
     if scheme == "colormap":
         cmap = cv2.COLORMAP_TWILIGHT_SHIFTED if signed else cv2.COLORMAP_INFERNO
@@ -356,8 +365,6 @@ def export_video(
     cancelled: Callable[[], bool] = lambda: False,
 ) -> int:
     """Render [t0, t1) to an MP4 (OpenCV mp4v) at ``speed`` x real time; returns frames written."""
-    from spikelens.datasets.atomic import atomic_output
-
     path = Path(path)
     step = max(1, round(1e6 * speed / fps))
     times = np.arange(t0_us + step, t1_us + 1, step)
@@ -380,14 +387,6 @@ def export_video(
     return int(times.size)
 
 
-def save_frame_png(rgb: np.ndarray, path: str | Path) -> None:
-    from spikelens.datasets.atomic import atomic_output
-
-    with atomic_output(path, ".png") as tmp:
-        if not cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[..., ::-1])):
-            raise OSError(f"cannot write PNG {path}")
-
-
 __all__ = [
     "MODES",
     "SCHEMES",
@@ -402,6 +401,5 @@ __all__ = [
     "lut",
     "open_source",
     "render",
-    "save_frame_png",
     "to_rgb",
 ]

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from spikelens.datasets import atomic_output, open_recording
+from spikelens.pipelines.images import write_png
 from spikelens.refocus import (
     AutofocusResult,
     RefocusError,
@@ -91,10 +92,4 @@ def image_to_uint8(image: np.ndarray, percentile: float = 99.5) -> np.ndarray:
 
 
 def save_png(image: np.ndarray, path: str | Path) -> None:
-    import cv2
-
-    with atomic_output(path, ".png") as tmp:
-        ok, data = cv2.imencode(".png", image_to_uint8(image))
-        if not ok:
-            raise RefocusError(f"{path}: PNG encoding failed")
-        Path(tmp).write_bytes(data.tobytes())
+    write_png(image_to_uint8(image), path)

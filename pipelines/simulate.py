@@ -8,6 +8,7 @@ went to which split).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
@@ -101,13 +102,8 @@ def simulate_video(
     extra = {"source_video": src.name, "fps": fps, "seed": seed, **asdict(params)}
     meta = RecordingMeta(dst, "simulated-video", w, h, "simulated", extra)
     n = 0
-
-    def chained() -> Iterator[tuple[int, np.ndarray]]:
-        yield first
-        yield from frames
-
     with atomic_output(dst, ".h5") as tmp, H5EventWriter(tmp, meta) as out:
-        for ev in simulate_frames(chained(), params, seed):
+        for ev in simulate_frames(itertools.chain([first], frames), params, seed):
             out.append(ev)
             n += ev.size
             if progress:

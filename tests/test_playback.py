@@ -7,6 +7,7 @@ from spikelens.datasets import FormatError, make_events, write_npz
 from spikelens.datasets.patterns import rotating_bar
 from spikelens.datasets.recording import RecordingMeta
 from spikelens.pipelines import playback as pb
+from spikelens.pipelines.images import write_png
 
 
 @pytest.fixture(scope="module")
@@ -128,5 +129,5 @@ def test_export_video_and_cancel(tmp_path):
         pb.export_video(fb, s, tmp_path / "gone.mp4", 0, 300_000, cancelled=lambda: True)
     assert not (tmp_path / "gone.mp4").exists() and not list(tmp_path.glob(".gone*"))
     png = tmp_path / "f.png"
-    pb.save_frame_png(pb.to_rgb(fb.frame(500_000, s).image, s), png)
+    write_png(pb.to_rgb(fb.frame(500_000, s).image, s), png)
     assert cv2.imread(str(png)).shape == (128, 128, 3)

@@ -83,7 +83,8 @@ class EventSimulator:
         self.hot_pixels = self.rng.choice(n, n_hot, replace=False) if n_hot else np.zeros(0, np.int64)
         self._hot_pol = self.rng.integers(0, 2, n_hot).astype(np.int8)
         self.t_us = int(t0_us)
-        self._buf = empty_events(0)
+        # kernel output columns (t, x, y, p), reused every step and doubled when a step overflows them
+        self._cols = self._columns(max(4096, n // 8))
 
     def _log_of(self, frame: np.ndarray) -> np.ndarray:
         return np.log(_as_intensity(frame) + np.float32(self.params.log_eps))
@@ -102,13 +103,15 @@ class EventSimulator:
         ev = np.concatenate([signal, noise]) if noise.size else signal
         return ev[np.argsort(ev["t"], kind="stable")]  # the kernel writes in pixel order
 
+    @staticmethod
+    def _columns(size: int) -> list[np.ndarray]:
+        return [np.empty(size, dt) for dt in (np.int64, np.int16, np.int16, np.int8)]
+
     def _signal(self, log0: np.ndarray, log1: np.ndarray, t0: int, t1: int) -> np.ndarray:
-        if self._buf.size < 4096:
-            self._buf = empty_events(max(4096, log0.size // 8))
-        cols = [np.empty(self._buf.size, dt) for dt in (np.int64, np.int16, np.int16, np.int8)]
         parts, start = [], 0
         p = self.params
         while start < log0.size:
+            cols = self._cols
             n, start = emit_pixels(
                 log0,
                 log1,
@@ -126,9 +129,8 @@ class EventSimulator:
             ev = empty_events(n)
             ev["t"], ev["x"], ev["y"], ev["p"] = (c[:n] for c in cols)
             parts.append(ev)
-            if start < log0.size:  # out of room: grow for next time and carry on from the pixel that did not fit
-                self._buf = empty_events(self._buf.size * 2)
-                cols = [np.empty(self._buf.size, c.dtype) for c in cols]
+            if start < log0.size:  # out of room: grow, and carry on from the pixel that did not fit
+                self._cols = self._columns(cols[0].size * 2)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _noise(self, t0: int, t1: int) -> np.ndarray:
