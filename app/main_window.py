@@ -1,9 +1,12 @@
 """The main window: viewer and SAI tabs, recording and display docks, menus, playback timer.
 
 Playback is a QTimer tick on the GUI thread that only slices events already
-in memory (or an indexed HDF5 window) and bins them into a uint8 image shown
-through a fixed-level lookup table; opening, refocusing and exporting run on
-workers. A failed open leaves the current recording untouched.
+in memory (or an indexed HDF5 window, or a live stream's ring buffer) and
+bins them into a uint8 image shown through a fixed-level lookup table;
+opening, refocusing, exporting and reading live streams run on other
+threads. A failed open leaves the current recording untouched. Every time
+shown is relative to the recording's first event (DV cameras stamp events
+with Unix-epoch microseconds).
 """
 
 from __future__ import annotations
@@ -32,25 +35,37 @@ from PyQt6.QtWidgets import (
 )
 
 from spikelens.app.display_controls import DisplayControls
+from spikelens.app.live_bar import LiveBar
 from spikelens.app.rate_plot import RatePlot
 from spikelens.app.sai_panel import SAIPanel
+from spikelens.app.stream_dialog import ask_source
 from spikelens.app.transport import TransportBar
 from spikelens.app.workers import Worker, WorkerPool
-from spikelens.pipelines import playback as pb
+from spikelens.datasets.sai_scene import SAIScene
+from spikelens.datasets.streams import open_stream, parse_source
+from spikelens.pipelines import frames as fr
+from spikelens.pipelines.clock import Clock
 from spikelens.pipelines.convert import convert
 from spikelens.pipelines.images import write_png
+from spikelens.pipelines.jobs import Job
+from spikelens.pipelines.live import StreamPump
+from spikelens.pipelines.spool import RATE_BIN_US, EventSource, open_source
+from spikelens.pipelines.video_export import export_video
 
 TICK_MS = 15
 MAX_RECENT = 8
 SAI_EVENT_LIMIT = 30_000_000
+#: the live rate plot rolls over this much of the recent stream
+LIVE_RATE_SPAN_US = 10_000_000
 FILE_FILTER = "Event recordings (*.aedat *.aedat4 *.dat *.raw *.bin *.h5 *.hdf5 *.npy *.npz);;All files (*)"
 
 
-def _load(path: Path, **kw) -> tuple[pb.EventSource, np.ndarray | None]:
+def _load(path: Path, first_packet, job: Job) -> tuple[EventSource, np.ndarray | None]:
     """Worker body: index the recording and, when it fits, load the events the SAI view needs."""
-    source = pb.open_source(path, **kw)
+    source = open_source(path, first_packet=first_packet, job=job)
     try:
         events = source.all_events() if source.n_events <= SAI_EVENT_LIMIT else None
+        job.check()  # abandoned meanwhile: nobody will take the source, so close it here
     except BaseException:
         source.close()
         raise
@@ -61,25 +76,34 @@ class MainWindow(QMainWindow):
     recordingOpened = pyqtSignal(str)
     loadFailed = pyqtSignal(str)
     exportFinished = pyqtSignal(str)
+    streamOpened = pyqtSignal(str)
+    #: a live stream ended (sender closed, cut, or failed): the reason
+    streamEnded = pyqtSignal(str)
+    #: a live recording was closed: its path
+    recordingSaved = pyqtSignal(str)
 
     def __init__(self) -> None:
         super().__init__()
         self.settings_store = QSettings()
         self.workers = WorkerPool()
-        self.source: pb.EventSource | None = None
-        self.builder: pb.FrameBuilder | None = None
-        self.clock: pb.Clock | None = None
+        self.source: EventSource | None = None
+        self.live: StreamPump | None = None
+        self._live_t0: int | None = None
+        self._live_reported = False
+        self._last_rate_update = 0.0
+        self.builder: fr.FrameBuilder | None = None
+        self.clock: Clock | None = None
         self.path: Path | None = None
         self.error_box: QMessageBox | None = None
         self.last_error: str | None = None
-        self.frame: pb.Frame | None = None
+        self.frame: fr.Frame | None = None
         self.frames_rendered = 0
         self._loader: Worker | None = None
         self._fps_times: list[float] = []
         self._lut_key: tuple[str, bool] | None = None
         self._last_tick = time.perf_counter()
         scheme = self.settings_store.value("display/scheme", "red_blue")
-        self.frame_settings = pb.FrameSettings(scheme=scheme if scheme in pb.SCHEMES else "red_blue")
+        self.frame_settings = fr.FrameSettings(scheme=scheme if scheme in fr.SCHEMES else "red_blue")
 
         self.setWindowTitle("SpikeLens")
         self.resize(1280, 820)
@@ -114,9 +138,15 @@ class MainWindow(QMainWindow):
         self.transport.jumpRequested.connect(lambda where: self.jump(where))
         self.transport.speedChanged.connect(self.set_speed)
         self.transport.loopChanged.connect(self._set_loop)
+        self.live_bar = LiveBar()
+        self.live_bar.freeze.toggled.connect(lambda _on: self.render_current())
+        self.live_bar.record.toggled.connect(self._record_toggled)
+        self.live_bar.stop.clicked.connect(self.stop_stream)
+        self.live_bar.hide()
         lay.addWidget(self.view, 1)
         lay.addWidget(self.rate_plot)
         lay.addWidget(self.transport)
+        lay.addWidget(self.live_bar)
         self.tabs.addTab(viewer, "Viewer")
         self.sai = SAIPanel(self.workers)
         self.tabs.addTab(self.sai, "SAI")
@@ -154,6 +184,9 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         m = self.menuBar().addMenu("&File")
         self._action(m, "&Open...", self.open_dialog, QKeySequence.StandardKey.Open, "Open an event recording")
+        self._action(
+            m, "Open &stream...", self.open_stream_dialog, "Ctrl+L", "A DV camera, a DV network stream, a paced replay"
+        )
         self.recent_menu = m.addMenu("Open &Recent")
         m.addSeparator()
         self.export_actions = [
@@ -212,13 +245,19 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
 
-    def _recent(self) -> list[str]:
-        value = self.settings_store.value("recent", [])
+    def _history(self, key: str) -> list[str]:
+        value = self.settings_store.value(key, [])
         return [value] if isinstance(value, str) else list(value or [])
 
+    def _remember_in(self, key: str, item: str) -> None:
+        items = [item] + [p for p in self._history(key) if p != item]
+        self.settings_store.setValue(key, items[:MAX_RECENT])
+
+    def _recent(self) -> list[str]:
+        return self._history("recent")
+
     def _remember(self, path: Path) -> None:
-        recent = [str(path)] + [p for p in self._recent() if p != str(path)]
-        self.settings_store.setValue("recent", recent[:MAX_RECENT])
+        self._remember_in("recent", str(path))
         self.settings_store.setValue("last_folder", str(path.parent))
         self._refresh_recent()
 
@@ -231,14 +270,12 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.timer.stop()
+        self._close_current()
         self.settings_store.setValue("window/geometry", self.saveGeometry())
         self.settings_store.setValue("window/state", self.saveState())
         self.settings_store.setValue("display/scheme", self.frame_settings.scheme)
         self.settings_store.sync()
         self.workers.shutdown()
-        if self.source is not None:
-            self.source.close()
-            self.source = None
         super().closeEvent(event)
 
     # -- opening ----------------------------------------------------------------------------------
@@ -258,15 +295,22 @@ class MainWindow(QMainWindow):
             self.open_path(files[0])
 
     def open_path(self, path: str | Path) -> None:
-        """Start reading ``path`` in the background; the first events show as soon as they are decoded."""
+        """Start reading ``path`` in the background; the first events show as soon as they are decoded.
+
+        Cancel abandons the reader at once (a file that hangs its decoder cannot hold the window).
+        """
         path = Path(path)
         self._cancel_loading()
-        w = Worker(_load, path, first_packet=lambda ev, meta: w.signals.partial.emit((ev, meta)))
-        w.signals.partial.connect(lambda pm, p=path: self._first_packet(p, *pm))
-        w.signals.progress.connect(lambda n, _t: self.progress.setFormat(f"{n / 1e6:.1f} M events"))
-        w.signals.result.connect(lambda loaded, p=path: self._opened(p, *loaded))
-        w.signals.error.connect(lambda msg, p=path: self._open_failed(p, msg))
-        w.signals.finished.connect(self._loading_done)
+        w = Worker.for_job(_load, path, first_packet=lambda ev, meta: w.signals.partial.emit((ev, meta)))
+
+        def current() -> bool:
+            return self._loader is w
+
+        w.signals.partial.connect(lambda pm, p=path: current() and self._first_packet(p, *pm))
+        w.signals.progress.connect(lambda n, _t, _m: current() and self.progress.setFormat(f"{n / 1e6:.1f} M events"))
+        w.signals.result.connect(lambda loaded, p=path: self._opened(p, *loaded) if current() else loaded[0].close())
+        w.signals.error.connect(lambda msg, p=path: current() and self._open_failed(p, msg))
+        w.signals.finished.connect(lambda: current() and self._loading_done())
         self._loader = w
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -277,12 +321,12 @@ class MainWindow(QMainWindow):
     def _cancel_loading(self) -> None:
         if self._loader is not None:
             self._loader.cancel()
+            self._loading_done()
 
     def _loading_done(self) -> None:
-        if self._loader is not None and self._loader.done.is_set():
-            self._loader = None
-            self.progress.hide()
-            self.cancel_button.hide()
+        self._loader = None
+        self.progress.hide()
+        self.cancel_button.hide()
 
     def _first_packet(self, path: Path, events: np.ndarray, meta) -> None:
         """A preview while the rest loads: only when nothing else is on screen."""
@@ -291,17 +335,28 @@ class MainWindow(QMainWindow):
         s = self.frame_settings
         t1 = int(events["t"][-1]) + 1
         recent = events[events["t"] >= t1 - s.window_us]
-        image = pb.render(recent, (meta.height, meta.width), s, t1)
-        self._show(pb.Frame(image, t1 - s.window_us, t1, int(recent.size)))
+        image = fr.render(recent, (meta.height, meta.width), s, t1)
+        self._show(fr.Frame(image, t1 - s.window_us, t1, int(recent.size)))
         self.setWindowTitle(f"{path.name} (loading) - SpikeLens")
 
-    def _opened(self, path: Path, source: pb.EventSource, sai_events: np.ndarray | None) -> None:
+    def _close_current(self) -> None:
+        """Let go of the open recording or live stream (a recording in progress is finished first)."""
+        self.pause()
+        if self.live is not None:
+            self.live.stop()
+            self._collect_recording()
+            self.live = None
+        self.live_bar.hide()
+        self.transport.show()
         if self.source is not None:
             self.source.close()
-        self.pause()
+            self.source = None
+
+    def _opened(self, path: Path, source: EventSource, sai_events: np.ndarray | None) -> None:
+        self._close_current()
         self.source, self.path = source, path
-        self.builder = pb.FrameBuilder(source)
-        self.clock = pb.Clock(
+        self.builder = fr.FrameBuilder(source)
+        self.clock = Clock(
             source.t_start_us, source.t_end_us, source.t_start_us, self.clock.speed if self.clock else 1.0
         )
         self.clock.loop = self.transport.loop.isChecked()
@@ -309,7 +364,8 @@ class MainWindow(QMainWindow):
         m = source.meta
         self.setWindowTitle(f"{path.name} [{m.format}, {m.width}x{m.height}] - SpikeLens")
         self._fill_meta(source)
-        self.rate_plot.set_rate(source.t_start_us, pb.RATE_BIN_US, source.rate_hz)
+        self.rate_plot.set_origin(source.t_start_us)
+        self.rate_plot.set_rate(source.t_start_us, RATE_BIN_US, source.rate_hz)
         self.viewbox.setRange(xRange=(0, m.width), yRange=(0, m.height), padding=0.02)
         if self.roi is not None:
             self.controls.roi.setChecked(False)
@@ -319,19 +375,17 @@ class MainWindow(QMainWindow):
         self.render_current()
         self.recordingOpened.emit(str(path))
 
-    def _setup_sai(self, source: pb.EventSource, events: np.ndarray | None) -> None:
-        extra = source.meta.extra
+    def _setup_sai(self, source: EventSource, events: np.ndarray | None) -> None:
         if events is None:
             self.sai.setEnabled(False)
             self.sai.status.setText(f"SAI view handles up to {SAI_EVENT_LIMIT:,} events; this file has more.")
             return
-        self.sai.set_recording(events, extra, source.sensor)
-        if "fx" in extra and "v" in extra:
-            self.tabs.setTabText(1, "SAI ●")
+        span = (int(events["t"][0]), int(events["t"][-1])) if events.size else None
+        scene = SAIScene.from_meta(source.meta, span)
+        self.sai.set_recording(events, scene, source.sensor)
+        self.tabs.setTabText(1, "SAI ●" if scene.has_geometry else "SAI")
 
-    def _fill_meta(self, source: pb.EventSource) -> None:
-        while self.meta_form.rowCount():
-            self.meta_form.removeRow(0)
+    def _fill_meta(self, source: EventSource) -> None:
         m = source.meta
         rows = [
             ("file", self.path.name if self.path else ""),
@@ -345,6 +399,11 @@ class MainWindow(QMainWindow):
         for key, value in m.extra.items():
             text = f"array {value.shape}" if isinstance(value, np.ndarray) and value.size > 8 else str(value)
             rows.append((key, text[:60]))
+        self._fill_meta_rows(rows)
+
+    def _fill_meta_rows(self, rows: list[tuple[str, str]]) -> None:
+        while self.meta_form.rowCount():
+            self.meta_form.removeRow(0)
         for key, value in rows:
             label = QLabel(value)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -362,12 +421,126 @@ class MainWindow(QMainWindow):
         box.open()
         self.error_box = box
 
+    # -- live streams -----------------------------------------------------------------------------
+    def open_stream_dialog(self) -> None:
+        history = self._history("stream_history")
+        text = ask_source(self, history)
+        if text:
+            self.open_stream(text)
+
+    def open_stream(self, text: str) -> None:
+        """Open a source string; a plain path opens as a file, everything else plays live."""
+        try:
+            spec = parse_source(text)
+        except ValueError as exc:
+            self.show_error("Cannot open stream", str(exc))
+            return
+        if spec.kind == "path":
+            self.open_path(spec.path)
+            return
+        self._remember_in("stream_history", text)
+        w = Worker(open_stream, spec)  # connecting can take a moment: never on the GUI thread
+        w.signals.result.connect(lambda stream, t=text: self._stream_opened(t, stream))
+        w.signals.error.connect(lambda msg, t=text: self._open_failed(t, msg))
+        self.statusBar().showMessage(f"connecting to {text} ...", 3000)
+        self.workers.start(w)
+
+    def _stream_opened(self, text: str, stream) -> None:
+        self._close_current()
+        self.path = None
+        self.live = StreamPump(stream).start()
+        self._live_t0, self._live_reported = None, False
+        self.builder = fr.FrameBuilder(self.live.buffer)
+        self.clock = Clock(0, None, 0)
+        m = stream.meta
+        self.setWindowTitle(f"{text} [live, {m.width}x{m.height}] - SpikeLens")
+        self._fill_meta_rows(
+            [("source", text), ("format", m.format), ("sensor", f"{m.width} x {m.height}"), ("camera", m.camera or "")]
+        )
+        self.viewbox.setRange(xRange=(0, m.width), yRange=(0, m.height), padding=0.02)
+        self.transport.hide()
+        self.live_bar.reset(text)
+        self.live_bar.show()
+        for a in self.export_actions:
+            a.setEnabled(a is self.export_actions[0])
+        self.sai.setEnabled(False)
+        self.timer.start()
+        self.streamOpened.emit(text)
+
+    def stop_stream(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self._live_tick()
+
+    def _record_toggled(self, on: bool) -> None:
+        if self.live is None:
+            return
+        if on and not self.live.is_recording:
+            folder = Path(self.settings_store.value("last_folder", str(Path.home())))
+            path, _ = QFileDialog.getSaveFileName(self, "Record to", str(folder / "live.h5"), "SpikeLens HDF5 (*.h5)")
+            if not path:
+                self.live_bar.set_recording(False)
+                return
+            self.start_recording(path)
+        elif not on and self.live.is_recording:
+            self.live.stop_recording()
+
+    def start_recording(self, path: str | Path) -> None:
+        """Record the live stream to ``path`` through the same recorder as `spikelens record`."""
+        if self.live is None:
+            return
+        try:
+            self.live.start_recording(path)
+        except (ValueError, OSError, RuntimeError) as exc:
+            self.live_bar.set_recording(False)
+            self.show_error("Cannot record", f"{path}\n\n{exc}")
+            return
+        self.live_bar.set_recording(True)
+
+    def stop_recording(self) -> None:
+        if self.live is not None:
+            self.live.stop_recording()
+
+    def _collect_recording(self) -> None:
+        if self.live is not None and self.live.recording is not None:
+            stats, self.live.recording = self.live.recording, None
+            self.live_bar.set_recording(False)
+            self.statusBar().showMessage(f"recorded {stats.events:,} events to {stats.path}", 6000)
+            self.recordingSaved.emit(str(stats.path))
+
+    def _live_tick(self) -> None:
+        pump = self.live
+        assert pump is not None and self.clock is not None
+        buf = pump.buffer
+        self._collect_recording()
+        if buf.t_last_us is not None:
+            if self._live_t0 is None:
+                self._live_t0 = buf.t_first_us
+                self.rate_plot.set_origin(self._live_t0)
+            if not self.live_bar.frozen:
+                self.clock.position_us = buf.t_last_us + 1
+                self.render_current()
+            now = time.perf_counter()
+            if now - self._last_rate_update > 0.2:
+                self._last_rate_update = now
+                t0, rates = buf.rates(LIVE_RATE_SPAN_US)
+                self.rate_plot.set_rate(t0, RATE_BIN_US, rates)
+                self.rate_plot.set_position(buf.t_last_us)
+        self.live_bar.show_status(buf.n_total, pump.is_recording)
+        if pump.finished.is_set() and not self._live_reported:
+            self._live_reported = True
+            self._collect_recording()
+            reason = pump.error or pump.end_reason or "the stream ended"
+            self.live_bar.ended(reason)
+            self.statusBar().showMessage(f"stream ended: {reason}", 10_000)
+            self.streamEnded.emit(reason)
+
     # -- playback ---------------------------------------------------------------------------------
     def frame_us(self) -> int:
         return self.frame_settings.window_us
 
     def play(self) -> None:
-        if self.clock is None:
+        if self.clock is None or self.live is not None:
             return
         if self.clock.position_us >= self.clock.t_end_us and not self.clock.loop:
             self.clock.seek(self.clock.t_start_us)
@@ -409,13 +582,16 @@ class MainWindow(QMainWindow):
         if self.clock is not None:
             self.clock.loop = on
 
-    def set_frame_settings(self, settings: pb.FrameSettings) -> None:
+    def set_frame_settings(self, settings: fr.FrameSettings) -> None:
         self.frame_settings = settings
         self.render_current()
 
     def _tick(self) -> None:
         now = time.perf_counter()
         wall, self._last_tick = now - self._last_tick, now
+        if self.live is not None:
+            self._live_tick()
+            return
         if self.clock is None:
             return
         if not self.clock.advance(wall, self.frame_us()):
@@ -427,12 +603,17 @@ class MainWindow(QMainWindow):
             return
         self._show(self.builder.frame(self.clock.position_us, self.frame_settings))
         c = self.clock
+        if self.live is not None:
+            t0 = self._live_t0 if self._live_t0 is not None else c.position_us
+            frozen = " (frozen)" if self.live_bar.frozen else ""
+            self.pos_label.setText(f"live {(c.position_us - t0) / 1e6:8.3f} s{frozen}")
+            return
         self.rate_plot.set_position(c.position_us)
         self.pos_label.setText(
             f"{(c.position_us - c.t_start_us) / 1e6:8.3f} s / {(c.t_end_us - c.t_start_us) / 1e6:.3f} s"
         )
 
-    def _show(self, frame: pb.Frame) -> None:
+    def _show(self, frame: fr.Frame) -> None:
         self._display(frame.image)
         self.frame = frame
         self.frames_rendered += 1
@@ -445,9 +626,9 @@ class MainWindow(QMainWindow):
     def _display(self, image: np.ndarray) -> None:
         """The fast path: uint8 levels, fixed levels, and a lookup table set only when it changes."""
         s = self.frame_settings
-        key = (s.scheme, pb.is_signed(s.mode))
+        key = (s.scheme, fr.is_signed(s.mode))
         if key != self._lut_key:
-            self.image.setLookupTable(pb.lut(*key))
+            self.image.setLookupTable(fr.lut(*key))
             self._lut_key = key
         self.image.setImage(image, autoLevels=False, levels=(0, 255))
 
@@ -489,8 +670,8 @@ class MainWindow(QMainWindow):
         if self.frame is None:
             return
         try:
-            write_png(pb.to_rgb(self.frame.image, self.frame_settings), path)
-        except OSError as exc:
+            write_png(fr.to_rgb(self.frame.image, self.frame_settings), path)
+        except (OSError, ValueError) as exc:
             self.show_error("Export failed", f"{path}\n\n{exc}")
             return
         self.statusBar().showMessage(f"saved {path}", 4000)
@@ -508,7 +689,7 @@ class MainWindow(QMainWindow):
         if self.builder is None:
             return None
         speed = self.clock.speed if self.clock and self.clock.speed else 1.0
-        w = Worker(pb.export_video, self.builder, self.frame_settings, path, t0_us, t1_us, fps, speed)
+        w = Worker.for_job(export_video, self.builder, self.frame_settings, path, t0_us, t1_us, fps, speed)
         return self._run_export(w, path, "Rendering video")
 
     def export_h5_dialog(self) -> None:
@@ -519,20 +700,7 @@ class MainWindow(QMainWindow):
     def export_h5(self, path: str | Path) -> Worker | None:
         if self.path is None or self.source is None:
             return None
-        total = self.source.n_events
-
-        def run(progress, cancelled):
-            done = [0]
-
-            def step(n: int) -> None:
-                if cancelled():
-                    raise pb.Cancelled
-                done[0] += n
-                progress(done[0], total)
-
-            return convert(self.path, path, progress=step)
-
-        w = Worker(run)
+        w = Worker.for_job(convert, self.path, path, total=self.source.n_events)
         return self._run_export(w, path, "Writing HDF5")
 
     def _run_export(self, w: Worker, path, label: str) -> Worker:
@@ -540,7 +708,7 @@ class MainWindow(QMainWindow):
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.setMinimumDuration(300)
         dialog.canceled.connect(w.cancel)
-        w.signals.progress.connect(lambda d, t: dialog.setValue(int(100 * d / max(t, 1))))
+        w.signals.progress.connect(lambda d, t, _m: dialog.setValue(int(100 * d / t) if t > 0 else 0))
         w.signals.result.connect(lambda _r: self.exportFinished.emit(str(path)))
         w.signals.result.connect(lambda _r: self.statusBar().showMessage(f"saved {path}", 4000))
         w.signals.error.connect(lambda msg: self.show_error("Export failed", f"{path}\n\n{msg}"))

@@ -1,4 +1,9 @@
-"""Event rate over the whole recording, with the playback position; click or drag to seek."""
+"""Event rate over the recording (or the last seconds of a live stream), with the position; click or drag to seek.
+
+The axis reads seconds since ``origin`` (the first event): DV cameras stamp
+events in Unix-epoch microseconds, which would read "1.6 Gs" otherwise.
+Signals and setters speak absolute microseconds.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ class RatePlot(pg.PlotWidget):
         self.setLabel("left", "rate", units="ev/s")
         self.curve = self.plot(pen=pg.mkPen("#6cb4ff", width=1), fillLevel=0, brush=(108, 180, 255, 60))
         self.cursor = pg.InfiniteLine(0, movable=True, pen=pg.mkPen("#ffd54f", width=2))
-        self.cursor.sigDragged.connect(lambda line: self.seekRequested.emit(int(line.value() * 1e6)))
+        self.cursor.sigDragged.connect(lambda line: self.seekRequested.emit(self._abs(line.value())))
         self.addItem(self.cursor)
         self.hover = pg.TextItem(anchor=(0, 1), color="#dddddd")
         self.addItem(self.hover, ignoreBounds=True)
@@ -29,15 +34,25 @@ class RatePlot(pg.PlotWidget):
         self.scene().sigMouseClicked.connect(self._clicked)
         self._t = np.zeros(0)
         self._r = np.zeros(0)
+        self.origin_us = 0
+
+    def set_origin(self, t_us: int) -> None:
+        self.origin_us = int(t_us)
+
+    def _rel(self, t_us: float) -> float:
+        return (t_us - self.origin_us) / 1e6
+
+    def _abs(self, seconds: float) -> int:
+        return self.origin_us + round(seconds * 1e6)
 
     def set_rate(self, t_start_us: int, bin_us: int, rate_hz: np.ndarray) -> None:
-        self._t = (t_start_us + bin_us * (np.arange(rate_hz.size) + 0.5)) / 1e6
+        self._t = self._rel(t_start_us + bin_us * (np.arange(rate_hz.size) + 0.5))
         self._r = rate_hz
         self.curve.setData(self._t, rate_hz)
-        self.setXRange(t_start_us / 1e6, (t_start_us + bin_us * rate_hz.size) / 1e6, padding=0)
+        self.setXRange(self._rel(t_start_us), self._rel(t_start_us + bin_us * rate_hz.size), padding=0)
 
     def set_position(self, t_us: int) -> None:
-        self.cursor.setValue(t_us / 1e6)
+        self.cursor.setValue(self._rel(t_us))
 
     def _hovered(self, pos) -> None:
         if not self._t.size or not self.sceneBoundingRect().contains(pos):
@@ -50,4 +65,4 @@ class RatePlot(pg.PlotWidget):
     def _clicked(self, event) -> None:
         if self._t.size and event.button() == 1:
             x = self.getPlotItem().vb.mapSceneToView(event.scenePos()).x()
-            self.seekRequested.emit(int(x * 1e6))
+            self.seekRequested.emit(self._abs(x))

@@ -23,6 +23,7 @@ from PyQt6.QtWidgets import (
 )
 
 from spikelens.app.workers import Worker, WorkerPool
+from spikelens.datasets.sai_scene import SAIScene
 from spikelens.pipelines.sai_view import SAIInputs, depth_grid, refocused, run_autofocus, stack
 from spikelens.refocus import SAIGeometry
 
@@ -80,7 +81,15 @@ class SAIPanel(QWidget):
         self.fx = self._spin(QDoubleSpinBox(), 1, 5000, 320.0, " px", "Focal length fx in pixels")
         self.v = self._spin(QDoubleSpinBox(), 0.001, 100, 0.177, " m/s", "Camera speed along +x")
         self.v.setDecimals(4)
-        self.t_ref = self._spin(QSpinBox(), 0, 10**9, 0, " ms", "Reference time t_ref: refocused images align here")
+        self.t_ref = self._spin(
+            QSpinBox(),
+            -(10**9),
+            10**9,
+            0,
+            " ms",
+            "Reference time t_ref after the first event: refocused images align here",
+        )
+        self._t0 = self._t_ref_us = 0
         self.apply = QPushButton("Apply")
         self.apply.setToolTip("Use these camera parameters (for recordings without SAI metadata)")
         self.apply.clicked.connect(self._apply_geometry)
@@ -133,21 +142,21 @@ class SAIPanel(QWidget):
         return box
 
     # -- inputs -----------------------------------------------------------------------------------
-    def set_recording(self, events: np.ndarray, extra: dict, sensor: tuple[int, int]) -> None:
-        """New recording: take fx, v, t_ref from its metadata when present."""
+    def set_recording(self, events: np.ndarray, scene: SAIScene, sensor: tuple[int, int]) -> None:
+        """New recording: fx, v and t_ref from its scene; times in the boxes count from its first event."""
         self._events = events
         self.setEnabled(True)
-        has_sai = "fx" in extra and "v" in extra
-        t_ref = extra.get("t_ref_us", int(events["t"][0] + events["t"][-1]) // 2 if events.size else 0)
-        for box, value in ((self.fx, extra.get("fx")), (self.v, extra.get("v"))):
+        self._t0 = int(events["t"][0]) if events.size else 0
+        for box, value in ((self.fx, scene.fx), (self.v, scene.v)):
             if value is not None:
-                box.setValue(float(value))
-        self.t_ref.setValue(int(t_ref) // 1000)
+                box.setValue(value)
+        self.t_ref.setValue((scene.t_ref_us - self._t0) // 1000)
+        self._t_ref_us = scene.t_ref_us
         self._sensor = sensor
         self.images.set_size(*sensor)
-        self._gt = extra.get("occ_free_aps")
-        self._true_depth = extra.get("depth")
-        if has_sai:
+        self._gt = scene.ground_truth
+        self._true_depth = scene.depth
+        if scene.has_geometry:
             self._apply_geometry()
         else:
             self.status.setText("No SAI metadata in this file: enter fx, v and t_ref, then Apply.")
@@ -155,7 +164,10 @@ class SAIPanel(QWidget):
     def _apply_geometry(self) -> None:
         if self._events is None:
             return
-        geo = SAIGeometry(self.fx.value(), self.v.value(), self.t_ref.value() * 1000, self._true_depth)
+        # the box holds whole ms: keep the file's exact t_ref unless the user changed it
+        t_ref = self._t_ref_us if (self._t_ref_us - self._t0) // 1000 == self.t_ref.value() else None
+        t_ref = t_ref if t_ref is not None else self._t0 + self.t_ref.value() * 1000
+        geo = SAIGeometry(self.fx.value(), self.v.value(), t_ref, self._true_depth)
         self.inputs = SAIInputs(self._events, geo, self._sensor, ground_truth=self._gt, true_depth=self._true_depth)
         self.images.show_image(2, self._gt)
         self.images.set_title(2, "ground truth" if self._gt is not None else "no ground truth")
@@ -173,8 +185,10 @@ class SAIPanel(QWidget):
         if self._stack_worker is not None:
             self._stack_worker.cancel()
         self._stack = None
-        w = self._worker(stack, self._stack_ready, self.inputs)
-        w.signals.progress.connect(lambda d, t: self.status.setText(f"computing focal stack {d}/{t} ..."))
+        w = Worker.for_job(stack, self.inputs)
+        w.signals.result.connect(self._stack_ready)
+        w.signals.error.connect(lambda msg: self.status.setText(f"SAI error: {msg}"))
+        w.signals.progress.connect(lambda d, t, _m: self.status.setText(f"computing focal stack {d}/{t} ..."))
         self._stack_worker = self.workers.start(w)
 
     def _stack_ready(self, result) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
 
-from spikelens.pipelines.playback import SPEEDS
+from spikelens.pipelines.clock import SPEEDS
 
 FASTEST = "as fast as possible"
 

@@ -1,9 +1,11 @@
 """Background work for the GUI: a QRunnable whose results come back to the GUI thread as signals.
 
-The function runs on the global QThreadPool and gets two keyword arguments,
-``progress(done, total)`` and ``cancelled()``; the GUI never waits on it.
-Signals are queued across threads, so slots always run on the GUI thread
-(the napari pattern: compute off-thread, apply on the main thread).
+A plain function runs as is (``Worker(fn, *args)``); a job (``Worker.job``)
+also gets ``job=``, a :class:`~spikelens.pipelines.jobs.Job` whose reports
+arrive as the ``progress`` signal and whose cancellation the Cancel button
+sets. Signals are queued across threads, so slots always run on the GUI
+thread (the napari pattern: compute off-thread, apply on the main thread).
+A cancelled worker never delivers a result, even if its function finished.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from typing import Any
 
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
-from spikelens.pipelines.playback import Cancelled
+from spikelens.pipelines.jobs import Cancelled, Job
 
 
 class WorkerSignals(QObject):
-    progress = pyqtSignal(int, int)
+    #: done, total (-1: unknown), message
+    progress = pyqtSignal(int, int, str)
     partial = pyqtSignal(object)
     result = pyqtSignal(object)
     error = pyqtSignal(str)
@@ -33,11 +36,22 @@ class Worker(QRunnable):
         self.setAutoDelete(False)  # the owner keeps a reference until finished
         self.fn, self.args, self.kwargs = fn, args, kwargs
         self.signals = WorkerSignals()
+        self.job: Job | None = None
         self._cancel = threading.Event()
         self.done = threading.Event()
 
+    @classmethod
+    def for_job(cls, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Worker:
+        """A worker for a job function: it is called with ``job=`` and reports progress through it."""
+        w = cls(fn, *args, **kwargs)
+        w.job = Job(lambda d, t, m: w.signals.progress.emit(int(d), -1 if t is None else int(t), m))
+        w.kwargs["job"] = w.job
+        return w
+
     def cancel(self) -> None:
         self._cancel.set()
+        if self.job is not None:
+            self.job.cancel()
 
     def is_cancelled(self) -> bool:
         return self._cancel.is_set()
@@ -45,12 +59,7 @@ class Worker(QRunnable):
     def run(self) -> None:
         s = self.signals
         try:
-            out = self.fn(
-                *self.args,
-                progress=lambda d, t=0: s.progress.emit(int(d), int(t)),
-                cancelled=self.is_cancelled,
-                **self.kwargs,
-            )
+            out = self.fn(*self.args, **self.kwargs)
         except Cancelled:
             s.cancelled.emit()
         except Exception as exc:  # shown to the user as a dialog; the app keeps running

@@ -82,12 +82,12 @@ def wait_for(signal, timeout_s: float = 120) -> None:
 
 def naive_display(window: MainWindow):
     """Float RGB + autoLevels in place of the uint8/LUT display step (bookkeeping unchanged)."""
-    from spikelens.pipelines import playback as pb
+    from spikelens.pipelines import frames as fr
 
     window.image.setLookupTable(None)
 
     def display(image: np.ndarray) -> None:
-        rgb = pb.to_rgb(image, window.frame_settings).astype(np.float64) / 255.0
+        rgb = fr.to_rgb(image, window.frame_settings).astype(np.float64) / 255.0
         window.image.setImage(rgb, autoLevels=True)
 
     return display

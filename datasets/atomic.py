@@ -25,7 +25,10 @@ def atomic_output(path: str | Path, suffix: str = "") -> Iterator[Path]:
     so a crash never leaves a half-written file that looks whole.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + suffix, dir=path.parent or ".")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{path}: cannot write there, the folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + suffix, dir=folder)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

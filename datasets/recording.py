@@ -69,6 +69,10 @@ class Recording:
     """Base class of every reader. Use as a context manager or call close()."""
 
     format_name = "?"
+    #: the EventStream flags: a file ends by itself and is read as fast as the consumer takes it
+    finite = True
+    realtime = False
+    end_reason: str | None = None
 
     def __init__(self, path: str | Path | None, meta: RecordingMeta) -> None:
         self.path = None if path is None else Path(path)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from spikelens.datasets import H5EventWriter, atomic_output, open_recording, write_npz
+from spikelens.pipelines.jobs import Job, ensure
 
-Progress = Callable[[int], None]
 
-
-def convert(src: str | Path, dst: str | Path, progress: Progress | None = None) -> int:
+def convert(src: str | Path, dst: str | Path, job: Job | None = None, total: int | None = None) -> int:
     """Convert ``src`` to ``dst`` (.h5/.hdf5 streams in bounded memory; .npz loads whole).
 
-    The output appears only once complete (atomic rename). Returns the event count.
+    The output appears only once complete (atomic rename); a cancelled job
+    leaves nothing behind. ``total`` (events, when the caller knows it) makes
+    the progress a fraction. Returns the event count.
     """
+    job = ensure(job)
     dst = Path(dst)
     suffix = dst.suffix.lower()
     if suffix not in (".h5", ".hdf5", ".npz"):
@@ -30,6 +31,5 @@ def convert(src: str | Path, dst: str | Path, progress: Progress | None = None) 
                 for pkt in rec.packets():
                     w.append(pkt)
                     n += pkt.size
-                    if progress:
-                        progress(pkt.size)
+                    job.report(n, total, "events written")
     return n

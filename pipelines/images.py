@@ -9,9 +9,19 @@ import numpy as np
 from spikelens.datasets.atomic import atomic_output
 
 
+def check_suffix(path: str | Path, suffix: str, what: str) -> Path:
+    """Refuse an output whose name promises another format (``x.h5`` for an npz, ``y.jpg`` for a PNG)."""
+    path = Path(path)
+    if path.suffix.lower() != suffix:
+        raise ValueError(f"{path}: {what} is written as {suffix}; name the file {path.stem}{suffix}")
+    return path
+
+
 def write_png(image: np.ndarray, path: str | Path) -> None:
-    """Write a uint8 H x W (grey) or H x W x 3 (RGB) image atomically."""
+    """Write a uint8 H x W (grey) or H x W x 3 (RGB) image atomically, to a file named .png."""
     import cv2
+
+    path = check_suffix(path, ".png", "the image")
 
     img = np.asarray(image)
     if img.dtype != np.uint8 or img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3):

@@ -9,14 +9,16 @@ Error (APSE) compares it with manual autofocus on the same samples.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from spikelens.datasets.patterns import sai_points
+from spikelens.hybrid_net.checkpoint import save_checkpoint
 from spikelens.hybrid_net.refocusnet import RefocusNet, RefocusNetConfig, apse
+from spikelens.pipelines.jobs import Job, ensure
 from spikelens.refocus import autofocus, pack_frames, shift_rate
 
 FX, V = 320.0, 0.177
@@ -89,10 +91,13 @@ def train_refocusnet(
     lr: float = 2e-3,
     seed: int = 0,
     device: str = "cpu",
-    progress: Callable[[int, float, float], None] | None = None,
-    cancelled: Callable[[], bool] = lambda: False,
+    job: Job | None = None,
 ) -> tuple[RefocusNet, TrainHistory]:
-    """Supervised L1 regression of psi; returns the model with the best validation APSE."""
+    """Supervised L1 regression of psi; returns the model with the best validation APSE.
+
+    A job: one report per epoch (train L1, validation APSE); cancelling raises ``Cancelled``.
+    """
+    job = ensure(job)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = RefocusNet(RefocusNetConfig(n_bins=train.n_bins)).to(device)
@@ -101,8 +106,7 @@ def train_refocusnet(
     history = TrainHistory([], [])
     best, best_state = float("inf"), None
     for epoch in range(epochs):
-        if cancelled():
-            break
+        job.check()
         model.train()
         order = torch.randperm(len(train.psi), generator=gen)
         total = 0.0
@@ -122,8 +126,7 @@ def train_refocusnet(
         history.val_apse.append(score)
         if score < best:
             best, best_state = score, {k: v.clone() for k, v in model.state_dict().items()}
-        if progress:
-            progress(epoch, history.train_loss[-1], score)
+        job.report(epoch + 1, epochs, f"train L1 {history.train_loss[-1]:.4f} px/bin, val APSE {score:.4f} px")
     if best_state is not None:
         model.load_state_dict(best_state)
     return model.eval(), history
@@ -146,3 +149,26 @@ def autofocus_psi(samples: ShiftSamples, depth_range: tuple[float, float] = (0.3
         autofocus(ev, FX, V, samples.t_ref_us, (samples.size, samples.size), depth_range).rate for ev in samples.events
     ]
     return torch.tensor(rates, dtype=torch.float64) * bin_s
+
+
+@dataclass(frozen=True)
+class RefocusNetReport:
+    path: Path
+    n_val: int
+    apse_net: float
+    apse_autofocus: float
+    history: TrainHistory
+
+
+def train_to_checkpoint(
+    path: str | Path, samples: int = 768, epochs: int = 25, seed: int = 0, job: Job | None = None
+) -> RefocusNetReport:
+    """`spikelens train-refocusnet`: simulate train/validation scenes, train, save, and compare APSE
+    with autofocus on the same validation scenes."""
+    path = Path(path)
+    train = simulate_samples(samples, seed=seed)
+    val = simulate_samples(max(samples // 6, 8), seed=seed + 1)
+    model, history = train_refocusnet(train, val, epochs=epochs, seed=seed, job=job)
+    save_checkpoint(model, path)
+    manual = apse(autofocus_psi(val), val.psi, val.n_bins, val.ref_bin)
+    return RefocusNetReport(path, len(val.psi), evaluate_apse(model, val), manual, history)

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from spikelens.datasets import atomic_output, open_recording
-from spikelens.pipelines.images import write_png
+from spikelens.datasets.sai_scene import SAIScene
+from spikelens.pipelines.images import check_suffix, write_png
 from spikelens.refocus import (
     AutofocusResult,
     RefocusError,
@@ -46,14 +47,14 @@ def refocus_recording(
     """Refocus ``path`` at ``depth`` metres, or at the autofocus depth when ``depth`` is None.
 
     fx, v and t_ref come from the file's SAI metadata (E-SAI samples, the
-    simulator) unless given; t_ref defaults to the middle of the recording.
+    simulator) unless given (see :class:`SAIScene` for the t_ref default).
     """
     with open_recording(path) as rec:
         events = rec.load()
         meta = rec.meta
-    if t_ref_us is None and "t_ref_us" not in meta.extra and events.size:
-        t_ref_us = int(events["t"][0] + events["t"][-1]) // 2
-    geo = SAIGeometry.from_meta(meta, fx, v, t_ref_us)
+    span = (int(events["t"][0]), int(events["t"][-1])) if events.size else None
+    scene = SAIScene.from_meta(meta, span, fx=fx, v=v, t_ref_us=t_ref_us)
+    geo = SAIGeometry.from_scene(scene, path)
     sensor = (meta.height, meta.width)
     found = None
     if depth is None:
@@ -71,6 +72,7 @@ def refocus_recording(
 
 def save_npz(result: RefocusOutput, path: str | Path) -> None:
     """pos / neg (T x H x W int16, E-SAI's naming), the depth and the geometry; atomic."""
+    path = check_suffix(path, ".npz", "the refocused frames")
     g = result.geometry
     with atomic_output(path, ".npz") as tmp, open(tmp, "wb") as f:
         np.savez_compressed(

@@ -7,12 +7,11 @@ differ by the same amount of refocus everywhere in the range.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from spikelens.pipelines.playback import Cancelled
+from spikelens.pipelines.jobs import Job, ensure
 from spikelens.pipelines.sai import image_to_uint8
 from spikelens.refocus import SAIGeometry, accumulate, autofocus
 from spikelens.refocus.autofocus import AutofocusResult, focal_stack
@@ -40,30 +39,28 @@ def stack(
     inp: SAIInputs,
     n: int = 48,
     chunk: int = 8,
-    progress: Callable[[int, int], object] | None = None,
-    cancelled: Callable[[], bool] = lambda: False,
+    job: Job | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(depths, D x H x W uint8 images), computed ``chunk`` depths at a time so it can be cancelled."""
+    job = ensure(job)
     depths = depth_grid(inp.depth_range, n)
     g = inp.geometry
     out = np.zeros((n, *inp.sensor), np.uint8)
     for i in range(0, n, chunk):
-        if cancelled():
-            raise Cancelled
+        job.check()
         imgs = focal_stack(inp.events, g.fx, g.v, g.t_ref_us, depths[i : i + chunk], inp.sensor)
         for k, img in enumerate(imgs):
             out[i + k] = image_to_uint8(img)
-        if progress:
-            progress(min(i + chunk, n), n)
+        job.report(min(i + chunk, n), n, "focal stack")
     return depths, out
 
 
-def refocused(inp: SAIInputs, depth: float, **_: object) -> tuple[float, np.ndarray]:
+def refocused(inp: SAIInputs, depth: float) -> tuple[float, np.ndarray]:
     """The exact refocused image at ``depth`` (uint8); ``depth <= 0`` gives the unfocused sum."""
     rate = inp.geometry.rate(depth) if depth > 0 else 0.0
     return depth, image_to_uint8(accumulate(inp.events, rate, inp.geometry.t_ref_us, inp.sensor))
 
 
-def run_autofocus(inp: SAIInputs, **_: object) -> AutofocusResult:
+def run_autofocus(inp: SAIInputs) -> AutofocusResult:
     g = inp.geometry
     return autofocus(inp.events, g.fx, g.v, g.t_ref_us, inp.sensor, inp.depth_range)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, replace
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from spikelens import __version__
 from spikelens.datasets.atomic import atomic_output
 from spikelens.datasets.collections.dvs_gesture import CLASSES
 from spikelens.datasets.errors import FormatError
@@ -29,6 +29,7 @@ from spikelens.datasets.simulator.gesture import GestureRenderer, Subject
 from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
 from spikelens.datasets.simulator.sensor import SensorParams, frame_times, simulate_frames
 from spikelens.datasets.simulator.textures import PHOTOS, PROCEDURAL, photos_available
+from spikelens.pipelines.jobs import Job, ensure
 
 __all__ = [
     "SAIConfig",
@@ -39,8 +40,8 @@ __all__ = [
     "write_sai_dataset",
 ]
 
-Progress = Callable[[int], object] | None
 SPLITS = ("train", "val", "test")
+SPLIT_RULE = "val and test get 15 % each (rounded down), at least one each from 3 samples up; train the rest"
 LIGHTINGS = ("fluorescent", "fluorescent_led", "lab", "led", "natural")
 
 
@@ -85,7 +86,7 @@ def simulate_video(
     seed: int = 0,
     fps: float | None = None,
     size: tuple[int, int] | None = None,
-    progress: Progress = None,
+    job: Job | None = None,
 ) -> int:
     """Events of a video file (frames at their own timestamps, log intensity interpolated between them) to HDF5."""
     src, dst = Path(src), Path(dst)
@@ -94,6 +95,7 @@ def simulate_video(
     if not src.is_file():
         raise FormatError(src, "no such file")
     params = params or SensorParams()
+    job = ensure(job)
     fps, frames = _video_frames(src, fps, size)
     first = next(frames, None)
     if first is None:
@@ -103,11 +105,10 @@ def simulate_video(
     meta = RecordingMeta(dst, "simulated-video", w, h, "simulated", extra)
     n = 0
     with atomic_output(dst, ".h5") as tmp, H5EventWriter(tmp, meta) as out:
-        for ev in simulate_frames(itertools.chain([first], frames), params, seed):
+        for k, ev in enumerate(simulate_frames(itertools.chain([first], frames), params, seed)):
             out.append(ev)
             n += ev.size
-            if progress:
-                progress(1)
+            job.report(k + 2, None, f"frames, {n:,} events")
     return n
 
 
@@ -137,7 +138,7 @@ def write_sai_dataset(
     config: SAIConfig | None = None,
     h5: bool = False,
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-    progress: Progress = None,
+    job: Job | None = None,
 ) -> dict[str, Any]:
     """``count`` E-SAI samples in ``out_dir/<split>/NNNN.npy``; no source image is shared between splits.
 
@@ -146,6 +147,7 @@ def write_sai_dataset(
     """
     if count < 1:
         raise ValueError("count must be at least 1")
+    job = ensure(job)
     cfg = config or SAIConfig()
     out = Path(out_dir)
     master = np.random.default_rng(seed)
@@ -175,10 +177,9 @@ def write_sai_dataset(
             )
             samples[-1].update({k: x[k] for k in keys})
             i += 1
-            if progress:
-                progress(1)
+            job.report(i, count, f"{split}/{path.name}")
     manifest = {
-        "generator": f"spikelens {__version__} simulate sai",
+        "generator": f"spikelens {version('spikelens')} simulate sai",
         "seed": seed,
         "count": count,
         "photos": photos_available(),
@@ -206,7 +207,7 @@ def write_gesture_dataset(
     segment_s: tuple[float, float] = (1.5, 3.0),
     test_fraction: float = 0.2,
     step_us: int = 1000,
-    progress: Progress = None,
+    job: Job | None = None,
 ) -> dict[str, Any]:
     """``count`` recordings in the original DVS128 Gesture layout (``out_dir/DvsGesture``): one subject each,
     all 11 classes in random order, AEDAT 3.1 + ``_labels.csv``, and ``trials_to_train/test.txt`` by subject."""
@@ -214,6 +215,7 @@ def write_gesture_dataset(
         raise ValueError("count must be at least 1")
     if not 0 < segment_s[0] <= segment_s[1]:
         raise ValueError("segment_s must be (shortest, longest) seconds, shortest > 0")
+    job = ensure(job)
     base = Path(out_dir) / "DvsGesture"
     base.mkdir(parents=True, exist_ok=True)
     gap_us = 400_000
@@ -233,17 +235,19 @@ def write_gesture_dataset(
         name = f"user{i + 1:02d}_{lighting}"
         duration = segs[-1][2] + gap_us
         n = 0
+        times = frame_times(duration, step_us)
         with atomic_output(base / f"{name}.aedat", ".aedat") as tmp, Aedat31Writer(tmp) as out:
-            for ev in simulate_frames(((int(t), render(int(t))) for t in frame_times(duration, step_us)), params, rng):
+            for k, ev in enumerate(simulate_frames(((int(t), render(int(t))) for t in times), params, rng)):
                 out.append(ev)
                 n += ev.size
+                if k % 500 == 0:  # a recording takes seconds: report within it too
+                    job.report(i, count, f"{name}.aedat {100 * k // times.size} %")
         rows = "".join(f"{lab + 1},{t0},{t1}\n" for lab, t0, t1 in sorted(segs, key=lambda s: s[1]))
         with atomic_output(base / f"{name}_labels.csv", ".csv") as tmp:
             tmp.write_text("class,startTime_usec,endTime_usec\n" + rows)
         names.append(f"{name}.aedat")
         records.append({"file": f"{name}.aedat", "events": n, "lighting": lighting, "params": asdict(params)})
-        if progress:
-            progress(1)
+        job.report(i + 1, count, f"{name}.aedat done")
     for fname, chosen in (
         ("trials_to_train.txt", names[: count - n_test]),
         ("trials_to_test.txt", names[count - n_test :]),
@@ -251,7 +255,7 @@ def write_gesture_dataset(
         with atomic_output(base / fname, ".txt") as tmp:
             tmp.write_text("".join(f"{c}\n" for c in chosen))
     manifest = {
-        "generator": f"spikelens {__version__} simulate gesture",
+        "generator": f"spikelens {version('spikelens')} simulate gesture",
         "seed": seed,
         "count": count,
         "recordings": records,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spikelens.datasets import RecordingMeta
+from spikelens.datasets.sai_scene import SAIScene
 
 
 class RefocusError(ValueError):
@@ -40,19 +40,14 @@ class SAIGeometry:
     depth: float | None = None  # the true depth, when the recording knows it
 
     @classmethod
-    def from_meta(
-        cls, meta: RecordingMeta, fx: float | None = None, v: float | None = None, t_ref_us: int | None = None
-    ) -> SAIGeometry:
-        """From E-SAI metadata (fx, v, t_ref_us, depth), with explicit values taking precedence."""
-        x = meta.extra
-        fx = fx if fx is not None else x.get("fx")
-        v = v if v is not None else x.get("v")
-        t_ref = t_ref_us if t_ref_us is not None else x.get("t_ref_us")
-        missing = [n for n, val in (("fx", fx), ("v", v), ("t_ref", t_ref)) if val is None]
+    def from_scene(cls, scene: SAIScene, where: object = "") -> SAIGeometry:
+        """The refocusing geometry of a scene; a clear error when the file did not give fx or v."""
+        missing = [n for n, val in (("fx", scene.fx), ("v", scene.v)) if val is None]
         if missing:
-            raise RefocusError(f"{meta.path}: no SAI metadata for {missing}; pass them explicitly")
-        depth = x.get("depth")
-        return cls(float(fx), float(v), int(t_ref), None if depth is None else float(depth))
+            prefix = f"{where}: " if where else ""
+            raise RefocusError(f"{prefix}no SAI metadata for {missing}; pass them explicitly (--fx, --v)")
+        assert scene.fx is not None and scene.v is not None
+        return cls(scene.fx, scene.v, scene.t_ref_us, scene.depth)
 
     def rate(self, depth: float) -> float:
         return shift_rate(self.fx, self.v, depth)

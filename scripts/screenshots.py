@@ -20,7 +20,7 @@ from PyQt6.QtWidgets import QApplication
 
 from spikelens.app.main_window import MainWindow
 from spikelens.app.theme import apply_dark_theme
-from spikelens.cli import bundled_sample
+from spikelens.datasets.bundled import bundled_sample
 from spikelens.datasets.formats.esai import write_esai
 from spikelens.datasets.simulator.sai import make_scene, simulate_scene
 

@@ -1,59 +1,83 @@
-"""The `spikelens` command line. Each subcommand is a thin shell over pipelines/."""
+"""The `spikelens` command line. Each subcommand parses, calls one pipeline, and prints; no logic lives here."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from importlib import resources
 from pathlib import Path
 
 from spikelens import __version__
 
 EXIT_BAD_INPUT = 2
-#: The stable contract of `spikelens info --json`.
-JSON_KEYS = ["format", "width", "height", "events", "t_start_us", "t_end_us", "duration_us"]
+SOURCE_HELP = "PATH, file:PATH[@SPEED], dv-net:HOST:PORT, camera[:SERIAL] or sim:gesture[:SEED]"
 
 
-def bundled_sample() -> Path:
-    """A small recording that ships with the package, for demos and first runs."""
-    return Path(str(resources.files("spikelens.datasets") / "samples" / "rotating_bar.h5"))
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every option's default (where it has one) and keeps descriptions as written."""
+
+
+def _print_fields(fields: dict[str, object]) -> None:
+    width = max(len(k) for k in fields) + 2
+    for key, value in fields.items():
+        print(f"{key + ':':<{width}}{value}")
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from spikelens.pipelines.inspect import describe
+    from spikelens.datasets.bundled import bundled_sample
+    from spikelens.pipelines.inspect import JSON_KEYS, describe_source
 
-    path = args.file or bundled_sample()
-    info = describe(path)
+    source = args.source or str(bundled_sample())
+    info = describe_source(source, probe_s=args.probe_s)
     if args.json:
-        keys = [*JSON_KEYS, "camera", "extra"] if args.meta else JSON_KEYS
+        keys = [*JSON_KEYS, *(k for k in ("rate_hz", "probe_s") if k in info)]
+        if args.meta:
+            keys += ["camera", "extra"]
         print(json.dumps({k: info[k] for k in keys}, indent=2))
         return 0
-    print(f"{'file:':<13}{path}")
-    for key in ("format", "camera", "width", "height", "events", "t_start_us", "t_end_us", "duration_us"):
-        print(f"{key + ':':<13}{info[key]}")
-    for key, value in info["extra"].items():
-        print(f"{key + ':':<13}{value}")
+    fields: dict[str, object] = {"source": source}
+    fields.update({k: v for k, v in info.items() if k != "extra"})
+    fields.update(info["extra"])
+    _print_fields(fields)
     return 0
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from spikelens.pipelines.convert import convert
+    from spikelens.progress import cli_job
 
-    with tqdm(unit="ev", unit_scale=True, disable=args.quiet or None, file=sys.stderr) as bar:
-        n = convert(args.input, args.output, progress=bar.update)
+    with cli_job("convert", "ev", args.quiet) as job:
+        n = convert(args.input, args.output, job)
     if not args.quiet:
         print(f"wrote {n} events to {args.output}")
     return 0
 
 
+def _cmd_record(args: argparse.Namespace) -> int:
+    from spikelens.datasets.streams import open_stream
+    from spikelens.pipelines.record import record
+    from spikelens.progress import cli_job
+
+    with open_stream(args.source) as stream, cli_job("record", "ev", args.quiet, args.events) as job:
+        stats = record(stream, args.output, seconds=args.seconds, events=args.events, job=job)
+    span = 0 if stats.t_first_us is None else (stats.t_last_us - stats.t_first_us) / 1e6
+    print(
+        f"wrote {stats.events} events ({span:.3f} s of stream, dropped {stats.dropped}) to {stats.path}: {stats.reason}"
+    )
+    if stats.error:
+        print(f"spikelens: error: {stats.error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
 def _cmd_refocus(args: argparse.Namespace) -> int:
+    from spikelens.pipelines.images import check_suffix
     from spikelens.pipelines.sai import refocus_recording, save_npz, save_png
 
-    if (args.depth is None) == (not args.auto):
-        raise ValueError("give exactly one of --depth D or --auto")
+    check_suffix(args.output, ".npz", "the refocused frames")
+    if args.png:
+        check_suffix(args.png, ".png", "the refocused image")
     result = refocus_recording(
         args.input,
         args.depth,
@@ -79,57 +103,64 @@ def _cmd_train_refocusnet(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError as exc:
         raise ValueError("train-refocusnet needs PyTorch: pip install torch==2.13.0 (or the [ml] extra)") from exc
-    from spikelens.hybrid_net.checkpoint import save_checkpoint
-    from spikelens.hybrid_net.refocusnet import apse
-    from spikelens.pipelines.refocusnet import autofocus_psi, evaluate_apse, simulate_samples, train_refocusnet
+    from spikelens.pipelines.refocusnet import train_to_checkpoint
+    from spikelens.progress import cli_job
 
-    train = simulate_samples(args.samples, seed=args.seed)
-    val = simulate_samples(max(args.samples // 6, 8), seed=args.seed + 1)
-
-    def report(epoch: int, loss: float, score: float) -> None:
-        print(f"epoch {epoch + 1:>3}/{args.epochs}  train L1 {loss:.4f} px/bin  val APSE {score:.4f} px", flush=True)
-
-    model, _ = train_refocusnet(train, val, epochs=args.epochs, seed=args.seed, progress=report)
-    save_checkpoint(model, args.output)
-    net = evaluate_apse(model, val)
-    manual = apse(autofocus_psi(val), val.psi, val.n_bins, val.ref_bin)
-    print(f"APSE on {len(val.psi)} simulated validation scenes: RefocusNet {net:.4f} px, autofocus {manual:.4f} px")
-    print(f"wrote {args.output}")
+    with cli_job("train", "epoch", args.quiet, args.epochs) as job:
+        report = train_to_checkpoint(args.output, args.samples, args.epochs, args.seed, job)
+    print(
+        f"APSE on {report.n_val} simulated validation scenes: "
+        f"RefocusNet {report.apse_net:.4f} px, autofocus {report.apse_autofocus:.4f} px"
+    )
+    print(f"wrote {report.path}")
     return 0
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from spikelens.pipelines import simulate as sim
+    from spikelens.progress import cli_job
 
-    total = None if args.kind == "video" else args.count
     unit = {"video": "frame", "sai": "sample", "gesture": "recording"}[args.kind]
-    with tqdm(total=total, unit=unit, disable=args.quiet or None, file=sys.stderr) as bar:
+    with cli_job(f"simulate {args.kind}", unit, args.quiet) as job:
         if args.kind == "video":
             params = sim.SensorParams(
                 threshold_on=args.threshold, threshold_off=args.threshold, noise_rate_hz=args.noise_hz
             )
             size = tuple(args.size) if args.size else None
-            n = sim.simulate_video(args.input, args.output, params, args.seed, args.fps, size, progress=bar.update)
+            n = sim.simulate_video(args.input, args.output, params, args.seed, args.fps, size, job=job)
             what = f"{n} events to {args.output}"
         elif args.kind == "sai":
             if not sim.photos_available() and not args.quiet:
                 print("note: scikit-image is not installed, so every target is procedural", file=sys.stderr)
             w, h = args.size
             cfg = sim.SAIConfig(width=w, height=h, duration_us=round(args.duration_s * 1e6))
-            m = sim.write_sai_dataset(args.output, args.count, args.seed, cfg, h5=args.h5, progress=bar.update)
-            what = f"{len(m['samples'])} SAI samples to {args.output}"
+            m = sim.write_sai_dataset(args.output, args.count, args.seed, cfg, h5=args.h5, job=job)
+            splits = [sum(s["split"] == k for s in m["samples"]) for k in sim.SPLITS]
+            what = f"{len(m['samples'])} SAI samples to {args.output} (" + ", ".join(
+                f"{k} {n}" for k, n in zip(sim.SPLITS, splits, strict=True)
+            )
+            what += f"; split rule: {sim.SPLIT_RULE})"
         else:
             seg = tuple(args.segment_s)
-            m = sim.write_gesture_dataset(args.output, args.count, args.seed, seg, progress=bar.update)
+            m = sim.write_gesture_dataset(args.output, args.count, args.seed, seg, job=job)
             what = f"{len(m['recordings'])} gesture recordings to {Path(args.output) / 'DvsGesture'}"
     if not args.quiet:
         print(f"wrote {what}")
     return 0
 
 
+def _has_display() -> bool:
+    if sys.platform != "linux" or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def _cmd_gui(args: argparse.Namespace) -> int:
+    if not _has_display():
+        raise ValueError(
+            "no display found (DISPLAY and WAYLAND_DISPLAY are unset): run it on a desktop, "
+            "or under a virtual one with `xvfb-run -a spikelens gui`"
+        )
     try:
         from spikelens.app import run
     except ImportError as exc:
@@ -138,75 +169,107 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
 
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
-    simp = sub.add_parser("simulate", help="simulate an event camera: a video, E-SAI scenes or DVS gestures")
-    kinds = simp.add_subparsers(dest="kind", required=True)
-    vid = kinds.add_parser("video", help="events of a video file (OpenCV) written to HDF5")
-    vid.add_argument("input", type=Path)
+    simp = sub.add_parser(
+        "simulate", help="simulate an event camera: a video, E-SAI scenes or DVS gestures", formatter_class=_Formatter
+    )
+    kinds = simp.add_subparsers(dest="kind", required=True, metavar="{video,sai,gesture}")
+    vid = kinds.add_parser("video", help="events of a video file (OpenCV) written to HDF5", formatter_class=_Formatter)
+    vid.add_argument("input", type=Path, help="a video OpenCV can read (.mp4, .avi, ...)")
     vid.add_argument("output", type=Path, help="output .h5")
     vid.add_argument("--fps", type=float, help="frame rate, when the container does not state it")
     vid.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), help="resize frames to W x H first")
-    vid.add_argument("--threshold", type=float, default=0.2, help="contrast threshold, log units (default 0.2)")
-    vid.add_argument("--noise-hz", type=float, default=0.1, help="background activity per pixel (default 0.1)")
-    for name, what in (("sai", "E-SAI samples (train/val/test, disjoint sources)"), ("gesture", "DVS Gesture")):
-        k = kinds.add_parser(name, help=f"a dataset folder of simulated {what}")
-        k.add_argument("output", type=Path, help="dataset folder")
-        k.add_argument("--count", type=int, default=10, help="samples (sai) or recordings (gesture)")
-        if name == "sai":
-            k.add_argument("--h5", action="store_true", help="also write each sample as SpikeLens HDF5")
-            k.add_argument("--size", type=int, nargs=2, default=(346, 260), metavar=("W", "H"), help="sensor size")
-            k.add_argument("--duration-s", type=float, default=1.0, help="camera sweep length (default 1 s)")
-        else:
-            k.add_argument(
-                "--segment-s", type=float, nargs=2, default=(1.5, 3.0), metavar=("MIN", "MAX"), help="gesture length"
-            )
+    vid.add_argument("--threshold", type=float, default=0.2, help="contrast threshold, log units")
+    vid.add_argument("--noise-hz", type=float, default=0.1, help="background activity per pixel")
+    sai = kinds.add_parser(
+        "sai", help="an E-SAI dataset folder: train/val/test, source images disjoint", formatter_class=_Formatter
+    )
+    sai.add_argument("output", type=Path, help="dataset folder (train/, val/, test/, manifest.json)")
+    sai.add_argument("--count", type=int, default=10, help="samples (70/15/15 %%, each split >= 1 from 3 up)")
+    sai.add_argument("--h5", action="store_true", help="also write each sample as SpikeLens HDF5")
+    sai.add_argument("--size", type=int, nargs=2, default=(346, 260), metavar=("W", "H"), help="sensor size")
+    sai.add_argument("--duration-s", type=float, default=1.0, help="camera sweep length in seconds")
+    ges = kinds.add_parser(
+        "gesture", help="a DVS128 Gesture folder (AEDAT 3.1, labels, trials)", formatter_class=_Formatter
+    )
+    ges.add_argument("output", type=Path, help="dataset folder (DvsGesture/ is created inside)")
+    ges.add_argument("--count", type=int, default=10, help="recordings, one subject each (20 %% go to test)")
+    ges.add_argument(
+        "--segment-s", type=float, nargs=2, default=(1.5, 3.0), metavar=("MIN", "MAX"), help="gesture length, s"
+    )
     for k in kinds.choices.values():
-        k.add_argument("--seed", type=int, default=0)
-        k.add_argument("-q", "--quiet", action="store_true")
+        k.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+        k.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
     simp.set_defaults(func=_cmd_simulate)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="spikelens", description="Event-camera workbench.")
-    p.add_argument("--version", action="version", version=f"spikelens {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    info = sub.add_parser("info", help="describe a recording (the bundled sample if no FILE)")
-    info.add_argument("file", nargs="?", type=Path)
-    info.add_argument("--json", action="store_true", help=f"machine-readable output: {', '.join(JSON_KEYS)}")
-    info.add_argument("--meta", action="store_true", help="with --json, add camera and extra metadata")
-    info.set_defaults(func=_cmd_info)
-
-    conv = sub.add_parser("convert", help="convert a recording to .h5 or .npz, losslessly")
-    conv.add_argument("input", type=Path)
-    conv.add_argument("output", type=Path)
-    conv.add_argument("-q", "--quiet", action="store_true")
-    conv.set_defaults(func=_cmd_convert)
-
-    ref = sub.add_parser("refocus", help="synthetic-aperture refocus a recording into T x H x W ON/OFF frames")
-    ref.add_argument("input", type=Path)
-    ref.add_argument("--depth", type=float, help="focus depth in metres")
-    ref.add_argument("--auto", action="store_true", help="find the depth by autofocus")
-    ref.add_argument("--bins", type=int, default=30, help="time bins T (default 30)")
+def _add_refocus(sub: argparse._SubParsersAction) -> None:
+    ref = sub.add_parser(
+        "refocus",
+        help="synthetic-aperture refocus a recording into T x H x W ON/OFF frames",
+        formatter_class=_Formatter,
+    )
+    ref.add_argument("input", type=Path, help="a recording with SAI metadata (E-SAI .npy, simulated .h5), or any file")
+    focus = ref.add_mutually_exclusive_group(required=True)
+    focus.add_argument("--depth", type=float, help="focus depth in metres")
+    focus.add_argument("--auto", action="store_true", help="find the depth by autofocus")
+    ref.add_argument("--bins", type=int, default=30, help="time bins T")
     ref.add_argument("--roi", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="crop (top, left, height, width)")
     ref.add_argument("--esai-compat", action="store_true", help="reproduce E-SAI's preprocessing exactly")
     ref.add_argument("--fx", type=float, help="focal length in px (default: from the file)")
     ref.add_argument("--v", type=float, help="camera speed in m/s (default: from the file)")
     ref.add_argument("--t-ref-us", type=int, help="reference time in us (default: from the file, else mid-recording)")
-    ref.add_argument("--depth-range", type=float, nargs=2, default=(0.3, 5.0), metavar=("NEAR", "FAR"))
-    ref.add_argument("-o", "--output", type=Path, required=True, help="output .npz (pos, neg, depth)")
-    ref.add_argument("--png", type=Path, help="also write the refocused accumulated image")
+    ref.add_argument(
+        "--depth-range", type=float, nargs=2, default=(0.3, 5.0), metavar=("NEAR", "FAR"), help="autofocus sweep, m"
+    )
+    ref.add_argument("-o", "--output", type=Path, required=True, help="output .npz (pos, neg, depth, fx, v, t_ref_us)")
+    ref.add_argument("--png", type=Path, help="also write the refocused accumulated image (.png)")
     ref.set_defaults(func=_cmd_refocus)
 
-    tr = sub.add_parser("train-refocusnet", help="train E-SAI's RefocusNet on simulated scenes; report APSE")
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="spikelens", description="Event-camera workbench.", formatter_class=_Formatter)
+    p.add_argument("--version", action="version", version=f"spikelens {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    info = sub.add_parser(
+        "info", help="describe a recording or a live source (the bundled sample if none)", formatter_class=_Formatter
+    )
+    info.add_argument("source", nargs="?", help=f"what to describe: {SOURCE_HELP}")
+    info.add_argument("--json", action="store_true", help="machine-readable output (a stable set of keys)")
+    info.add_argument("--meta", action="store_true", help="with --json, add camera and extra metadata")
+    info.add_argument("--probe-s", type=float, default=1.0, help="live sources: seconds of events to measure")
+    info.set_defaults(func=_cmd_info)
+
+    conv = sub.add_parser("convert", help="convert a recording to .h5 or .npz, losslessly", formatter_class=_Formatter)
+    conv.add_argument("input", type=Path, help="any supported recording")
+    conv.add_argument("output", type=Path, help="output .h5/.hdf5 (streamed) or .npz (loaded whole)")
+    conv.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    conv.set_defaults(func=_cmd_convert)
+
+    rec = sub.add_parser(
+        "record", help="stream any source into SpikeLens HDF5 (bounded memory)", formatter_class=_Formatter
+    )
+    rec.add_argument("source", help=SOURCE_HELP)
+    rec.add_argument("-o", "--output", type=Path, required=True, help="output .h5")
+    rec.add_argument("--seconds", type=float, help="stop after this much of the stream (default: until it ends)")
+    rec.add_argument("--events", type=int, help="stop after this many events (default: no limit)")
+    rec.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    rec.set_defaults(func=_cmd_record)
+
+    _add_refocus(sub)
+    tr = sub.add_parser(
+        "train-refocusnet", help="train E-SAI's RefocusNet on simulated scenes; report APSE", formatter_class=_Formatter
+    )
     tr.add_argument("-o", "--output", type=Path, required=True, help="checkpoint (.pt: state dict + config JSON)")
-    tr.add_argument("--samples", type=int, default=768, help="training scenes (default 768)")
-    tr.add_argument("--epochs", type=int, default=25)
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--samples", type=int, default=768, help="training scenes")
+    tr.add_argument("--epochs", type=int, default=25, help="training epochs")
+    tr.add_argument("--seed", type=int, default=0, help="seed of the scenes and the training")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train_refocusnet)
     _add_simulate(sub)
 
-    gui = sub.add_parser("gui", help="open the desktop workbench (on FILE if given)")
-    gui.add_argument("file", nargs="?", type=Path)
+    gui = sub.add_parser("gui", help="open the desktop workbench (on FILE if given)", formatter_class=_Formatter)
+    gui.add_argument("file", nargs="?", type=Path, help="a recording to open at start")
     gui.set_defaults(func=_cmd_gui)
     return p
 

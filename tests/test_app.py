@@ -10,8 +10,8 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QCoreApplication, QSettings, Qt, QThreadPool
 
 from spikelens.app.main_window import MainWindow
-from spikelens.cli import bundled_sample
 from spikelens.datasets import open_recording
+from spikelens.datasets.bundled import bundled_sample
 from spikelens.datasets.formats.esai import write_esai
 from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
 

@@ -1,12 +1,14 @@
 import json
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from spikelens.cli import bundled_sample, main
+from spikelens.cli import main
 from spikelens.datasets import open_recording
+from spikelens.datasets.bundled import bundled_sample
 from spikelens.datasets.formats import aedat3
 from spikelens.datasets.patterns import random_events
 
@@ -29,7 +31,10 @@ def test_info_json_contract(capsys):
 def test_info_defaults_to_the_bundled_sample(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "rotating_bar.h5" in out and "events:      80000" in out
+    assert "rotating_bar.h5" in out and re.search(r"^events: +80000$", out, re.M)
+    # every value starts in one column, after at least one space: no long key runs into its value
+    columns = {len(m.group(1)) for m in re.finditer(r"^(\S+: +)\S", out, re.M)}
+    assert len(columns) == 1 and all(line.count(": ") >= 1 for line in out.splitlines())
 
 
 def test_bad_file_is_one_line_and_status_2(tmp_path):

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from spikelens.datasets import RecordingMeta, make_events
 from spikelens.datasets.patterns import random_events, sai_points
+from spikelens.datasets.sai_scene import SAIScene
 from spikelens.refocus import (
     ESAI_TEST_ROI,
     RefocusError,
@@ -134,10 +135,24 @@ def test_geometry():
     assert shift_rate(320, 0.177, 1.0) == pytest.approx(56.64)
     assert depth_for_rate(320, 0.177, 56.64) == pytest.approx(1.0)
     meta = RecordingMeta(None, "esai-npy", 346, 260, extra={"fx": 320.0, "v": 0.177, "t_ref_us": 5, "depth": 1.2})
-    g = SAIGeometry.from_meta(meta)
+    g = SAIGeometry.from_scene(SAIScene.from_meta(meta, (0, 100)))
     assert (g.fx, g.t_ref_us, g.depth) == (320.0, 5, 1.2) and g.rate(1.2) == pytest.approx(320 * 0.177 / 1.2)
     with pytest.raises(RefocusError, match="no SAI metadata"):
-        SAIGeometry.from_meta(RecordingMeta(None, "x", 1, 1))
+        SAIGeometry.from_scene(SAIScene.from_meta(RecordingMeta(None, "x", 1, 1), (0, 100)))
+
+
+def test_sai_scene_reads_metadata_in_one_place():
+    """t_ref: explicit value, else the file's, else the middle of the recording (the one rule)."""
+    aps = np.zeros((2, 3, 4), np.uint8)
+    extra = {"fx": 320, "v": 0.177, "depth": 1.5, "occ_free_aps": aps[0], "occ_aps": aps, "occ_aps_ts_us": [1, 2]}
+    meta = RecordingMeta(None, "esai-npy", 4, 3, extra=extra)
+    mid = SAIScene.from_meta(meta, (1_000, 3_000))
+    assert (mid.t_ref_us, mid.t_ref_given, mid.fx, mid.depth) == (2_000, False, 320.0, 1.5)
+    assert mid.ground_truth.shape == (3, 4) and mid.aps.shape == (2, 3, 4) and mid.aps_t_us.tolist() == [1, 2]
+    assert SAIScene.from_meta(RecordingMeta(None, "x", 4, 3, extra={"t_ref_us": 7}), (0, 10)).t_ref_us == 7
+    explicit = SAIScene.from_meta(meta, (1_000, 3_000), fx=100.0, t_ref_us=9)
+    assert (explicit.fx, explicit.v, explicit.t_ref_us, explicit.t_ref_given) == (100.0, 0.177, 9, True)
+    assert not SAIScene.from_meta(RecordingMeta(None, "x", 4, 3), None).has_geometry
 
 
 @pytest.mark.parametrize("depth", [0.6, 1.0, 1.7])

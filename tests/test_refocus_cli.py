@@ -1,5 +1,6 @@
 import cv2
 import numpy as np
+import pytest
 
 from spikelens.cli import main
 from spikelens.datasets import RecordingMeta, write_h5
@@ -52,5 +53,18 @@ def test_refocus_without_sai_metadata_needs_fx_and_v(tmp_path, capsys):
     assert (
         main(["refocus", str(path), "--depth", "1", "--fx", "320", "--v", "0.177", "-o", str(tmp_path / "x.npz")]) == 0
     )
-    assert main(["refocus", str(path), "-o", str(tmp_path / "y.npz")]) == 2
-    assert "exactly one of --depth D or --auto" in capsys.readouterr().err
+    for flags in ([], ["--depth", "1", "--auto"]):  # argparse's mutually exclusive group, shown in --help
+        with pytest.raises(SystemExit) as exit_info:
+            main(["refocus", str(path), *flags, "-o", str(tmp_path / "y.npz")])
+        assert exit_info.value.code == 2
+    assert "(--depth DEPTH | --auto)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flag", "name"), [("-o", "x.h5"), ("--png", "y.jpg")])
+def test_refocus_refuses_an_output_named_for_another_format(tmp_path, capsys, flag, name):
+    path = esai_file(tmp_path)
+    args = ["refocus", str(path), "--depth", "1.2", "-o", str(tmp_path / "x.npz"), flag, str(tmp_path / name)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert name in err and "name the file" in err
+    assert not (tmp_path / name).exists() and not (tmp_path / "x.npz").exists()

@@ -66,7 +66,8 @@ class Aedat4Recording(Recording):
         s = streams[self._stream]
         m = re.search(rb'key="source" type="string">([^<]+)<', head)
         camera = m.group(1).decode("utf-8", "replace") if m else None
-        extra = {"streams": {int(i): v.get("type") for i, v in streams.items()}}
+        # string keys in id order: the same before and after a round trip through JSON (our HDF5 metadata)
+        extra = {"streams": {str(i): streams[i].get("type") for i in sorted(streams)}}
         super().__init__(path, RecordingMeta(path, self.format_name, int(s["width"]), int(s["height"]), camera, extra))
 
     def _raw_chunks(self, max_events: int | None) -> Iterator[np.ndarray]:

@@ -68,7 +68,8 @@ class H5EventWriter:
         compression: str | None = "blosc-lz4",
         index_bin_us: int = INDEX_BIN_US,
     ) -> None:
-        self._f = h5py.File(path, "w")
+        # version-2 object headers (libver="latest") carry checksums: corrupted metadata is detected, not looped on
+        self._f = h5py.File(path, "w", libver="latest")
         g = self._f.create_group("events")
         filt = _filters(compression)
         self._cols = {
@@ -144,7 +145,7 @@ class H5Recording(Recording):
         path = check_path(path)
         try:
             self._f = h5py.File(path, "r")
-        except OSError as exc:
+        except Exception as exc:  # h5py raises OSError, RuntimeError, KeyError, ... for damaged files
             raise FormatError(path, f"cannot open HDF5 file: {exc}") from exc
         try:
             a = self._f.attrs
@@ -168,7 +169,7 @@ class H5Recording(Recording):
         except FormatError:
             self._f.close()
             raise
-        except (KeyError, ValueError, OSError, json.JSONDecodeError) as exc:
+        except Exception as exc:  # every h5py failure on a damaged file becomes a FormatError
             self._f.close()
             raise FormatError(path, f"malformed SpikeLens HDF5 file: {exc}") from exc
         super().__init__(path, meta)
@@ -179,7 +180,7 @@ class H5Recording(Recording):
     def _read(self, i0: int, i1: int) -> Scanned:
         try:
             cols = [col[i0:i1] for col in self._cols]
-        except OSError as exc:
+        except Exception as exc:
             raise FormatError(self.path, f"corrupt event data: {exc}") from exc
         return Scanned(*pack_columns(*cols, self.meta.width, self.meta.height))
 
@@ -199,7 +200,12 @@ class H5Recording(Recording):
             return self._n
         lo = int(self._index[k])
         hi = int(self._index[k + 1]) if k + 1 < self._index.size else self._n
-        return lo + int(np.searchsorted(self._cols[0][lo:hi], t, side="left"))
+        if not 0 <= lo <= hi <= self._n:
+            raise FormatError(self.path, f"corrupt time index (entry {k} points at {lo}..{hi} of {self._n} events)")
+        try:
+            return lo + int(np.searchsorted(self._cols[0][lo:hi], t, side="left"))
+        except Exception as exc:
+            raise FormatError(self.path, f"corrupt event data: {exc}") from exc
 
     def window(self, t0: int, t1: int) -> np.ndarray:
         i0, i1 = self._locate(t0), self._locate(t1)

@@ -1,0 +1,61 @@
+"""The command line's view of a job: a tqdm bar on a terminal, a plain line every few seconds otherwise."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import TextIO
+
+from tqdm import tqdm
+
+from spikelens.pipelines.jobs import Job
+
+#: seconds between progress lines when stderr is not a terminal (logs, CI, pipes)
+LINE_EVERY_S = 3.0
+
+
+class _Lines:
+    """A file for tqdm that turns its carriage-return redraws into whole lines (for logs and pipes)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").strip()
+        if text:
+            self.out.write(text + "\n")
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+@contextlib.contextmanager
+def cli_job(desc: str, unit: str = "it", quiet: bool = False, total: int | None = None) -> Iterator[Job]:
+    """A :class:`Job` rendered on stderr while the block runs."""
+    if quiet:
+        yield Job()
+        return
+    tty = sys.stderr.isatty()
+    bar = tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        unit_scale=True,
+        file=sys.stderr if tty else _Lines(sys.stderr),
+        mininterval=0.1 if tty else LINE_EVERY_S,
+        dynamic_ncols=tty,
+        ascii=not tty,
+    )
+
+    def show(done: int, total: int | None, message: str) -> None:
+        if total is not None and bar.total != total:
+            bar.total = total
+        if message:
+            bar.set_postfix_str(message, refresh=False)
+        bar.update(done - bar.n)
+
+    try:
+        yield Job(show)
+    finally:
+        bar.close()
