@@ -464,6 +464,7 @@ class MainWindow(QMainWindow):
         for a in self.export_actions:
             a.setEnabled(a is self.export_actions[0])
         self.sai.setEnabled(False)
+        self.tabs.setTabText(1, "SAI")
         self.timer.start()
         self.streamOpened.emit(text)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from spikelens.datasets.atomic import atomic_output
+from spikelens.datasets.events import EVENT_DTYPE, split_columns
 from spikelens.datasets.formats.hdf5 import H5EventWriter
 from spikelens.datasets.recording import RecordingMeta
 from spikelens.datasets.streams import EventStream, StreamError
@@ -64,8 +65,9 @@ class Recorder:
         self._stack = contextlib.ExitStack()
         tmp = self._stack.enter_context(atomic_output(self.path, ".h5"))
         self._writer = self._stack.enter_context(H5EventWriter(tmp, replace(meta, path=self.path)))
-        self._buffer: list[np.ndarray] = []
-        self._buffered = 0
+        # contiguous column buffers: filled in one pass per packet, written without another copy
+        self._cols = tuple(np.empty(FLUSH_EVENTS, EVENT_DTYPE[c]) for c in ("t", "x", "y", "p"))
+        self._fill = 0
         self.events = 0
         self.t_first_us: int | None = None
         self.t_last_us: int | None = None
@@ -85,18 +87,21 @@ class Recorder:
         if self.max_events is not None and self.events + pkt.size >= self.max_events:
             pkt, self.full = pkt[: self.max_events - self.events], True
         if pkt.size:
-            self._buffer.append(pkt)
-            self._buffered += pkt.size
             self.events += pkt.size
             self.t_last_us = int(pkt["t"][-1])
-            if self._buffered >= FLUSH_EVENTS:
+        while pkt.size:
+            take = min(pkt.size, FLUSH_EVENTS - self._fill)
+            split_columns(pkt[:take], self._cols, self._fill)
+            self._fill += take
+            pkt = pkt[take:]
+            if self._fill == FLUSH_EVENTS:
                 self.flush()
         return not self.full
 
     def flush(self) -> None:
-        if self._buffer:
-            self._writer.append(self._buffer[0] if len(self._buffer) == 1 else np.concatenate(self._buffer))
-            self._buffer, self._buffered = [], 0
+        if self._fill:
+            self._writer.append_columns(*(c[: self._fill] for c in self._cols))
+            self._fill = 0
 
     def close(self) -> None:
         """Write what is buffered, the index, and move the file into place."""

@@ -1,14 +1,19 @@
-"""Screenshots of the viewer and SAI views for the README, from a real (Xvfb) screen.
+"""Screenshots of the viewer, SAI and live views for the README, from a real (Xvfb) screen.
 
-    xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshots.py [OUT_DIR]
+    xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshots.py [OUT_DIR] [LIVE_FILE]
 
 The viewer shows the bundled rotating-bar recording mid-playback; the SAI
-view shows a simulated occluded scene (seeded) after autofocus. Settings go
+view shows a simulated occluded scene (seeded) after autofocus; the live
+view shows LIVE_FILE (default: the real DVXplorer recording in
+../shared/samples, else the bundled sample) served by a real dv-processing
+NetworkWriter on 127.0.0.1 at quarter speed, while recording it. Settings go
 to a temporary folder so a developer's own are untouched.
 """
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -46,8 +51,30 @@ def shoot(window: MainWindow, path: Path) -> None:
     print(f"wrote {path}")
 
 
+def live_shot(window: MainWindow, path: Path, recording: Path, tmp: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "spikelens.datasets.streams.dv_send", str(recording), "--port", str(port)]
+    sender = subprocess.Popen([*cmd, "--speed", "0.25"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert sender.stdout.readline().strip() == "LISTENING"
+        window.tabs.setCurrentIndex(0)
+        window.open_stream(f"dv-net:127.0.0.1:{port}")
+        wait_for(window.streamOpened)
+        wait(600)
+        window.start_recording(tmp / "live.h5")
+        wait(600)
+        shoot(window, path)
+    finally:
+        sender.kill()
+        sender.wait()
+
+
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
+    real = Path(__file__).resolve().parents[2] / "shared" / "samples" / "sample.aedat4"
+    live_file = Path(sys.argv[2]) if len(sys.argv) > 2 else (real if real.exists() else bundled_sample())
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv[:1])
     tmp = Path(tempfile.mkdtemp(prefix="spikelens-shots-"))
@@ -83,6 +110,7 @@ def main() -> None:
     window.sai.set_depth(meta.extra["depth"])
     wait(2000)
     shoot(window, out / "sai.png")
+    live_shot(window, out / "live.png", live_file, tmp)
     window.close()
 
 

@@ -121,7 +121,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from spikelens.progress import cli_job
 
     unit = {"video": "frame", "sai": "sample", "gesture": "recording"}[args.kind]
-    with cli_job(f"simulate {args.kind}", unit, args.quiet) as job:
+    total = None if args.kind == "video" else args.count
+    with cli_job(f"simulate {args.kind}", unit, args.quiet, total) as job:
         if args.kind == "video":
             params = sim.SensorParams(
                 threshold_on=args.threshold, threshold_off=args.threshold, noise_rate_hz=args.noise_hz

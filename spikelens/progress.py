@@ -41,7 +41,7 @@ def cli_job(desc: str, unit: str = "it", quiet: bool = False, total: int | None 
         total=total,
         desc=desc,
         unit=unit,
-        unit_scale=True,
+        unit_scale=unit == "ev",
         file=sys.stderr if tty else _Lines(sys.stderr),
         mininterval=0.1 if tty else LINE_EVERY_S,
         dynamic_ncols=tty,

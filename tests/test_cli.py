@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import subprocess
 import sys
@@ -79,3 +80,71 @@ def test_bundled_sample_is_a_rotating_bar():
     img = np.zeros((128, 128))
     np.add.at(img, (ev["y"], ev["x"]), 1)
     assert img[54:74, 54:74].mean() > 5 * img[:10, :10].mean()  # the bar sweeps the centre most
+
+
+def _actions(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from ((f"{name} {n}", a) for n, a in _actions(sub))
+        elif not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            yield action.dest, action
+
+
+def test_every_argument_has_help_and_defaults_show():
+    from spikelens.cli import build_parser
+
+    parser = build_parser()
+    missing = [name for name, a in _actions(parser) if not a.help]
+    assert not missing
+    text = {}
+    for cmd in (["simulate", "sai"], ["simulate", "gesture"], ["train-refocusnet"], ["refocus"], ["record"]):
+        r = subprocess.run([sys.executable, "-m", "spikelens", *cmd, "--help"], capture_output=True, text=True)
+        text[cmd[-1]] = " ".join(r.stdout.split())
+    assert "(default: 10)" in text["sai"] and "(default: (346, 260))" in text["sai"]
+    assert "(default: (1.5, 3.0))" in text["gesture"] and "(default: 0)" in text["gesture"]
+    assert "(default: 25)" in text["train-refocusnet"]
+    assert "(--depth DEPTH | --auto)" in text["refocus"]
+
+
+def test_gui_without_a_display_is_one_line_and_status_2():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    r = subprocess.run([sys.executable, "-m", "spikelens", "gui"], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no display" in r.stderr and "xvfb-run" in r.stderr
+
+
+def test_convert_into_a_missing_folder_names_the_output(tmp_path, capsys):
+    out = tmp_path / "nowhere" / "x.h5"
+    assert main(["convert", str(bundled_sample()), str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "does not exist" in err and ".part" not in err
+
+
+def test_info_metadata_is_stable_across_runs_and_conversion(tmp_path, samples, capsys):
+    real = samples / "sample.aedat4"
+    assert main(["info", str(real), "--json", "--meta"]) == 0
+    first = json.loads(capsys.readouterr().out)["extra"]
+    assert list(first["streams"]) == sorted(first["streams"], key=int)
+    out = tmp_path / "real.h5"
+    assert main(["convert", str(real), str(out), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out), "--json", "--meta"]) == 0
+    after = json.loads(capsys.readouterr().out)["extra"]
+    assert after["streams"] == first["streams"]
+
+
+GEST = ("0.2", "0.2")
+
+
+def test_progress_prints_lines_when_stderr_is_not_a_terminal(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "spikelens", "simulate", "gesture", str(tmp_path), "--count", "1", "--segment-s", *GEST],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("simulate gesture")]
+    assert len(lines) >= 2 and "\r" not in r.stderr and "1/1" in lines[-1]

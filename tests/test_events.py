@@ -51,3 +51,18 @@ def test_pack_columns_matches_make_events_and_scan(rows):
     ref = make_events(t, x, y, p)
     np.testing.assert_array_equal(ev, ref)
     assert (bad, back) == scan_events_reference(ref, 32, 30)
+
+
+@given(st.integers(0, 50), st.integers(0, 20), st.integers(0, 2**31))
+def test_split_columns_matches_reference(n, at, seed):
+    from spikelens.datasets.events import split_columns, split_columns_reference
+    from spikelens.datasets.patterns import random_events
+
+    ev = random_events(n, 40, 30, seed=seed % 1000)
+    ev["t"] -= 2**40  # negative and large times survive
+    got, want = ([np.full(80, -7, EVENT_DTYPE[c]) for c in "txyp"] for _ in range(2))
+    split_columns(ev, tuple(got), at)
+    split_columns_reference(ev, tuple(want), at)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    assert got[0][at : at + n].tolist() == ev["t"].tolist() and got[0][at + n :].tolist() == [-7] * (80 - at - n)

@@ -76,6 +76,16 @@ def test_cli_simulate_sai(tmp_path, capsys):
     assert len(ESAIDataset(tmp_path, split="train")) == 1
 
 
+@pytest.mark.parametrize(("count", "splits"), [(2, (2, 0, 0)), (3, (1, 1, 1)), (7, (5, 1, 1))])
+def test_cli_simulate_sai_states_its_split_rule(tmp_path, capsys, count, splits):
+    args = ["simulate", "sai", str(tmp_path), "--count", str(count), "--size", "32", "24", "--duration-s", "0.1"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "train {}, val {}, test {}".format(*splits) in out and "at least one each from 3 samples up" in out
+    for split, n in zip(("train", "val", "test"), splits, strict=True):
+        assert (tmp_path / split).is_dir() and len(list((tmp_path / split).glob("*.npy"))) == n
+
+
 def test_cli_simulate_gesture_loads_in_the_dataset_class(tmp_path):
     assert main(["simulate", "gesture", str(tmp_path), "--count", "2", "--segment-s", "0.25", "0.3", "-q"]) == 0
     base = tmp_path / "DvsGesture"

@@ -98,9 +98,12 @@ class H5EventWriter:
     def append(self, ev: np.ndarray) -> None:
         if ev.dtype != EVENT_DTYPE:
             raise ValueError(f"events must have dtype {EVENT_DTYPE}, got {ev.dtype}")
-        if ev.size == 0:
+        self.append_columns(ev["t"], ev["x"], ev["y"], ev["p"])
+
+    def append_columns(self, t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> None:
+        """Append events given as columns (contiguous ones are written without another copy)."""
+        if t.size == 0:
             return
-        t = ev["t"]
         if (self._last_t is not None and t[0] < self._last_t) or np.any(t[1:] < t[:-1]):
             raise ValueError("events must be appended in time order")
         if self._origin is None:
@@ -111,11 +114,11 @@ class H5EventWriter:
             edges = self._origin + self._bin * np.arange(self._n_bins, last_bin + 1, dtype=np.int64)
             self._index.append(np.searchsorted(t, edges, side="left") + self._n)
             self._n_bins = last_bin + 1
-        n0, self._n = self._n, self._n + ev.size
-        for c in COLUMNS:
+        n0, self._n = self._n, self._n + t.size
+        for c, values in zip(COLUMNS, (t, x, y, p), strict=True):
             d = self._cols[c]
             d.resize((self._n,))
-            d[n0:] = ev[c]
+            d[n0:] = values
         self._last_t = int(t[-1])
 
     def close(self) -> None:
