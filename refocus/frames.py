@@ -12,8 +12,6 @@ does; E-SAI's ``Pos``/``Neg`` arrays are channels 1 and 0.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
 from spikelens.datasets import EVENT_DTYPE
@@ -133,17 +131,19 @@ def pack_frames_esai(
     n_bins: int = 30,
     sensor: tuple[int, int] = (260, 346),
     roi: Roi | None = None,
-    outside: Literal["drop", "keep"] = "drop",
     dtype=np.float32,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """E-SAI's preprocessing (codes/Preprocess.py, pack_with_manual_refocus), bit for bit.
 
     shift = round((t - t_ref) * fx * v / d) with t in seconds (half to even,
-    as Python's round); x only. Events whose shifted x leaves the sensor are
-    dropped, as the reference code does (``outside="keep"`` keeps them at
-    their original x instead). Bins: (t - t_min) / ((t_max - t_min) / T) over
-    the kept events, the last edge folded into bin T-1; then the ROI crop.
+    as NumPy's round); x only. An event whose shifted x would leave the
+    sensor is not dropped: it keeps its original x, as E-SAI does. The bins
+    are (t - t_min) / ((t_max - t_min) / T) over ALL events, before the ROI
+    crop, the last edge folded into bin T-1. Times travel as integer
+    microseconds here, so a file whose float seconds carry sub-microsecond
+    digits can differ from E-SAI at a bin edge; the simulator's cannot.
+    (The generic :func:`pack_frames` drops events that leave the sensor.)
     """
     ev = _events(events)
     n_bins = _bins(n_bins)
@@ -151,16 +151,12 @@ def pack_frames_esai(
     y0, x0, h, w = _roi(roi, height, width)
     if depth <= 0 or fx <= 0:
         raise RefocusError(f"fx and depth must be positive, got fx={fx}, depth={depth}")
-    if outside not in ("drop", "keep"):
-        raise RefocusError(f"outside must be 'drop' or 'keep', got {outside!r}")
     frames = _out(out, (n_bins, 2, h, w), dtype)
-    keep = outside == "keep"
     _check_shift(ev, t_ref_us, fx * v / depth)
     ref_s = int(t_ref_us) / 1e6
-    first, last = kernels.esai_time_range(ev, ref_s, fx, v, depth, width, keep)
-    if first < 0:
+    if ev.size == 0:
         return frames
-    min_t, max_t = int(ev["t"][first]) / 1e6, int(ev["t"][last]) / 1e6
+    min_t, max_t = int(ev["t"][0]) / 1e6, int(ev["t"][-1]) / 1e6  # sorted: checked in the kernel
     interval = (max_t - min_t) / n_bins
     edges = kernels.esai_bin_edges(ev, min_t, interval, n_bins)
     report = np.full((n_bins, 2), kernels.NO_REPORT, np.int64)
@@ -171,7 +167,6 @@ def pack_frames_esai(
         float(v),
         float(depth),
         width,
-        keep,
         min_t,
         interval,
         edges,

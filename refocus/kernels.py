@@ -136,11 +136,12 @@ def _esai_shift(t_us, ref_s, fx, v, depth):
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _esai_kept(e, ref_s, fx, v, depth, width, keep_outside):
+def _esai_x(e, ref_s, fx, v, depth, width):
+    """E-SAI's shifted x: x + shift where that stays on the sensor, else the original x (the event is kept)."""
     xs = e.x + _esai_shift(e.t, ref_s, fx, v, depth)
     if 0 <= xs < width:
-        return True, xs
-    return keep_outside, np.int64(e.x)
+        return xs
+    return np.int64(e.x)
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -149,23 +150,6 @@ def _esai_bin(t_us, min_t, interval, n_bins):
         return 0
     ind = np.int64((t_us / 1e6 - min_t) / interval)
     return min(ind, n_bins - 1)
-
-
-@nb.njit(cache=True, nogil=True)
-def esai_time_range(ev, ref_s, fx, v, depth, width, keep_outside):
-    """(first kept index, last kept index) or (-1, -1): E-SAI bins over the kept events' span."""
-    n = ev.shape[0]
-    first = -1
-    for i in range(n):
-        if _esai_kept(ev[i], ref_s, fx, v, depth, width, keep_outside)[0]:
-            first = i
-            break
-    if first < 0:
-        return -1, -1
-    for i in range(n - 1, first - 1, -1):
-        if _esai_kept(ev[i], ref_s, fx, v, depth, width, keep_outside)[0]:
-            return first, i
-    return first, first
 
 
 @nb.njit(cache=True, nogil=True)
@@ -188,9 +172,7 @@ def esai_bin_edges(ev, min_t, interval, n_bins):
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
-def pack_frames_esai(
-    ev, ref_s, fx, v, depth, width, keep_outside, min_t, interval, edges, roi_y, roi_x, top, out, report
-):
+def pack_frames_esai(ev, ref_s, fx, v, depth, width, min_t, interval, edges, roi_y, roi_x, top, out, report):
     """E-SAI's Preprocess.py in one parallel pass (see frames.pack_frames_esai)."""
     n_bins, _, h, w = out.shape
     flat = out.reshape(-1)
@@ -208,10 +190,7 @@ def pack_frames_esai(
                 bad = True
                 break
             prev = e.t
-            kept, xs = _esai_kept(e, ref_s, fx, v, depth, width, keep_outside)
-            if not kept:
-                continue
-            xr = xs - roi_x
+            xr = _esai_x(e, ref_s, fx, v, depth, width) - roi_x
             yr = np.int64(e.y) - roi_y
             _count(flat, base + pol * plane, xr, yr, w, h, top)
         if bad:

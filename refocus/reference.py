@@ -5,8 +5,6 @@ The parity tests require the Numba path to equal these bit for bit.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
 from spikelens.refocus.frames import Roi, _bins, _events, _raise_report, _roi, _top, surface_from_last
@@ -58,40 +56,115 @@ def pack_frames_reference(
     return _count(frames, (b, ev["p"][keep].astype(np.int64), ys[keep] - y0, xs[keep] - x0), _top(dtype))
 
 
+def filter_events_by_key(key, x1, x2, x3, start, end):
+    """E-SAI's codes/utils.py, line for line."""
+    new_x1 = x1[key >= start]
+    new_x2 = x2[key >= start]
+    new_x3 = x3[key >= start]
+    new_key = key[key >= start]
+
+    new_x1 = new_x1[new_key < end]
+    new_x2 = new_x2[new_key < end]
+    new_x3 = new_x3[new_key < end]
+    new_key = new_key[new_key < end]
+
+    return new_key, new_x1, new_x2, new_x3
+
+
 def pack_frames_esai_reference(
-    events,
-    fx,
-    v,
-    depth,
-    t_ref_us,
-    n_bins=30,
-    sensor=(260, 346),
-    roi: Roi | None = None,
-    outside: Literal["drop", "keep"] = "drop",
-    dtype=np.float32,
-    out=None,
+    events, fx, v, depth, t_ref_us, n_bins=30, sensor=(260, 346), roi: Roi | None = None, dtype=np.float32, out=None
 ) -> np.ndarray:
-    """A NumPy transcription of E-SAI's pack_with_manual_refocus (codes/Preprocess.py)."""
-    ev, frames, (y0, x0, h, w), (_, width) = _blank(events, n_bins, sensor, roi, dtype)
-    n_bins = frames.shape[0]
-    ref_s = int(t_ref_us) / 1e6
-    t_s = ev["t"] / 1e6
-    x = ev["x"].astype(np.int64)
-    shift = np.rint((t_s - ref_s) * fx * v / depth).astype(np.int64)
-    inside = (x + shift < width) & (x + shift >= 0)
-    keep = np.ones(ev.size, bool) if outside == "keep" else inside
-    xs = np.where(inside, x + shift, x)[keep]
-    ys, ts, ps = ev["y"][keep].astype(np.int64), t_s[keep], ev["p"][keep]
-    if ts.size == 0:
+    """E-SAI's pack_with_manual_refocus (dvs-whu/E-SAI, codes/Preprocess.py), transcribed line for line.
+
+    Only the loading differs: ``eventData`` comes from our events (t back in
+    seconds), ``opt`` from the arguments, and the result is stacked as
+    T x 2 x H x W (channel 0 = Neg, 1 = Pos) and saturated like our frames.
+    The transcribed lines, as the reference has them::
+
+        x = eventData['x'].astype(float)
+        y = eventData['y'].astype(float)
+        t = eventData['t'].astype(float)
+        p = eventData['p'].astype(float)
+        shift_x = np.round((t - reference_time) * fx * v / d)
+        valid_ind = (x+shift_x >= 0) * (x+shift_x < img_size[1])
+        x[valid_ind] += shift_x[valid_ind]
+
+        minT = t.min()
+        maxT = t.max()
+        t -= minT
+        interval = (maxT - minT) / opt.time_step
+
+        Xrange = (opt.roiTL[1], opt.roiTL[1] + opt.roi_size[1]) # roi
+        Yrange = (opt.roiTL[0], opt.roiTL[0] + opt.roi_size[0])
+        x,y,t,p = filter_events_by_key(x,y,t,p, Xrange[0], Xrange[1])
+        y,x,t,p = filter_events_by_key(y,x,t,p, Yrange[0], Yrange[1])
+
+        pos = np.zeros((opt.time_step, opt.roi_size[0], opt.roi_size[1]))
+        neg = np.zeros((opt.time_step, opt.roi_size[0], opt.roi_size[1]))
+        T,H,W = pos.shape
+        pos = pos.ravel()
+        neg = neg.ravel()
+        ind = (t / interval).astype(int)
+        ind[ind == T] -= 1
+        x = (x - Xrange[0]).astype(int)
+        y = (y - Yrange[0]).astype(int)
+        pos_ind = p == 1
+        neg_ind = p == 0
+
+        np.add.at(pos, x[pos_ind] + y[pos_ind]*W + ind[pos_ind]*W*H, 1)
+        np.add.at(neg, x[neg_ind] + y[neg_ind]*W + ind[neg_ind]*W*H, 1)
+        pos = np.reshape(pos, (T,H,W))
+        neg = np.reshape(neg, (T,H,W))
+    """
+    ev, frames, (roi_y, roi_x, roi_h, roi_w), (height, width) = _blank(events, n_bins, sensor, roi, dtype)
+    if ev.size == 0:
         return frames
     _check(ev)
-    min_t, max_t = ts.min(), ts.max()
-    interval = (max_t - min_t) / n_bins
-    ind = np.zeros(ts.size, np.int64) if interval <= 0 else ((ts - min_t) / interval).astype(np.int64)
-    ind = np.minimum(ind, n_bins - 1)
-    crop = (xs >= x0) & (xs < x0 + w) & (ys >= y0) & (ys < y0 + h)
-    index = (ind[crop], (ps[crop] == 1).astype(np.int64), ys[crop] - y0, xs[crop] - x0)
-    return _count(frames, index, _top(dtype))
+    eventData = {"x": ev["x"], "y": ev["y"], "t": ev["t"] / 1e6, "p": ev["p"]}
+    reference_time, d, img_size = int(t_ref_us) / 1e6, depth, (height, width)
+    time_step, roiTL, roi_size = frames.shape[0], (roi_y, roi_x), (roi_h, roi_w)
+
+    # -- transcribed --
+    x = eventData["x"].astype(float)
+    y = eventData["y"].astype(float)
+    t = eventData["t"].astype(float)
+    p = eventData["p"].astype(float)
+    shift_x = np.round((t - reference_time) * fx * v / d)
+    valid_ind = (x + shift_x >= 0) * (x + shift_x < img_size[1])
+    x[valid_ind] += shift_x[valid_ind]
+
+    minT = t.min()
+    maxT = t.max()
+    t -= minT
+    interval = (maxT - minT) / time_step
+
+    Xrange = (roiTL[1], roiTL[1] + roi_size[1])
+    Yrange = (roiTL[0], roiTL[0] + roi_size[0])
+    x, y, t, p = filter_events_by_key(x, y, t, p, Xrange[0], Xrange[1])
+    y, x, t, p = filter_events_by_key(y, x, t, p, Yrange[0], Yrange[1])
+
+    pos = np.zeros((time_step, roi_size[0], roi_size[1]))
+    neg = np.zeros((time_step, roi_size[0], roi_size[1]))
+    T, H, W = pos.shape
+    pos = pos.ravel()
+    neg = neg.ravel()
+    with np.errstate(divide="ignore", invalid="ignore"):  # E-SAI divides by a zero interval for one timestamp
+        ind = (t / interval).astype(int) if interval > 0 else np.zeros(t.size, int)
+    ind[ind == T] -= 1
+    x = (x - Xrange[0]).astype(int)
+    y = (y - Yrange[0]).astype(int)
+    pos_ind = p == 1
+    neg_ind = p == 0
+
+    np.add.at(pos, x[pos_ind] + y[pos_ind] * W + ind[pos_ind] * W * H, 1)
+    np.add.at(neg, x[neg_ind] + y[neg_ind] * W + ind[neg_ind] * W * H, 1)
+    pos = np.reshape(pos, (T, H, W))
+    neg = np.reshape(neg, (T, H, W))
+    # -- end of the transcription --
+
+    frames[:, 0] = np.minimum(neg, _top(dtype))
+    frames[:, 1] = np.minimum(pos, _top(dtype))
+    return frames
 
 
 def focal_stack_images_reference(

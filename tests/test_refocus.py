@@ -61,10 +61,9 @@ def test_pack_frames_matches_reference(ev, rate, n_bins, roi, t_ref):
     n_bins=st.integers(1, 12),
     roi=rois,
     t_ref=st.integers(-10_000, 60_000),
-    outside=st.sampled_from(["drop", "keep"]),
 )
-def test_esai_mode_matches_transcription(ev, depth, n_bins, roi, t_ref, outside):
-    args = (ev, 320.0, 0.177, depth, t_ref, n_bins, SENSOR, roi, outside)
+def test_esai_mode_matches_transcription(ev, depth, n_bins, roi, t_ref):
+    args = (ev, 320.0, 0.177, depth, t_ref, n_bins, SENSOR, roi)
     np.testing.assert_array_equal(pack_frames_esai(*args), ref.pack_frames_esai_reference(*args))
 
 
@@ -103,12 +102,28 @@ def test_saturation_instead_of_wraparound():
     assert pack_frames(ev, 0.0, 0, 1, SENSOR, dtype=np.int32)[0, 1, 0, 0] == 40_000
 
 
-def test_esai_outside_modes_differ_as_documented():
-    ev = make_events([0, 1_000_000], [0, 5], [2, 2], [1, 1])  # the first shifts to x = -28
-    drop = pack_frames_esai(ev, 320, 0.177, 1.0, 500_000, 1, SENSOR)
-    keep = pack_frames_esai(ev, 320, 0.177, 1.0, 500_000, 1, SENSOR, outside="keep")
-    assert drop.sum() == 1 and drop[0, 1, 2, 33] == 1  # the second shifts to 5 + 28 = 33, inside
-    assert keep.sum() == 2 and keep[0, 1, 2, 0] == 1 and keep[0, 1, 2, 33] == 1
+def test_esai_keeps_events_shifted_off_the_sensor_at_their_original_x():
+    """E-SAI: ``valid_ind = (x+shift_x >= 0) * (x+shift_x < img_size[1]); x[valid_ind] += shift_x[valid_ind]``."""
+    ev = make_events([0, 1_000_000], [0, 5], [2, 2], [1, 1])  # the first would shift to x = -28
+    f = pack_frames_esai(ev, 320, 0.177, 1.0, 500_000, 1, SENSOR)
+    assert f.sum() == 2 and f[0, 1, 2, 0] == 1 and f[0, 1, 2, 33] == 1  # the second shifts to 5 + 28 = 33
+    # bins span ALL events (minT/maxT before any filtering), so a crop does not move the bin edges
+    ev = make_events([0, 500_000, 1_000_000], [0, 20, 20], [2, 2, 2], [1, 1, 0])
+    cropped = pack_frames_esai(ev, 320, 0.177, 100.0, 500_000, 2, SENSOR, roi=(0, 10, 26, 24))
+    assert cropped[1, 1, 2, 10] == 1 and cropped[1, 0, 2, 10] == 1 and cropped.sum() == 2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_esai_mode_is_bit_identical_on_simulated_scenes(seed):
+    """Full DAVIS346 sensor and E-SAI's 256x256 test crop, against the line-by-line transcription."""
+    from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
+
+    rng = np.random.default_rng(seed)
+    events, meta = simulate_scene(make_scene("procedural:shapes:7", rng, SAIConfig(duration_us=400_000)), rng)
+    x = meta.extra
+    for roi in (None, (2, 45, 256, 256)):
+        args = (events, x["fx"], x["v"], x["depth"], x["t_ref_us"], 30, (260, 346), roi)
+        np.testing.assert_array_equal(pack_frames_esai(*args), ref.pack_frames_esai_reference(*args))
 
 
 def test_bad_inputs_raise_refocus_error():

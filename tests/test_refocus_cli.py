@@ -6,7 +6,8 @@ from spikelens.cli import main
 from spikelens.datasets import RecordingMeta, write_h5
 from spikelens.datasets.formats.esai import write_esai
 from spikelens.datasets.patterns import sai_points
-from spikelens.refocus import pack_frames, pack_frames_esai, shift_rate
+from spikelens.refocus import pack_frames, shift_rate
+from spikelens.refocus.reference import pack_frames_esai_reference
 
 
 def esai_file(tmp_path, depth=1.2):
@@ -40,8 +41,30 @@ def test_refocus_auto_esai_compat_roi(tmp_path, capsys):
     z = np.load(out)
     assert z["pos"].shape == (30, 256, 256)
     assert abs(float(z["depth"]) - 1.2) < 0.024
-    want = pack_frames_esai(ev, 320, 0.177, float(z["depth"]), t_ref, 30, (260, 346), (2, 45, 256, 256))
+    want = pack_frames_esai_reference(ev, 320, 0.177, float(z["depth"]), t_ref, 30, (260, 346), (2, 45, 256, 256))
     np.testing.assert_array_equal(z["neg"], want[:, 0])
+    np.testing.assert_array_equal(z["pos"], want[:, 1])
+
+
+@pytest.mark.parametrize("roi", [None, ("2", "45", "256", "256")])
+def test_refocus_esai_compat_at_a_given_depth_is_the_transcription(tmp_path, roi):
+    """`spikelens refocus IN.npy --depth D --esai-compat` on a simulated E-SAI sample (float seconds on disk)."""
+    from spikelens.datasets.formats.esai import write_esai
+    from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
+
+    rng = np.random.default_rng(3)
+    events, meta = simulate_scene(make_scene("procedural:stripes:2", rng, SAIConfig(duration_us=300_000)), rng)
+    path = tmp_path / "0000.npy"
+    write_esai(path, events, meta)
+    out = tmp_path / "f.npz"
+    args = ["refocus", str(path), "--depth", "0.9", "--esai-compat", "-o", str(out)]
+    assert main(args + (["--roi", *roi] if roi else [])) == 0
+    z = np.load(out)
+    x = meta.extra
+    roi_t = tuple(int(v) for v in roi) if roi else None
+    want = pack_frames_esai_reference(events, x["fx"], x["v"], 0.9, x["t_ref_us"], 30, (260, 346), roi_t)
+    np.testing.assert_array_equal(z["neg"], want[:, 0])
+    np.testing.assert_array_equal(z["pos"], want[:, 1])
 
 
 def test_refocus_without_sai_metadata_needs_fx_and_v(tmp_path, capsys):
@@ -62,7 +85,7 @@ def test_refocus_without_sai_metadata_needs_fx_and_v(tmp_path, capsys):
 
 @pytest.mark.parametrize(("flag", "name"), [("-o", "x.h5"), ("--png", "y.jpg")])
 def test_refocus_refuses_an_output_named_for_another_format(tmp_path, capsys, flag, name):
-    path = esai_file(tmp_path)
+    path, _, _ = esai_file(tmp_path)
     args = ["refocus", str(path), "--depth", "1.2", "-o", str(tmp_path / "x.npz"), flag, str(tmp_path / name)]
     assert main(args) == 2
     err = capsys.readouterr().err
