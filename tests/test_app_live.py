@@ -126,3 +126,18 @@ def test_a_hanging_open_can_be_abandoned(qtbot, window, monkeypatch):  # noqa: F
     release.set()  # the abandoned reader ends; its late result is closed, not shown
     assert QThreadPool.globalInstance().waitForDone(WAIT)
     assert w.path == bundled_sample() and np.any(w.image.image)
+
+
+def test_a_hostile_pickle_runs_nothing_when_opened_or_dropped(qtbot, window, tmp_path):  # noqa: F811
+    import os
+
+    from test_safe_pickle import exploits, write_npy
+
+    w = window
+    marker = tmp_path / "PWNED"
+    evil = write_npy(tmp_path / "evil.npy", exploits(marker)["os.system"])
+    with qtbot.waitSignal(w.loadFailed, timeout=WAIT):
+        w.open_path(evil)
+    assert "refused to load posix.system" in w.last_error and "evil.npy" in w.last_error
+    w.error_box.accept()
+    assert not marker.exists() and not os.path.exists("PWNED")

@@ -3,7 +3,8 @@
 Layout: ``ROOT/<split>/*.npy`` (or ``ROOT/*.npy`` for a single folder). An
 item is ``(events, occ_free_aps)``: the target is the unoccluded frame the
 reconstruction network must produce; :meth:`meta` gives fx, v, depth and
-t_ref. Samples are unpickled, so only point this at data you trust.
+t_ref. Samples are pickles, read with the restricted unpickler of
+:mod:`spikelens.datasets.formats.safe_pickle`: a hostile file runs nothing.
 """
 
 from __future__ import annotations

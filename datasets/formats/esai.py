@@ -7,8 +7,9 @@ Keys (from the E-SAI release): ``events`` (x, y, t, p with t in seconds),
 ``occ_aps_ts`` (the occluded APS frames). Times become integer microseconds;
 the SAI parameters travel in ``meta.extra``.
 
-Security: this unpickles, which can run code. :func:`open_esai` is only ever
-called on a file the user chose to open; never point it at untrusted files.
+Security: the samples are pickles. They are read with a restricted
+unpickler (:mod:`.safe_pickle`) that admits NumPy arrays and plain values
+only, so opening a hostile file runs nothing and raises FormatError.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from spikelens.datasets.errors import FormatError
 from spikelens.datasets.events import make_events
+from spikelens.datasets.formats.safe_pickle import load_pickled_npy
 from spikelens.datasets.recording import ArrayRecording, RecordingMeta
 
 REQUIRED = ("events", "occ_free_aps", "occ_free_aps_ts", "fx", "depth", "v", "size")
@@ -37,11 +39,7 @@ def _column(events: Any, name: str) -> np.ndarray:
 
 
 def open_esai(path: Path) -> ArrayRecording:
-    try:
-        obj = np.load(path, allow_pickle=True)
-        d = obj.item() if isinstance(obj, np.ndarray) and obj.dtype.hasobject and obj.shape == () else obj
-    except Exception as exc:
-        raise FormatError(path, f"cannot unpickle E-SAI sample: {exc}") from exc
+    d = load_pickled_npy(path)
     if not isinstance(d, dict):
         raise FormatError(path, f"E-SAI .npy must hold a dict, found {type(d).__name__}")
     missing = [k for k in REQUIRED if k not in d]
@@ -62,7 +60,7 @@ def open_esai(path: Path) -> ArrayRecording:
             extra["occ_aps"] = np.asarray(d["occ_aps"])
         if "occ_aps_ts" in d:
             extra["occ_aps_ts_us"] = seconds_to_us(d["occ_aps_ts"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
         raise FormatError(path, f"malformed E-SAI sample: {exc!r}") from exc
     return ArrayRecording(ev, RecordingMeta(path, "esai-npy", w, h, "DAVIS346", extra))
 
