@@ -76,6 +76,7 @@ def test_live_view_of_a_dv_network_stream_records_and_survives_the_end(qtbot, wi
         want, events = rec.load(), got.load()
     # recording started after the first frames: a contiguous tail of what was sent, to the last event
     assert n_sent == want.size and 0 < events.size < want.size
+    assert w.live.buffer.n_total == want.size  # the frame path saw every event too
     assert_events_equal(events, want[want.size - events.size :])
     assert w.rate_plot._t.size and w.rate_plot._t[-1] < 5  # relative seconds, rolling
     open_file(qtbot, w, bundled_sample())  # the window carries on with a file
