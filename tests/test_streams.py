@@ -103,7 +103,7 @@ def test_replay_hands_back_control_in_gaps(tmp_path):
             now = time.monotonic()
             gaps.append(now - last)
             last = now
-    assert max(gaps) < 0.1
+    assert max(gaps) < 0.25  # heartbeats every 50 ms; slack for a loaded CI machine
 
 
 def test_network_stream_records_every_event_bit_for_bit(tmp_path, samples):
