@@ -88,7 +88,6 @@ class MainWindow(QMainWindow):
         self.workers = WorkerPool()
         self.source: EventSource | None = None
         self.live: StreamPump | None = None
-        self._live_t0: int | None = None
         self._live_reported = False
         self._last_rate_update = 0.0
         self.builder: fr.FrameBuilder | None = None
@@ -449,7 +448,7 @@ class MainWindow(QMainWindow):
         self._close_current()
         self.path = None
         self.live = StreamPump(stream).start()
-        self._live_t0, self._live_reported = None, False
+        self._live_reported = False
         self.builder = fr.FrameBuilder(self.live.buffer)
         self.clock = Clock(0, None, 0)
         m = stream.meta
@@ -515,9 +514,7 @@ class MainWindow(QMainWindow):
         buf = pump.buffer
         self._collect_recording()
         if buf.t_last_us is not None:
-            if self._live_t0 is None:
-                self._live_t0 = buf.t_first_us
-                self.rate_plot.set_origin(self._live_t0)
+            self.rate_plot.set_origin(buf.t_first_us)
             if not self.live_bar.frozen:
                 self.clock.position_us = buf.t_last_us + 1
                 self.render_current()
@@ -605,7 +602,8 @@ class MainWindow(QMainWindow):
         self._show(self.builder.frame(self.clock.position_us, self.frame_settings))
         c = self.clock
         if self.live is not None:
-            t0 = self._live_t0 if self._live_t0 is not None else c.position_us
+            first = self.live.buffer.t_first_us
+            t0 = first if first is not None else c.position_us
             frozen = " (frozen)" if self.live_bar.frozen else ""
             self.pos_label.setText(f"live {(c.position_us - t0) / 1e6:8.3f} s{frozen}")
             return

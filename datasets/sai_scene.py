@@ -8,7 +8,7 @@ and the one place that says what t_ref is when the file does not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,8 +22,6 @@ class SAIScene:
     v: float | None
     #: reference time (absolute, the recording's own clock): refocused images align here
     t_ref_us: int
-    #: whether t_ref came from the file (else: the middle of the recording)
-    t_ref_given: bool = False
     #: the target's true depth (m), when known
     depth: float | None = None
     #: the occlusion-free frame at t_ref (E-SAI ``occ_free_aps``)
@@ -48,7 +46,6 @@ class SAIScene:
         defaults to its middle when neither the caller nor the file gives one.
         """
         x = meta.extra
-        given = t_ref_us is not None or "t_ref_us" in x
         if t_ref_us is None:
             t_ref_us = x.get("t_ref_us")
         if t_ref_us is None:
@@ -64,7 +61,6 @@ class SAIScene:
             fx=num(fx if fx is not None else x.get("fx")),
             v=num(v if v is not None else x.get("v")),
             t_ref_us=int(t_ref_us),
-            t_ref_given=given,
             depth=num(x.get("depth")),
             ground_truth=arr("occ_free_aps"),
             aps=arr("occ_aps"),
@@ -75,6 +71,3 @@ class SAIScene:
     def has_geometry(self) -> bool:
         """fx and v are known: the recording can be refocused without asking the user."""
         return self.fx is not None and self.v is not None
-
-    def with_geometry(self, fx: float, v: float, t_ref_us: int) -> SAIScene:
-        return replace(self, fx=float(fx), v=float(v), t_ref_us=int(t_ref_us), t_ref_given=True)

@@ -40,7 +40,6 @@ MODES: tuple[Mode, ...] = ("polarity", "count", "time_surface", "on", "off")
 SCHEMES: tuple[Scheme, ...] = ("red_blue", "grey", "colormap")
 
 
-#: recordings up to this many events stay in memory; larger ones go to a temporary HDF5 file
 @dataclass(frozen=True)
 class FrameSettings:
     """How a frame is built and coloured (what the View controls set)."""
@@ -112,13 +111,11 @@ class FrameBuilder:
         return self.source.meta.height, self.source.meta.width
 
     def hot_mask(self) -> np.ndarray:
-        """Pixels firing far above the rest; fixed for a file, recomputed on request for a live buffer."""
+        """Pixels firing far above the rest, from the source's counts when first needed
+        (the whole file, or what a live buffer holds at that moment)."""
         if self._hot is None:
             self._hot = hot_pixel_mask(self.source.pixel_counts)
         return self._hot
-
-    def forget_hot_pixels(self) -> None:
-        self._hot = None
 
     def events(self, t_us: int, s: FrameSettings) -> np.ndarray:
         src = self.source

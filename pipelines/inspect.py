@@ -63,8 +63,7 @@ def describe_source(source: str | Path, probe_s: float = 1.0) -> dict[str, Any]:
     """
     spec = source if isinstance(source, SourceSpec) else parse_source(source)
     if not spec.live:
-        info = describe(spec.path)
-        return info
+        return describe(spec.path)
     n, t0, t1 = 0, None, None
     with open_stream(spec) as stream:
         start = time.monotonic()

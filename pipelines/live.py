@@ -154,7 +154,7 @@ class StreamPump:
                     if self._recorder is not None and (self._stop_recording or not self._recorder.add(pkt)):
                         self._finish_recording("stopped" if self._stop_recording else "reached the limit")
             else:
-                self.end_reason = getattr(self.stream, "end_reason", None) or "the stream ended"
+                self.end_reason = self.stream.end_reason or "the stream ended"
         except StreamError as exc:
             self.error = str(exc)
         except Exception as exc:  # reported to the viewer; the window stays alive
@@ -191,7 +191,7 @@ class StreamPump:
         rec, self._recorder = self._recorder, None
         assert rec is not None
         rec.close()
-        self.recording = RecordStats(rec.path, rec.events, rec.t_first_us, rec.t_last_us, 0.0, reason)
+        self.recording = rec.stats(reason)
 
     def stop(self, timeout_s: float = 2.0) -> None:
         """Stop reading and close the stream (waits up to ``timeout_s`` for the thread)."""

@@ -113,6 +113,9 @@ class Recorder:
         finally:
             self._stack.close()
 
+    def stats(self, reason: str, wall_s: float = 0.0, error: str | None = None) -> RecordStats:
+        return RecordStats(self.path, self.events, self.t_first_us, self.t_last_us, wall_s, reason, error)
+
     def discard(self) -> None:
         """Drop the file (nothing appears under the output name)."""
         if not self.closed:
@@ -164,4 +167,4 @@ def record(
         reason, error = "the stream failed", str(exc)
     finally:
         rec.close()
-    return RecordStats(rec.path, rec.events, rec.t_first_us, rec.t_last_us, time.monotonic() - start, reason, error)
+    return rec.stats(reason, time.monotonic() - start, error)

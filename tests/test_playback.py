@@ -122,6 +122,10 @@ def test_clock():
     assert c.advance(0.25, 33_000) and c.position_us == 150_000
     c.step(-10, 33_000)
     assert c.position_us == 0
+    live = Clock(0, None, 0)  # open-ended: a live source has no end to stop at
+    assert live.advance(100.0, 33_000) and live.position_us == 100_000_000 and live.playing is False
+    live.seek(5 * 10**15)
+    assert live.position_us == 5 * 10**15
 
 
 def test_export_video_and_cancel(tmp_path):

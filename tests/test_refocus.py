@@ -162,11 +162,11 @@ def test_sai_scene_reads_metadata_in_one_place():
     extra = {"fx": 320, "v": 0.177, "depth": 1.5, "occ_free_aps": aps[0], "occ_aps": aps, "occ_aps_ts_us": [1, 2]}
     meta = RecordingMeta(None, "esai-npy", 4, 3, extra=extra)
     mid = SAIScene.from_meta(meta, (1_000, 3_000))
-    assert (mid.t_ref_us, mid.t_ref_given, mid.fx, mid.depth) == (2_000, False, 320.0, 1.5)
+    assert (mid.t_ref_us, mid.fx, mid.depth) == (2_000, 320.0, 1.5)
     assert mid.ground_truth.shape == (3, 4) and mid.aps.shape == (2, 3, 4) and mid.aps_t_us.tolist() == [1, 2]
     assert SAIScene.from_meta(RecordingMeta(None, "x", 4, 3, extra={"t_ref_us": 7}), (0, 10)).t_ref_us == 7
     explicit = SAIScene.from_meta(meta, (1_000, 3_000), fx=100.0, t_ref_us=9)
-    assert (explicit.fx, explicit.v, explicit.t_ref_us, explicit.t_ref_given) == (100.0, 0.177, 9, True)
+    assert (explicit.fx, explicit.v, explicit.t_ref_us) == (100.0, 0.177, 9)
     assert not SAIScene.from_meta(RecordingMeta(None, "x", 4, 3), None).has_geometry
 
 

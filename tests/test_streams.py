@@ -204,6 +204,52 @@ def test_dv_packets_convert_exactly():
     assert s.events_received == want.size and "closed" in s.end_reason
 
 
+def _stores(start, n):
+    import datetime
+
+    import dv_processing as dv
+
+    span = datetime.timedelta(microseconds=10_000)
+    return [
+        dv.data.generate.uniformEventsWithinTimeRange(start + k * 10_000, span, (346, 260), 100, k) for k in range(n)
+    ]
+
+
+class IdleDvReader(FakeDvReader):
+    """Connected, but the camera sees nothing."""
+
+    def isRunning(self):
+        return True
+
+
+def test_a_silent_source_times_out_and_hands_back_control():
+    from spikelens.datasets.streams import StreamTimeout
+
+    s = DvReaderStream("camera", IdleDvReader(_stores(0, 2)), RecordingMeta(None, "dv-camera", 346, 260), 0.3)
+    got, start = [], time.monotonic()
+    with pytest.raises(StreamTimeout, match=r"no events for 0\.3 s"):
+        for pkt in s.packets():
+            got.append((time.monotonic() - start, pkt.size))
+    assert sum(n for _, n in got) == 200 and sum(n == 0 for _, n in got) >= 3  # heartbeats while waiting
+    assert 0.3 <= time.monotonic() - start < 1.5
+    s.close()
+
+
+def test_reconnect_resumes_after_the_sender_comes_back():
+    class Reconnecting(DvReaderStream):
+        def __init__(self, *a, **kw):
+            self.spare = [FakeDvReader(_stores(1_000_000, 3))]
+            super().__init__(*a, **kw)
+
+        def _connect(self):
+            return self.spare.pop() if self.spare else None
+
+    s = Reconnecting("dv-net:x:1", FakeDvReader(_stores(0, 2)), RecordingMeta(None, "dv-net", 346, 260), None, 2.0)
+    ev = np.concatenate(list(s.packets()))
+    assert ev.size == 500 and np.all(np.diff(ev["t"]) >= 0) and "closed" in s.end_reason
+    s.close()
+
+
 def test_dv_packets_outside_the_sensor_are_an_error():
     import dv_processing as dv
 

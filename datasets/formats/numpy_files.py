@@ -24,15 +24,20 @@ ZIP_MAGIC = b"PK\x03\x04"
 DVS_GESTURE_SIZE = (128, 128)
 
 
+def read_npy_header(f) -> tuple[np.dtype, tuple[int, ...]]:
+    """(dtype, shape) of the .npy open in ``f``, leaving ``f`` at the start of the data."""
+    version = np.lib.format.read_magic(f)
+    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = reader(f, max_header_size=1 << 20)
+    return dtype, shape
+
+
 def npy_header(path: Path) -> tuple[np.dtype, tuple[int, ...]]:
     try:
         with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = reader(f, max_header_size=1 << 20)
+            return read_npy_header(f)
     except Exception as exc:
         raise FormatError(path, f"corrupt .npy header: {exc}") from exc
-    return dtype, shape
 
 
 def kind_of_npy(path: Path) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from spikelens.datasets.errors import FormatError
+from spikelens.datasets.formats.numpy_files import read_npy_header
 
 _NUMPY = {
     ("numpy.core.multiarray", "_reconstruct"),
@@ -58,11 +59,7 @@ def load_pickled_npy(path: str | Path) -> Any:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=1 << 20)
-            else:
-                shape, _, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=1 << 20)
+            dtype, shape = read_npy_header(f)
             if not dtype.hasobject:
                 f.seek(0)
                 return np.load(f, allow_pickle=False)

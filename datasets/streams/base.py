@@ -49,6 +49,8 @@ class EventStream(Protocol):
     finite: bool
     #: packets arrive at the scene's own pace (camera, network, paced replay)
     realtime: bool
+    #: why packets() stopped without an error (None while running, or when nothing was said)
+    end_reason: str | None
 
     def packets(self) -> Iterator[np.ndarray]: ...
 
