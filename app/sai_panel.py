@@ -106,7 +106,7 @@ class SAIPanel(QWidget):
         self.depth_box.setSingleStep(0.01)
         self.depth_box.valueChanged.connect(self._box_changed)
         self.autofocus_button = QPushButton("Autofocus")
-        self.autofocus_button.setToolTip("Sweep depths and focus where the refocused image is sharpest")
+        self.autofocus_button.setToolTip("Sweep depths and focus on the target, seen through any occluder")
         self.autofocus_button.clicked.connect(self.run_autofocus)
         for w in (self.slider, self.depth_box, self.autofocus_button):
             depth_row.addWidget(w)
@@ -118,13 +118,28 @@ class SAIPanel(QWidget):
         self.images.setToolTip("Left: all events summed; middle: refocused at the chosen depth; right: ground truth")
         lay.addWidget(self.images, 1)
         self.plot = pg.PlotWidget()
-        self.plot.setToolTip("Autofocus: sharpness of the refocused image against depth")
-        self.plot.setMaximumHeight(150)
+        self.plot.setToolTip(
+            "Autofocus: how well the early and late halves of the events agree when refocused at each depth.\n"
+            "Blue: all events (peaks at every plane); green: the events left once the occluder's are set aside.\n"
+            "Yellow line: the target; red dashed line: the occluder it was found behind."
+        )
+        self.plot.setMaximumHeight(170)
         self.plot.setLabel("bottom", "depth", units="m")
-        self.plot.setLabel("left", "sharpness")
-        self.curve = self.plot.plot(pen=pg.mkPen("#6cb4ff", width=2), symbol="o", symbolSize=4)
-        self.best = pg.InfiniteLine(1.0, pen=pg.mkPen("#ffd54f", width=2))
+        self.plot.setLabel("left", "agreement")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
+        self.plot.addLegend(offset=(-10, 5))
+        self.curve = self.plot.plot(pen=pg.mkPen("#6cb4ff", width=2), symbol="o", symbolSize=3, name="planes")
+        self.behind_curve = self.plot.plot(pen=pg.mkPen("#81c784", width=2), name="behind occluder")
+        self.best = pg.InfiniteLine(1.0, pen=pg.mkPen("#ffd54f", width=2), label="target", labelOpts={"position": 0.85})
+        self.occluder_line = pg.InfiniteLine(
+            1.0,
+            pen=pg.mkPen("#ef5350", width=2, style=Qt.PenStyle.DashLine),
+            label="occluder",
+            labelOpts={"position": 0.85},
+        )
+        self.occluder_line.setVisible(False)
         self.plot.addItem(self.best)
+        self.plot.addItem(self.occluder_line)
         lay.addWidget(self.plot)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -256,7 +271,15 @@ class SAIPanel(QWidget):
     def _autofocused(self, r) -> None:
         self.autofocus_result = r
         self.curve.setData(r.depths, r.scores)
+        self.behind_curve.setData(r.behind_depths, r.behind_scores)
         self.best.setValue(r.depth)
+        self.occluder_line.setVisible(r.occluder_depth is not None)
         truth = f" (true {self.inputs.true_depth:.3f} m)" if self.inputs and self.inputs.true_depth else ""
-        self.status.setText(f"autofocus: sharpest at {r.depth:.3f} m{truth}")
+        if r.occluder_depth is not None:
+            self.occluder_line.setValue(r.occluder_depth)
+            self.status.setText(
+                f"autofocus: target at {r.depth:.3f} m{truth}, behind an occluder at {r.occluder_depth:.3f} m"
+            )
+        else:
+            self.status.setText(f"autofocus: one plane, at {r.depth:.3f} m{truth}")
         self.set_depth(r.depth)

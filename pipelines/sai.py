@@ -19,6 +19,7 @@ from spikelens.refocus import (
     pack_frames,
     pack_frames_esai,
 )
+from spikelens.refocus.autofocus import DEPTH_RANGE
 from spikelens.refocus.frames import Roi
 
 
@@ -41,7 +42,7 @@ def refocus_recording(
     fx: float | None = None,
     v: float | None = None,
     t_ref_us: int | None = None,
-    depth_range: tuple[float, float] = (0.3, 5.0),
+    depth_range: tuple[float, float] = DEPTH_RANGE,
     with_image: bool = False,
 ) -> RefocusOutput:
     """Refocus ``path`` at ``depth`` metres, or at the autofocus depth when ``depth`` is None.
@@ -71,9 +72,11 @@ def refocus_recording(
 
 
 def save_npz(result: RefocusOutput, path: str | Path) -> None:
-    """pos / neg (T x H x W int16, E-SAI's naming), the depth and the geometry; atomic."""
+    """pos / neg (T x H x W int16, E-SAI's naming), the depth, the geometry and the occluder's depth
+    (NaN unless autofocus found the target behind one); atomic."""
     path = check_suffix(path, ".npz", "the refocused frames")
     g = result.geometry
+    occluder = result.autofocus.occluder_depth if result.autofocus else None
     with atomic_output(path, ".npz") as tmp, open(tmp, "wb") as f:
         np.savez_compressed(
             f,
@@ -83,6 +86,7 @@ def save_npz(result: RefocusOutput, path: str | Path) -> None:
             fx=g.fx,
             v=g.v,
             t_ref_us=g.t_ref_us,
+            occluder_depth=np.nan if occluder is None else occluder,
         )
 
 

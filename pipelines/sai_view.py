@@ -14,7 +14,7 @@ import numpy as np
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.pipelines.sai import image_to_uint8
 from spikelens.refocus import SAIGeometry, accumulate, autofocus
-from spikelens.refocus.autofocus import AutofocusResult, focal_stack
+from spikelens.refocus.autofocus import DEPTH_RANGE, AutofocusResult, focal_stack
 
 
 @dataclass(frozen=True)
@@ -62,5 +62,7 @@ def refocused(inp: SAIInputs, depth: float) -> tuple[float, np.ndarray]:
 
 
 def run_autofocus(inp: SAIInputs) -> AutofocusResult:
+    """Autofocus over the slider's range widened to the default sweep, so a fence nearer than the slider shows."""
     g = inp.geometry
-    return autofocus(inp.events, g.fx, g.v, g.t_ref_us, inp.sensor, inp.depth_range)
+    near, far = min(inp.depth_range[0], DEPTH_RANGE[0]), max(inp.depth_range[1], DEPTH_RANGE[1])
+    return autofocus(inp.events, g.fx, g.v, g.t_ref_us, inp.sensor, (near, far))

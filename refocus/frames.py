@@ -12,6 +12,7 @@ does; E-SAI's ``Pos``/``Neg`` arrays are channels 1 and 0.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from spikelens.datasets import EVENT_DTYPE
@@ -200,6 +201,16 @@ def focal_stack_images(
     return stack_checked(check_events(events), rates, t_ref_us, sensor, roi, rates_y)
 
 
+#: Bytes of images one thread keeps hot while it refocuses a block of rates (about an L2 cache).
+_BLOCK_BYTES = 1 << 20
+
+
+def _block(n_rates: int, pixels: int) -> int:
+    """Rates per thread pass: as many as fit _BLOCK_BYTES (at most 8), but enough blocks for every thread."""
+    per_thread = -(-n_rates // numba.get_num_threads())
+    return max(1, min(8, _BLOCK_BYTES // (4 * pixels), per_thread))
+
+
 def stack_checked(ev, rates, t_ref_us, sensor, roi=None, rates_y=None) -> np.ndarray:
     """:func:`focal_stack_images` for events already through :func:`check_events` (autofocus sweeps)."""
     height, width = sensor
@@ -210,7 +221,7 @@ def stack_checked(ev, rates, t_ref_us, sensor, roi=None, rates_y=None) -> np.nda
         raise RefocusError("rates and rates_y must have the same length")
     _check_shift(ev, t_ref_us, *rates, *ry)
     out = np.zeros((rates.size, h, w), np.int32)
-    kernels.focal_stack(ev, int(t_ref_us), rates / 1e6, ry / 1e6, width, height, y0, x0, out)
+    kernels.focal_stack(ev, int(t_ref_us), rates / 1e6, ry / 1e6, width, height, y0, x0, _block(rates.size, h * w), out)
     return out
 
 
@@ -224,6 +235,21 @@ def accumulate(
     """One refocused event-count image (H x W, int32), for display and sharpness scores."""
     rx, ry = (rate, 0.0) if np.isscalar(rate) else rate
     return focal_stack_images(events, [rx], t_ref_us, sensor, roi, [ry])[0]
+
+
+def mask_hits(events: np.ndarray, rate: float, t_ref_us: int, mask: np.ndarray) -> np.ndarray:
+    """Which events land on a True pixel of ``mask`` (H x W, the sensor) when refocused at ``rate`` px/s.
+
+    Lets autofocus set aside the events a plane explains (its sharp edges) and look behind it.
+    """
+    ev = _events(events)
+    mask = np.ascontiguousarray(mask, dtype=np.bool_)
+    if mask.ndim != 2:
+        raise RefocusError(f"mask must be H x W, got shape {mask.shape}")
+    _check_shift(ev, t_ref_us, rate)
+    out = np.zeros(ev.size, np.bool_)
+    kernels.mask_hits(ev, int(t_ref_us), rate / 1e6, mask, out)
+    return out
 
 
 def time_surface(

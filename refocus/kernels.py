@@ -199,25 +199,31 @@ def pack_frames_esai(ev, ref_s, fx, v, depth, width, min_t, interval, edges, roi
 
 # -- images at many shift rates (focal stack, autofocus, display) ---------------------------
 @nb.njit(cache=True, nogil=True, parallel=True)
-def focal_stack(ev, t_ref, rates_x, rates_y, width, height, roi_y, roi_x, out):
-    """out[d, y, x] = count of events landing on (x, y) when refocused with rates[d] (px/us)."""
+def focal_stack(ev, t_ref, rates_x, rates_y, width, height, roi_y, roi_x, block, out):
+    """out[d, y, x] = count of events landing on (x, y) when refocused with rates[d] (px/us).
+
+    Threads take blocks of ``block`` rates, so each event is loaded once per block rather than once
+    per rate; a block's images are written by its thread only.
+    """
     n_d, h, w = out.shape
-    for d in nb.prange(n_d):
-        img = out[d].reshape(-1)
-        rx = rates_x[d]
-        ry = rates_y[d]
+    flat = out.reshape(n_d, h * w)
+    n_blocks = (n_d + block - 1) // block
+    for blk in nb.prange(n_blocks):
+        d0 = blk * block
+        d1 = min(d0 + block, n_d)
         for i in range(ev.shape[0]):
             e = ev[i]
             dt = np.float64(e.t - t_ref)
-            xs = e.x + round_half_even(dt * rx)
-            ys = e.y + round_half_even(dt * ry)
-            if xs < 0 or xs >= width or ys < 0 or ys >= height:
-                continue
-            xr = xs - roi_x
-            yr = ys - roi_y
-            if xr < 0 or xr >= w or yr < 0 or yr >= h:
-                continue
-            img[yr * w + xr] += 1
+            for d in range(d0, d1):
+                xs = e.x + round_half_even(dt * rates_x[d])
+                ys = e.y + round_half_even(dt * rates_y[d])
+                if xs < 0 or xs >= width or ys < 0 or ys >= height:
+                    continue
+                xr = xs - roi_x
+                yr = ys - roi_y
+                if xr < 0 or xr >= w or yr < 0 or yr >= h:
+                    continue
+                flat[d, yr * w + xr] += 1
 
 
 @nb.njit(cache=True, nogil=True)
@@ -240,3 +246,13 @@ def check_stream(ev):
     report = np.full((1, 2), -1, np.int64)
     _check(ev, 0, ev.shape[0], report, 0)
     return report[0, 0], report[0, 1]
+
+
+@nb.njit(cache=True, nogil=True)
+def mask_hits(ev, t_ref, rate_x, mask, out):
+    """out[i] = the event refocused at rate_x (px/us) lands on a True pixel of mask (H x W)."""
+    height, width = mask.shape
+    for i in range(ev.shape[0]):
+        e = ev[i]
+        xs = e.x + round_half_even(np.float64(e.t - t_ref) * rate_x)
+        out[i] = 0 <= xs < width and 0 <= e.y < height and mask[e.y, xs]

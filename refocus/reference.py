@@ -56,6 +56,16 @@ def pack_frames_reference(
     return _count(frames, (b, ev["p"][keep].astype(np.int64), ys[keep] - y0, xs[keep] - x0), _top(dtype))
 
 
+def mask_hits_reference(events, rate, t_ref_us, mask) -> np.ndarray:
+    ev = _events(events)
+    mask = np.asarray(mask, bool)
+    xs, ys = _shifted(ev, rate, 0.0, t_ref_us)
+    inside = (xs >= 0) & (xs < mask.shape[1]) & (ys < mask.shape[0])
+    hit = np.zeros(ev.size, bool)
+    hit[inside] = mask[ys[inside], xs[inside]]
+    return hit
+
+
 def filter_events_by_key(key, x1, x2, x3, start, end):
     """E-SAI's codes/utils.py, line for line."""
     new_x1 = x1[key >= start]

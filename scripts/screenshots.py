@@ -3,7 +3,7 @@
     xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshots.py [OUT_DIR] [LIVE_FILE]
 
 The viewer shows the bundled rotating-bar recording mid-playback; the SAI
-view shows a simulated occluded scene (seeded) after autofocus; the live
+view shows a simulated occluded scene (seeded) focused where autofocus put it; the live
 view shows LIVE_FILE (default: the real DVXplorer recording in
 ../shared/samples, else the bundled sample) served by a real dv-processing
 NetworkWriter on 127.0.0.1 at quarter speed, while recording it. Settings go
@@ -106,8 +106,10 @@ def main() -> None:
     window.sai.set_depth(meta.extra["depth"])
     wait(3000)
     window.sai.run_autofocus()
-    wait(6000)
-    window.sai.set_depth(meta.extra["depth"])
+    for _ in range(100):  # autofocus sets the depth it found: the shot shows that, not the truth
+        if window.sai.autofocus_result is not None:
+            break
+        wait(100)
     wait(2000)
     shoot(window, out / "sai.png")
     live_shot(window, out / "live.png", live_file, tmp)

@@ -87,13 +87,18 @@ def _cmd_refocus(args: argparse.Namespace) -> int:
         fx=args.fx,
         v=args.v,
         t_ref_us=args.t_ref_us,
-        depth_range=tuple(args.depth_range),
+        **({"depth_range": tuple(args.depth_range)} if args.depth_range else {}),
         with_image=args.png is not None,
     )
     save_npz(result, args.output)
     if args.png:
         save_png(result.image, args.png)
-    how = "autofocus" if result.autofocus else "given"
+    found = result.autofocus
+    how = "given"
+    if found is not None:
+        how = "autofocus"
+        if found.occluder_depth is not None:
+            how += f", behind an occluder at {found.occluder_depth:.4f} m"
     print(f"depth {result.depth:.4f} m ({how}), {result.frames.shape[0]} bins, wrote {args.output}")
     return 0
 
@@ -212,7 +217,9 @@ def _add_refocus(sub: argparse._SubParsersAction) -> None:
     ref.add_argument("input", type=Path, help="a recording with SAI metadata (E-SAI .npy, simulated .h5), or any file")
     focus = ref.add_mutually_exclusive_group(required=True)
     focus.add_argument("--depth", type=float, help="focus depth in metres")
-    focus.add_argument("--auto", action="store_true", help="find the depth by autofocus")
+    focus.add_argument(
+        "--auto", action="store_true", help="find the depth by autofocus: the target, seen through any occluder"
+    )
     ref.add_argument("--bins", type=int, default=30, help="time bins T")
     ref.add_argument("--roi", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="crop (top, left, height, width)")
     ref.add_argument("--esai-compat", action="store_true", help="reproduce E-SAI's preprocessing exactly")
@@ -220,7 +227,7 @@ def _add_refocus(sub: argparse._SubParsersAction) -> None:
     ref.add_argument("--v", type=float, help="camera speed in m/s (default: from the file)")
     ref.add_argument("--t-ref-us", type=int, help="reference time in us (default: from the file, else mid-recording)")
     ref.add_argument(
-        "--depth-range", type=float, nargs=2, default=(0.3, 5.0), metavar=("NEAR", "FAR"), help="autofocus sweep, m"
+        "--depth-range", type=float, nargs=2, metavar=("NEAR", "FAR"), help="autofocus sweep, m (default 0.1 5.0)"
     )
     ref.add_argument("-o", "--output", type=Path, required=True, help="output .npz (pos, neg, depth, fx, v, t_ref_us)")
     ref.add_argument("--png", type=Path, help="also write the refocused accumulated image (.png)")

@@ -14,6 +14,7 @@ from spikelens.datasets import open_recording
 from spikelens.datasets.bundled import bundled_sample
 from spikelens.datasets.formats.esai import write_esai
 from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
+from spikelens.refocus import AutofocusResult
 
 WAIT = 20_000
 
@@ -120,7 +121,33 @@ def test_sai_view_slider_and_autofocus(qtbot, window, sai_file):
     qtbot.waitUntil(lambda: sai.autofocus_result is not None, timeout=WAIT)
     r = sai.autofocus_result
     assert sai.depth == pytest.approx(r.depth) and sai.curve.getData()[0].size == r.depths.size
+    assert sai.best.value() == pytest.approx(r.depth)
+    assert sai.occluder_line.isVisible() == (r.occluder_depth is not None)
     qtbot.waitUntil(lambda: sai.autofocus_button.isEnabled(), timeout=WAIT)
+
+
+def test_sai_view_marks_the_target_and_the_occluder(qtbot, window, sai_file):
+    """Both peaks on the plot, both depths in the status line, focus on the target."""
+    sai = window.sai
+    open_file(qtbot, window, sai_file)
+    depths = np.linspace(0.2, 2.0, 50)
+    found = AutofocusResult(
+        depth=1.1,
+        rate=320 * 0.177 / 1.1,
+        depths=depths,
+        scores=np.exp(-(((depths - 0.4) / 0.02) ** 2)),
+        occluder_depth=0.4,
+        occluder_rate=320 * 0.177 / 0.4,
+        behind_depths=depths[depths > 0.47],
+        behind_scores=np.exp(-(((depths[depths > 0.47] - 1.1) / 0.03) ** 2)),
+    )
+    sai._autofocused(found)
+    assert sai.depth == pytest.approx(1.1) and sai.best.value() == pytest.approx(1.1)
+    assert sai.occluder_line.isVisible() and sai.occluder_line.value() == pytest.approx(0.4)
+    assert sai.behind_curve.getData()[0].size == found.behind_depths.size
+    assert "target at 1.100 m" in sai.status.text() and "occluder at 0.400 m" in sai.status.text()
+    sai._autofocused(AutofocusResult(0.9, 60.0, depths, np.zeros(50)))
+    assert not sai.occluder_line.isVisible() and "one plane, at 0.900 m" in sai.status.text()
 
 
 def test_exports(qtbot, window, tmp_path):

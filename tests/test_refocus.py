@@ -175,8 +175,11 @@ def test_autofocus_finds_the_textured_plane_behind_an_occluder(depth):
     ev, t_ref = sai_points(depth=depth, occluder_depth=0.35, n_events=300_000, seed=int(depth * 10))
     result = autofocus(ev, 320, 0.177, t_ref)
     assert abs(result.depth - depth) / depth < 0.02
-    assert result.depths.size == 64 and np.all(np.diff(result.depths) >= 0)
-    assert result.scores[np.argmin(abs(result.depths - depth))] > np.median(result.scores)
+    assert result.occluded and abs(result.occluder_depth - 0.35) / 0.35 < 0.02
+    assert np.all(np.diff(result.depths) >= 0) and np.all(np.diff(result.behind_depths) >= 0)
+    assert result.behind_depths.min() >= result.occluder_depth / 0.85 - 1e-9  # it looks only behind the occluder
+    near = abs(result.behind_depths - depth) < 0.03 * depth
+    assert result.behind_scores[near].max() > 5 * np.median(abs(result.behind_scores))
 
 
 def test_focal_stack_is_sharpest_at_the_true_depth():
