@@ -121,6 +121,64 @@ def _cmd_train_refocusnet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from spikelens.pipelines.images import check_suffix, write_png
+    from spikelens.pipelines.reconstruction import reconstruct
+
+    check_suffix(args.output, ".png", "the reconstructed image")
+    if args.raw:
+        check_suffix(args.raw, ".npy", "the raw network output")
+    r = reconstruct(args.input, args.depth, args.auto, args.model, args.device, args.roi, args.bins)
+    write_png(r.image, args.output)
+    if args.raw:
+        from spikelens.datasets import atomic_output
+
+        with atomic_output(args.raw, ".npy") as tmp, open(tmp, "wb") as f:
+            np.save(f, r.raw.astype(np.float32))
+    if args.json:
+        out = {"depth": r.depth, "model": r.model, "device": r.device, "net_ms": r.net_ms, "total_ms": r.total_ms}
+        if r.psnr is not None:
+            out.update(psnr=r.psnr, ssim=r.ssim, baseline_psnr=r.baseline_psnr)
+        print(json.dumps(out))
+    else:
+        score = "" if r.psnr is None else f", PSNR {r.psnr:.2f} dB (accumulation {r.baseline_psnr:.2f} dB)"
+        print(f"depth {r.depth:.4f} m, {r.model} on {r.device} in {r.net_ms:.0f} ms{score}, wrote {args.output}")
+    return 0
+
+
+def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from spikelens.pipelines import reconstruction as rc
+    from spikelens.progress import cli_job
+
+    root = Path(args.data)
+    splits = {s: sorted((root / s).glob("*.npy")) + sorted((root / s).glob("*.h5")) for s in ("train", "test")}
+    if not splits["train"] or not splits["test"]:
+        raise ValueError(f"{root}: need train/ and test/ recordings (spikelens simulate sai writes them)")
+    cache = args.output.with_suffix(".train.h5")
+    with cli_job("refocus", "file", args.quiet, len(splits["train"])) as job:
+        rc.prepare(splits["train"], cache, args.bins, job)
+    cfg = rc.TrainConfig(epochs=args.epochs, batch=args.batch, crop=args.crop, seed=args.seed)
+    model = rc.build_model(args.model)
+    with cli_job("train", "step", args.quiet) as job:
+        history = rc.train(model, cache, cfg, args.output, args.device, job)
+    cache.unlink()
+    with cli_job("evaluate", "file", args.quiet, len(splits["test"])) as job:
+        report = rc.evaluate(splits["test"], args.output, args.device, args.bins, job)
+    report["train"] = {"config": dataclasses.asdict(cfg), "loss": history}
+    rc.write_report(report, args.output.with_suffix(".json"))
+    m = report["mean"]
+    print(
+        f"test split ({report['n']} files): PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}; "
+        f"accumulation baseline {m['baseline_psnr']:.2f} dB, SSIM {m['baseline_ssim']:.3f}"
+    )
+    print(f"wrote {args.output} and {args.output.with_suffix('.json')}")
+    return 0
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from spikelens.pipelines import simulate as sim
     from spikelens.progress import cli_job
@@ -234,6 +292,42 @@ def _add_refocus(sub: argparse._SubParsersAction) -> None:
     ref.set_defaults(func=_cmd_refocus)
 
 
+def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
+    rec = sub.add_parser(
+        "reconstruct",
+        help="see behind the occluder: refocus and reconstruct with a hybrid SNN-CNN",
+        formatter_class=_Formatter,
+    )
+    rec.add_argument("input", type=Path, help="a recording with SAI metadata (E-SAI .npy, simulated .h5)")
+    focus = rec.add_mutually_exclusive_group()
+    focus.add_argument("--depth", type=float, help="focus depth in metres (default: the file's, else autofocus)")
+    focus.add_argument("--auto", action="store_true", help="find the depth by see-through autofocus")
+    rec.add_argument("--model", default="hybridlite", help="bundled model name or checkpoint path")
+    rec.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    rec.add_argument("--roi", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="crop (top, left, height, width)")
+    rec.add_argument("--bins", type=int, default=30, help="time bins T (E-SAI's preprocessing)")
+    rec.add_argument("-o", "--output", type=Path, required=True, help="the reconstructed image (.png)")
+    rec.add_argument("--raw", type=Path, help="also save the network's output, float32 H x W (.npy)")
+    rec.add_argument("--json", action="store_true", help="print depth, model, device, timings (and scores) as JSON")
+    rec.set_defaults(func=_cmd_reconstruct)
+    tr = sub.add_parser(
+        "train-reconstruct",
+        help="train a reconstruction model on an E-SAI-layout folder, score it on its test split",
+        formatter_class=_Formatter,
+    )
+    tr.add_argument("data", type=Path, help="folder with train/ and test/ recordings (spikelens simulate sai)")
+    tr.add_argument("-o", "--output", type=Path, required=True, help="checkpoint (.pt); the report goes beside it")
+    tr.add_argument("--model", default="hybridlite", choices=("hybridlite", "hybridnet"), help="architecture")
+    tr.add_argument("--epochs", type=int, default=10, help="passes over the training recordings")
+    tr.add_argument("--batch", type=int, default=4, help="crops per step")
+    tr.add_argument("--crop", type=int, default=128, help="crop size, px")
+    tr.add_argument("--bins", type=int, default=30, help="time bins T")
+    tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    tr.add_argument("--seed", type=int, default=0, help="seed of the crops and the initial weights")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_cmd_train_reconstruct)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="spikelens", description="Event-camera workbench.", formatter_class=_Formatter)
     p.add_argument("--version", action="version", version=f"spikelens {__version__}")
@@ -274,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0, help="seed of the scenes and the training")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train_refocusnet)
+    _add_reconstruct(sub)
     _add_simulate(sub)
 
     gui = sub.add_parser("gui", help="open the desktop workbench (on FILE if given)", formatter_class=_Formatter)

@@ -1,0 +1,243 @@
+"""Hybrid SNN-CNN reconstruction of occluded scenes: E-SAI's HybridNet and a laptop-sized HybridLite.
+
+Both take refocused event frames B x T x 2 x H x W (channel 0 = ON, E-SAI's
+``Pos``; 1 = OFF) and return B x 1 x H x W in [-1, 1] (tanh).
+
+The spiking encoder is E-SAI's: conv1 (1x1) -> LIF -> conv2 (3x3) -> LIF ->
+conv3 over cat(conv2 spikes, conv1 spikes) -> LIF, conv3's spikes averaged
+over T. E-SAI steps the three layers together, one time step at a time; a
+convolution has no state, so on a GPU we run each layer over all T at once
+(one batched convolution of T x B images) and only the neurons step through
+time; on a CPU stepping keeps each step's maps in cache and is faster. The
+spikes are the same either way (tested).
+
+HybridNet's decoder is E-SAI's ResNet generator at ``Gen.model`` (module
+names and order as its code, so its DataParallel checkpoints load as they
+are: see :mod:`spikelens.hybrid_net.registry`). HybridLite keeps the encoder's
+form, lighter, and decodes with a small depthwise-separable U-Net.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from spikelens.hybrid_net.neurons import lif_multistep, lif_step
+
+
+def _per_step(conv: nn.Module, x_seq: Tensor) -> Tensor:
+    """A stateless layer over T x B x C x H x W as one batch of T * B images."""
+    t, b = x_seq.shape[:2]
+    y = conv(x_seq.reshape(t * b, *x_seq.shape[2:]))
+    return y.reshape(t, b, *y.shape[1:])
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    c1: int = 8
+    c2: int = 16
+    c3: int = 32
+    k2: int = 3
+    k3: int = 7
+    decay: float = 0.75
+    threshold: float = 0.5
+
+
+def spiking_encode(
+    convs: tuple[nn.Module, nn.Module, nn.Module], frames: Tensor, cfg: EncoderConfig, batched: bool | None = None
+) -> Tensor:
+    """conv1 -> LIF -> conv2 -> LIF -> conv3(cat(spikes2, spikes1)) -> LIF; conv3's spikes summed / T.
+
+    ``batched`` runs each convolution once over all T steps (the GPU's way: few large kernels); otherwise the
+    three layers step together through time (the CPU's way: each step's maps stay in cache; 1.6x faster on
+    2 cores at 256 x 256, T = 30). Default: batched on CUDA. The spikes are the same either way.
+    """
+    conv1, conv2, conv3 = convs
+    x = frames.transpose(0, 1).float()  # T x B x 2 x H x W
+    if batched if batched is not None else x.is_cuda:
+        s1 = lif_multistep(_per_step(conv1, x), None, cfg.decay, cfg.threshold)[0]
+        s2 = lif_multistep(_per_step(conv2, s1), None, cfg.decay, cfg.threshold)[0]
+        s3 = lif_multistep(_per_step(conv3, torch.cat((s2, s1), 2)), None, cfg.decay, cfg.threshold)[0]
+        return s3.sum(0) / s3.shape[0]
+    st1 = st2 = st3 = None
+    total = None
+    for xt in x:
+        s1, st1 = lif_step(conv1(xt), st1, cfg.decay, cfg.threshold)
+        s2, st2 = lif_step(conv2(s1), st2, cfg.decay, cfg.threshold)
+        s3, st3 = lif_step(conv3(torch.cat((s2, s1), 1)), st3, cfg.decay, cfg.threshold)
+        total = s3 if total is None else total + s3
+    return total / x.shape[0]
+
+
+def _encoder_convs(cfg: EncoderConfig) -> tuple[nn.Conv2d, nn.Conv2d, nn.Conv2d]:
+    return (
+        nn.Conv2d(2, cfg.c1, 1),
+        nn.Conv2d(cfg.c1, cfg.c2, cfg.k2, padding=cfg.k2 // 2),
+        nn.Conv2d(cfg.c2 + cfg.c1, cfg.c3, cfg.k3, padding=cfg.k3 // 2),
+    )
+
+
+class SpikingEncoder(nn.Module):
+    """E-SAI's three spiking layers as one module (HybridLite's front end)."""
+
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.conv1, self.conv2, self.conv3 = _encoder_convs(cfg)
+
+    def forward(self, frames: Tensor) -> Tensor:
+        return spiking_encode((self.conv1, self.conv2, self.conv3), frames, self.cfg)
+
+
+def _check_frames(frames: Tensor) -> None:
+    if frames.ndim != 5 or frames.shape[2] != 2:
+        raise ValueError(f"expected B x T x 2 x H x W frames, got {tuple(frames.shape)}")
+
+
+# -- HybridNet (E-SAI) ------------------------------------------------------------------------------
+
+
+class ResBlock(nn.Module):
+    """``x + conv_block(x)``; conv_block indices as E-SAI's (pad, conv, BN, ReLU, dropout, pad, conv, BN)."""
+
+    def __init__(self, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3, bias=False),
+            nn.BatchNorm2d(dim),
+            nn.ReLU(True),
+            nn.Dropout(dropout),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3, bias=False),
+            nn.BatchNorm2d(dim),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """E-SAI's decoder: its layers live in ``self.model`` so the checkpoint keys are ``Gen.model.<i>``."""
+
+    def __init__(self, in_ch: int, ngf: int = 64, n_blocks: int = 15, dropout: float = 0.5) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_ch, ngf, 7, bias=False),
+            nn.BatchNorm2d(ngf),
+            nn.ReLU(True),
+        ]
+        for mult in (1, 2):
+            layers += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(ngf * mult * 2),
+                nn.ReLU(True),
+            ]
+        layers += [ResBlock(ngf * 4, dropout) for _ in range(n_blocks)]
+        for mult in (4, 2):
+            layers += [
+                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1, bias=False),
+                nn.BatchNorm2d(ngf * mult // 2),
+                nn.ReLU(True),
+            ]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 1, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+
+@dataclass(frozen=True)
+class HybridNetConfig:
+    ngf: int = 64
+    n_blocks: int = 15
+    dropout: float = 0.5
+
+
+class HybridNet(nn.Module):
+    """E-SAI's network; parameter names conv1/conv2/conv3/Gen.model.* as in its checkpoints."""
+
+    config_class = HybridNetConfig
+    #: Height and width must be multiples of this (two stride-2 stages).
+    multiple = 4
+
+    def __init__(self, config: HybridNetConfig = HybridNetConfig()) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder_config = EncoderConfig()
+        self.conv1, self.conv2, self.conv3 = _encoder_convs(self.encoder_config)
+        self.Gen = ResnetGenerator(self.encoder_config.c3, config.ngf, config.n_blocks, config.dropout)
+
+    def encode(self, frames: Tensor, batched: bool | None = None) -> Tensor:
+        return spiking_encode((self.conv1, self.conv2, self.conv3), frames, self.encoder_config, batched)
+
+    def forward(self, frames: Tensor) -> Tensor:
+        _check_frames(frames)
+        return self.Gen(self.encode(frames))
+
+
+# -- HybridLite -------------------------------------------------------------------------------------
+
+
+def _dwsep(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """Depthwise 3x3 then pointwise 1x1, each with BN and ReLU (MobileNet's block)."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False),
+        nn.BatchNorm2d(cin),
+        nn.ReLU(True),
+        nn.Conv2d(cin, cout, 1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(True),
+    )
+
+
+class _DWRes(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.block = _dwsep(c, c)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.block(x)
+
+
+@dataclass(frozen=True)
+class HybridLiteConfig:
+    c1: int = 8
+    c2: int = 12
+    c3: int = 16
+    k3: int = 3
+    width: int = 32
+    n_blocks: int = 4
+
+
+class HybridLite(nn.Module):
+    """E-SAI's spiking encoder, lighter (conv3 3x3, 16 channels), and a depthwise-separable U-Net decoder."""
+
+    config_class = HybridLiteConfig
+    multiple = 4
+
+    def __init__(self, config: HybridLiteConfig = HybridLiteConfig()) -> None:
+        super().__init__()
+        self.config = config
+        c = config.width
+        self.encoder = SpikingEncoder(EncoderConfig(config.c1, config.c2, config.c3, 3, config.k3))
+        self.stem = _dwsep(config.c3, c)
+        self.down1 = _dwsep(c, 2 * c, 2)
+        self.down2 = _dwsep(2 * c, 3 * c, 2)
+        self.blocks = nn.Sequential(*(_DWRes(3 * c) for _ in range(config.n_blocks)))
+        self.up2 = _dwsep(3 * c + 2 * c, 2 * c)
+        self.up1 = _dwsep(2 * c + c, c)
+        self.head = nn.Conv2d(c, 1, 3, padding=1)
+
+    def forward(self, frames: Tensor) -> Tensor:
+        _check_frames(frames)
+        x0 = self.stem(self.encoder(frames))
+        x1 = self.down1(x0)
+        x = self.blocks(self.down2(x1))
+        x = self.up2(torch.cat((F.interpolate(x, size=x1.shape[-2:], mode="nearest"), x1), 1))
+        x = self.up1(torch.cat((F.interpolate(x, size=x0.shape[-2:], mode="nearest"), x0), 1))
+        return torch.tanh(self.head(x))

@@ -1,0 +1,126 @@
+"""Model registry and checkpoints: a name, a config and a version travel with the weights.
+
+A checkpoint is ``{"header": json, "state_dict": tensors}`` (header: model
+name, config as a dict, format version, spikelens version), read with
+``torch.load(weights_only=True)``: nothing in it can run code. E-SAI's own
+checkpoints (a ``torch.nn.DataParallel`` state dict: every key prefixed
+``module.``) are recognised by their keys and load into :class:`HybridNet`
+as they are. ``load_model`` takes a path or the name of a bundled model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from spikelens.datasets import atomic_output
+from spikelens.hybrid_net.reconstruct import HybridLite, HybridNet
+
+#: Bumped when the checkpoint layout changes.
+FORMAT_VERSION = 1
+#: Model name -> class; each class has ``config_class`` (a dataclass) and takes it as its only argument.
+MODELS: dict[str, type[nn.Module]] = {"hybridnet": HybridNet, "hybridlite": HybridLite}
+#: Where bundled weights live: ``<name>.pt`` beside this module.
+BUNDLED = Path(__file__).parent / "weights"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a checkpoint we can load, with the reason."""
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto``: CUDA when present, else CPU; anything else as torch names it."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {device!r}: use auto, cpu or cuda") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda asked for, but PyTorch sees no CUDA GPU")
+    return dev
+
+
+def model_name(model: nn.Module) -> str:
+    for name, cls in MODELS.items():
+        if type(model) is cls:
+            return name
+    raise ValueError(f"{type(model).__name__} is not a registered model: {sorted(MODELS)}")
+
+
+def save_model(model: nn.Module, path: str | Path) -> None:
+    """Write the weights with their header, atomically."""
+    try:
+        version = metadata.version("spikelens")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    header = {
+        "model": model_name(model),
+        "config": dataclasses.asdict(model.config),
+        "format": FORMAT_VERSION,
+        "spikelens": version,
+    }
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with atomic_output(path, ".pt") as tmp:
+        torch.save({"header": json.dumps(header), "state_dict": state}, tmp)
+
+
+def _is_esai(state: dict) -> bool:
+    keys = set(state)
+    return bool(keys) and all(k.startswith("module.") for k in keys) and "module.conv3.weight" in keys
+
+
+def _build(name: str, config: dict, source: str) -> nn.Module:
+    if name not in MODELS:
+        raise CheckpointError(f"{source}: unknown model {name!r}; known: {sorted(MODELS)}")
+    cls = MODELS[name]
+    try:
+        return cls(cls.config_class(**config))
+    except TypeError as exc:
+        raise CheckpointError(f"{source}: config does not fit {cls.__name__}: {exc}") from exc
+
+
+def bundled_path(name: str) -> Path | None:
+    p = BUNDLED / f"{name}.pt"
+    return p if name and "/" not in name and p.is_file() else None
+
+
+def load_model(path_or_name: str | Path, device: str | torch.device = "auto") -> nn.Module:
+    """A model in eval mode on ``device`` from a checkpoint path, an E-SAI checkpoint, or a bundled name."""
+    dev = resolve_device(device)
+    path = Path(path_or_name)
+    if not path.exists():
+        found = bundled_path(str(path_or_name))
+        if found is None:
+            raise CheckpointError(f"{path_or_name}: no such file, and no bundled model of that name")
+        path = found
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # refused globals, not a zip/pickle, truncated
+        raise CheckpointError(f"{path}: not a loadable checkpoint: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{path}: not a checkpoint (a {type(payload).__name__})")
+    if "header" in payload and "state_dict" in payload:
+        try:
+            header = json.loads(payload["header"])
+            name, config = header["model"], header["config"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{path}: bad checkpoint header: {exc}") from exc
+        if header.get("format", 0) > FORMAT_VERSION:
+            raise CheckpointError(f"{path}: checkpoint format {header['format']} is newer than this spikelens")
+        model, state = _build(name, config, str(path)), payload["state_dict"]
+    elif _is_esai(payload):
+        model = HybridNet()
+        state = {k.removeprefix("module."): v for k, v in payload.items()}
+    else:
+        raise CheckpointError(f"{path}: neither a spikelens checkpoint nor an E-SAI HybridNet state dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit {type(model).__name__}: {exc}") from exc
+    return model.to(dev).eval()

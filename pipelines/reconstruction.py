@@ -1,0 +1,331 @@
+"""Reconstruct the occluded scene from refocused events: prepare, train, evaluate, serve.
+
+Inputs are E-SAI recordings (.npy, or simulated .h5 with SAI metadata). Each
+is refocused and packed exactly as E-SAI does (:func:`pack_frames_esai`) into
+T x 2 x H x W frames with channel 0 = ON (E-SAI's ``Pos``), and paired with
+its occlusion-free APS frame scaled to [-1, 1] (the networks end in tanh).
+Prepared pairs are cached in one HDF5 file so training reads no events.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spikelens.datasets import atomic_output, open_recording
+from spikelens.datasets.sai_scene import SAIScene
+from spikelens.hybrid_net.registry import load_model, resolve_device, save_model
+from spikelens.pipelines.jobs import Job, ensure
+from spikelens.refocus import SAIGeometry, accumulate, autofocus, pack_frames_esai
+from spikelens.refocus.frames import Roi
+
+#: The bundled default model's name.
+DEFAULT_MODEL = "hybridlite"
+
+
+@dataclass(frozen=True)
+class Sample:
+    frames: np.ndarray  # T x 2 x H x W int16, channel 0 = ON
+    truth: np.ndarray | None  # H x W uint8 occlusion-free frame, when the file has one
+    baseline: np.ndarray  # H x W uint8: the refocused event accumulation, normalised
+    depth: float
+    scene: SAIScene
+
+
+def load_sample(
+    path: str | Path, depth: float | None = None, bins: int = 30, roi: Roi | None = None, fx=None, v=None
+) -> Sample:
+    """Refocus ``path`` at ``depth`` (the file's true depth when None and it has one, else autofocus)."""
+    with open_recording(path) as rec:
+        events, meta = rec.load(), rec.meta
+    span = (int(events["t"][0]), int(events["t"][-1])) if events.size else None
+    scene = SAIScene.from_meta(meta, span, fx=fx, v=v)
+    geo = SAIGeometry.from_scene(scene, path)
+    sensor = (meta.height, meta.width)
+    if depth is None:
+        depth = scene.depth if scene.depth else autofocus(events, geo.fx, geo.v, geo.t_ref_us, sensor, roi=roi).depth
+    packed = pack_frames_esai(events, geo.fx, geo.v, depth, geo.t_ref_us, bins, sensor, roi, dtype=np.int16)
+    frames = np.ascontiguousarray(packed[:, ::-1])  # ON first, as E-SAI's Pos/Neg
+    truth = scene.ground_truth
+    if truth is not None and roi is not None:
+        y, x, h, w = roi
+        truth = truth[y : y + h, x : x + w]
+    acc = accumulate(events, geo.rate(depth), geo.t_ref_us, sensor, roi)
+    return Sample(frames, truth, to_uint8(normalise(acc)), float(depth), scene)
+
+
+def normalise(img: np.ndarray) -> np.ndarray:
+    """Counts to [0, 1]: min-max after clipping the top 0.5 % (the accumulation baseline's scaling)."""
+    img = np.asarray(img, np.float64)
+    top = np.percentile(img, 99.5) if img.size else 1.0
+    lo = img.min() if img.size else 0.0
+    return np.clip((img - lo) / max(top - lo, 1e-9), 0, 1)
+
+
+def to_uint8(img01: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(img01) * 255), 0, 255).astype(np.uint8)
+
+
+# -- metrics ------------------------------------------------------------------------------------------
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 images (peak 255)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float64) - size // 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim_torch(a: torch.Tensor, b: torch.Tensor, peak: float = 1.0) -> torch.Tensor:
+    """Mean SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03) of B x 1 x H x W."""
+    g = _gauss().to(a)
+    win = (g[:, None] * g[None, :])[None, None]
+    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
+    mu_a, mu_b = F.conv2d(a, win), F.conv2d(b, win)
+    saa = F.conv2d(a * a, win) - mu_a**2
+    sbb = F.conv2d(b * b, win) - mu_b**2
+    sab = F.conv2d(a * b, win) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
+    return s.mean()
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two uint8 images."""
+    ta = torch.from_numpy(a.astype(np.float64) / 255)[None, None]
+    tb = torch.from_numpy(b.astype(np.float64) / 255)[None, None]
+    return float(ssim_torch(ta, tb))
+
+
+# -- inference ----------------------------------------------------------------------------------------
+
+
+def run_model(model: nn.Module, frames: np.ndarray) -> np.ndarray:
+    """The network's raw H x W float32 output (channel 0 of its tanh) on T x 2 x H x W frames.
+
+    Frames are reflect-padded up to the model's size multiple and cropped back, so any sensor size works.
+    """
+    dev = next(model.parameters()).device
+    x = torch.from_numpy(np.asarray(frames, np.float32))[None].to(dev)
+    h, w = x.shape[-2:]
+    m = getattr(model, "multiple", 1)
+    ph, pw = (-h) % m, (-w) % m
+    if ph or pw:
+        x = F.pad(x.flatten(1, 2), (0, pw, 0, ph), mode="reflect").unflatten(1, x.shape[1:3])
+    with torch.inference_mode():
+        y = model(x)
+    return y[0, 0, :h, :w].float().cpu().numpy()
+
+
+def output_to_uint8(raw: np.ndarray) -> np.ndarray:
+    """tanh output in [-1, 1] to an 8-bit image."""
+    return to_uint8((np.asarray(raw) + 1) / 2)
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    image: np.ndarray  # H x W uint8
+    raw: np.ndarray  # H x W float32, the network's output before scaling
+    depth: float
+    model: str
+    device: str
+    net_ms: float
+    total_ms: float
+    psnr: float | None
+    ssim: float | None
+    baseline_psnr: float | None
+
+
+def reconstruct(
+    path: str | Path,
+    depth: float | None = None,
+    auto: bool = False,
+    model: str | Path = DEFAULT_MODEL,
+    device: str = "auto",
+    roi: Roi | None = None,
+    bins: int = 30,
+) -> Reconstruction:
+    """Refocus ``path`` (at ``depth``, by autofocus with ``auto``, else at the file's depth) and reconstruct."""
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    if auto:
+        with open_recording(path) as rec:
+            events, meta = rec.load(), rec.meta
+        span = (int(events["t"][0]), int(events["t"][-1])) if events.size else None
+        geo = SAIGeometry.from_scene(SAIScene.from_meta(meta, span), path)
+        depth = autofocus(events, geo.fx, geo.v, geo.t_ref_us, (meta.height, meta.width), roi=roi).depth
+    sample = load_sample(path, depth, bins, roi)  # a bad file fails here, before a model is loaded
+    net = load_model(model, dev)
+    t1 = time.perf_counter()
+    raw = run_model(net, sample.frames)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    t2 = time.perf_counter()
+    image = output_to_uint8(raw)
+    scores = (None, None, None)
+    if sample.truth is not None:
+        scores = (psnr(image, sample.truth), ssim(image, sample.truth), psnr(sample.baseline, sample.truth))
+    name = str(model)
+    return Reconstruction(image, raw, sample.depth, name, str(dev), (t2 - t1) * 1e3, (t2 - t0) * 1e3, *scores)
+
+
+# -- preparation and training -------------------------------------------------------------------------
+
+
+def prepare(files: Sequence[str | Path], out: str | Path, bins: int = 30, job: Job | None = None) -> int:
+    """Refocus each file at its true depth and cache frames + ground truth in one HDF5 file (atomic)."""
+    job = ensure(job)
+    files = [Path(f) for f in files]
+    if not files:
+        raise ValueError("no recordings to prepare")
+    with atomic_output(out, ".h5") as tmp, h5py.File(tmp, "w") as h5:
+        for i, f in enumerate(files):
+            s = load_sample(f, None, bins)
+            if s.truth is None:
+                raise ValueError(f"{f}: no occlusion-free frame (occ_free_aps) to train against")
+            g = h5.create_group(f"{i:05d}")
+            g.create_dataset("frames", data=s.frames, compression="gzip", compression_opts=1, chunks=True)
+            g.create_dataset("truth", data=s.truth)
+            g.attrs["source"] = str(f)
+            job.report(i + 1, len(files), "refocusing")
+    return len(files)
+
+
+class PreparedPairs(torch.utils.data.Dataset):
+    """Random crops (and flips) of prepared pairs; targets in [-1, 1]."""
+
+    def __init__(self, path: str | Path, crop: int = 128, augment: bool = True) -> None:
+        self.path, self.crop, self.augment = Path(path), crop, augment
+        with h5py.File(self.path, "r") as h5:
+            self.keys = sorted(h5)
+        self._h5 = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def pair(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._h5 is None:
+            self._h5 = h5py.File(self.path, "r")
+        g = self._h5[self.keys[i]]
+        return g["frames"][()], g["truth"][()]
+
+    def crop_pair(self, i: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        frames, truth = self.pair(i)
+        h, w = truth.shape
+        c = min(self.crop, h, w) // 4 * 4
+        y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
+        f = frames[..., y : y + c, x : x + c].astype(np.float32)
+        t = truth[y : y + c, x : x + c].astype(np.float32) / 127.5 - 1
+        if self.augment and rng.random() < 0.5:  # a left-right flip is a camera moving the other way
+            f, t = f[..., ::-1], t[:, ::-1]
+        if self.augment and rng.random() < 0.5:
+            f, t = f[..., ::-1, :], t[::-1]
+        return torch.from_numpy(f.copy()), torch.from_numpy(t.copy())[None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch: int = 4
+    crop: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    ssim_weight: float = 0.2
+    seed: int = 0
+
+
+def train(
+    model: nn.Module, data: str | Path, cfg: TrainConfig, out: str | Path, device: str = "auto", job: Job | None = None
+) -> list[float]:
+    """L1 + SSIM, AdamW with a cosine schedule, seeded; saves the model (with its header) to ``out``.
+
+    Returns the mean loss of each epoch.
+    """
+    job = ensure(job)
+    dev = resolve_device(device)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    pairs = PreparedPairs(data, cfg.crop)
+    model = model.to(dev).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, math.ceil(len(pairs) / cfg.batch))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs * steps_per_epoch)
+    amp = dev.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    history = []
+    for epoch in range(cfg.epochs):
+        order = rng.permutation(len(pairs))
+        losses = []
+        for s in range(steps_per_epoch):
+            idx = order[s * cfg.batch : (s + 1) * cfg.batch]
+            xs, ys = zip(*(pairs.crop_pair(int(i), rng) for i in idx), strict=True)
+            x, y = torch.stack(xs).to(dev), torch.stack(ys).to(dev)
+            with torch.autocast(dev.type, enabled=amp):
+                pred = model(x)
+            pred = pred.float()
+            loss = (pred - y).abs().mean() + cfg.ssim_weight * (1 - ssim_torch((pred + 1) / 2, (y + 1) / 2))
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            losses.append(loss.item())
+            job.report(epoch * steps_per_epoch + s + 1, cfg.epochs * steps_per_epoch, f"loss {loss.item():.4f}")
+        history.append(float(np.mean(losses)))
+    save_model(model.cpu().eval(), out)
+    return history
+
+
+def evaluate(
+    files: Sequence[str | Path], model: str | Path, device: str = "auto", bins: int = 30, job: Job | None = None
+) -> dict:
+    """PSNR / SSIM of the model and of the accumulation baseline against ``occ_free_aps``, per file and mean."""
+    job = ensure(job)
+    net = load_model(model, device)
+    rows = []
+    for i, f in enumerate(files):
+        s = load_sample(f, None, bins)
+        if s.truth is None:
+            raise ValueError(f"{f}: no occlusion-free frame to score against")
+        img = output_to_uint8(run_model(net, s.frames))
+        rows.append(
+            {
+                "file": str(f),
+                "psnr": psnr(img, s.truth),
+                "ssim": ssim(img, s.truth),
+                "baseline_psnr": psnr(s.baseline, s.truth),
+                "baseline_ssim": ssim(s.baseline, s.truth),
+            }
+        )
+        job.report(i + 1, len(files), "evaluating")
+    keys = ("psnr", "ssim", "baseline_psnr", "baseline_ssim")
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    return {"model": str(model), "n": len(rows), "mean": mean, "files": rows}
+
+
+def write_report(report: dict, json_path: str | Path) -> None:
+    with atomic_output(json_path, ".json") as tmp:
+        Path(tmp).write_text(json.dumps(report, indent=2))
+
+
+def build_model(name: str) -> nn.Module:
+    """A fresh model of a registered architecture with its default config."""
+    from spikelens.hybrid_net.registry import MODELS
+
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}: choose from {sorted(MODELS)}")
+    return MODELS[name]()
