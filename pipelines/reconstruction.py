@@ -43,17 +43,19 @@ class Sample:
 
 
 def load_sample(
-    path: str | Path, depth: float | None = None, bins: int = 30, roi: Roi | None = None, fx=None, v=None
+    path: str | Path, depth: float | None = None, bins: int = 30, roi: Roi | None = None, auto: bool = False
 ) -> Sample:
-    """Refocus ``path`` at ``depth`` (the file's true depth when None and it has one, else autofocus)."""
+    """Refocus ``path`` at ``depth``; by autofocus with ``auto`` or when neither it nor the file gives one."""
     with open_recording(path) as rec:
         events, meta = rec.load(), rec.meta
     span = (int(events["t"][0]), int(events["t"][-1])) if events.size else None
-    scene = SAIScene.from_meta(meta, span, fx=fx, v=v)
+    scene = SAIScene.from_meta(meta, span)
     geo = SAIGeometry.from_scene(scene, path)
     sensor = (meta.height, meta.width)
-    if depth is None:
-        depth = scene.depth if scene.depth else autofocus(events, geo.fx, geo.v, geo.t_ref_us, sensor, roi=roi).depth
+    if auto or (depth is None and not scene.depth):
+        depth = autofocus(events, geo.fx, geo.v, geo.t_ref_us, sensor, roi=roi).depth
+    elif depth is None:
+        depth = scene.depth
     packed = pack_frames_esai(events, geo.fx, geo.v, depth, geo.t_ref_us, bins, sensor, roi, dtype=np.int16)
     frames = np.ascontiguousarray(packed[:, ::-1])  # ON first, as E-SAI's Pos/Neg
     truth = scene.ground_truth
@@ -162,13 +164,7 @@ def reconstruct(
     """Refocus ``path`` (at ``depth``, by autofocus with ``auto``, else at the file's depth) and reconstruct."""
     t0 = time.perf_counter()
     dev = resolve_device(device)
-    if auto:
-        with open_recording(path) as rec:
-            events, meta = rec.load(), rec.meta
-        span = (int(events["t"][0]), int(events["t"][-1])) if events.size else None
-        geo = SAIGeometry.from_scene(SAIScene.from_meta(meta, span), path)
-        depth = autofocus(events, geo.fx, geo.v, geo.t_ref_us, (meta.height, meta.width), roi=roi).depth
-    sample = load_sample(path, depth, bins, roi)  # a bad file fails here, before a model is loaded
+    sample = load_sample(path, depth, bins, roi, auto)  # a bad file fails here, before a model is loaded
     net = load_model(model, dev)
     t1 = time.perf_counter()
     raw = run_model(net, sample.frames)

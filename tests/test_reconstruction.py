@@ -60,6 +60,9 @@ def test_reconstruct_beats_the_accumulation_baseline(dataset, trained, tmp_path,
     assert r.dtype == np.float32 and r.shape == (50, 66) and np.abs(r).max() <= 1
     s = load_sample(sample)
     np.testing.assert_array_equal(r, run_model(load_model(trained, "cpu"), s.frames))
+    args = ["reconstruct", str(sample), "--auto", "--model", str(trained), "-o", str(png), "--json"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["depth"] > 0
 
 
 def test_frames_are_esai_order_on_first(dataset):
