@@ -26,6 +26,7 @@ from spikelens.datasets import atomic_output, open_recording
 from spikelens.datasets.sai_scene import SAIScene
 from spikelens.hybrid_net.registry import load_model, resolve_device, save_model
 from spikelens.pipelines.jobs import Job, ensure
+from spikelens.pipelines.sai import image_to_uint8
 from spikelens.refocus import SAIGeometry, accumulate, autofocus, pack_frames_esai
 from spikelens.refocus.frames import Roi
 
@@ -37,7 +38,7 @@ DEFAULT_MODEL = "hybridlite"
 class Sample:
     frames: np.ndarray  # T x 2 x H x W int16, channel 0 = ON
     truth: np.ndarray | None  # H x W uint8 occlusion-free frame, when the file has one
-    baseline: np.ndarray  # H x W uint8: the refocused event accumulation, normalised
+    baseline: np.ndarray  # H x W uint8: the refocused event accumulation, scaled as the SAI view shows it
     depth: float
     scene: SAIScene
 
@@ -62,20 +63,8 @@ def load_sample(
     if truth is not None and roi is not None:
         y, x, h, w = roi
         truth = truth[y : y + h, x : x + w]
-    acc = accumulate(events, geo.rate(depth), geo.t_ref_us, sensor, roi)
-    return Sample(frames, truth, to_uint8(normalise(acc)), float(depth), scene)
-
-
-def normalise(img: np.ndarray) -> np.ndarray:
-    """Counts to [0, 1]: min-max after clipping the top 0.5 % (the accumulation baseline's scaling)."""
-    img = np.asarray(img, np.float64)
-    top = np.percentile(img, 99.5) if img.size else 1.0
-    lo = img.min() if img.size else 0.0
-    return np.clip((img - lo) / max(top - lo, 1e-9), 0, 1)
-
-
-def to_uint8(img01: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(np.asarray(img01) * 255), 0, 255).astype(np.uint8)
+    baseline = image_to_uint8(accumulate(events, geo.rate(depth), geo.t_ref_us, sensor, roi))
+    return Sample(frames, truth, baseline, float(depth), scene)
 
 
 # -- metrics ------------------------------------------------------------------------------------------
@@ -135,7 +124,7 @@ def run_model(model: nn.Module, frames: np.ndarray) -> np.ndarray:
 
 def output_to_uint8(raw: np.ndarray) -> np.ndarray:
     """tanh output in [-1, 1] to an 8-bit image."""
-    return to_uint8((np.asarray(raw) + 1) / 2)
+    return np.clip(np.rint((np.asarray(raw) + 1) * 127.5), 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -213,6 +202,11 @@ class PreparedPairs(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.keys)
 
+    def close(self) -> None:
+        if self._h5 is not None:
+            self._h5.close()
+            self._h5 = None
+
     def pair(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         if self._h5 is None:
             self._h5 = h5py.File(self.path, "r")
@@ -282,6 +276,7 @@ def train(
             losses.append(loss.item())
             job.report(epoch * steps_per_epoch + s + 1, cfg.epochs * steps_per_epoch, f"loss {loss.item():.4f}")
         history.append(float(np.mean(losses)))
+    pairs.close()
     save_model(model.cpu().eval(), out)
     return history
 
