@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -238,34 +239,72 @@ class TrainConfig:
     seed: int = 0
 
 
+def start_distributed(device: str = "auto") -> int:
+    """Join torchrun's process group when launched by it (WORLD_SIZE > 1): NCCL on CUDA, else gloo. Returns the rank."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if resolve_device(device).type == "cuda" else "gloo")
+    return _world()[0]
+
+
+def barrier() -> None:
+    import torch.distributed as dist
+
+    if _world()[1] > 1:
+        dist.barrier()
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size) under torchrun / an initialised process group, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def train(
     model: nn.Module, data: str | Path, cfg: TrainConfig, out: str | Path, device: str = "auto", job: Job | None = None
 ) -> list[float]:
     """L1 + SSIM, AdamW with a cosine schedule, seeded; saves the model (with its header) to ``out``.
 
-    Returns the mean loss of each epoch.
+    In an initialised process group (``torchrun``: gloo on CPU, NCCL on GPUs) the model is wrapped in
+    DistributedDataParallel and each rank takes every world-th recording of the same seeded order, so the
+    ranks see disjoint data and end with identical weights; only rank 0 reports progress and saves.
+    Returns the mean loss of each epoch (this rank's).
     """
-    job = ensure(job)
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    rank, world = _world()
+    job = ensure(job) if rank == 0 else Job()
     dev = resolve_device(device)
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    if world > 1 and dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    order_rng = np.random.default_rng(cfg.seed)  # the same order on every rank
+    crop_rng = np.random.default_rng([cfg.seed, rank])  # each rank its own crops
     pairs = PreparedPairs(data, cfg.crop)
+    if len(pairs) < world:
+        raise ValueError(f"{data}: {len(pairs)} recordings cannot feed {world} processes")
     model = model.to(dev).train()
+    net = DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(1, math.ceil(len(pairs) / cfg.batch))
+    steps_per_epoch = max(1, math.ceil(len(pairs) / (cfg.batch * world)))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs * steps_per_epoch)
     amp = dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     history = []
     for epoch in range(cfg.epochs):
-        order = rng.permutation(len(pairs))
+        mine = order_rng.permutation(len(pairs))[rank::world]
         losses = []
         for s in range(steps_per_epoch):
-            idx = order[s * cfg.batch : (s + 1) * cfg.batch]
-            xs, ys = zip(*(pairs.crop_pair(int(i), rng) for i in idx), strict=True)
+            idx = mine[(s * cfg.batch) % len(mine) :][: cfg.batch]
+            xs, ys = zip(*(pairs.crop_pair(int(i), crop_rng) for i in idx), strict=True)
             x, y = torch.stack(xs).to(dev), torch.stack(ys).to(dev)
             with torch.autocast(dev.type, enabled=amp):
-                pred = model(x)
+                pred = net(x)
             pred = pred.float()
             loss = (pred - y).abs().mean() + cfg.ssim_weight * (1 - ssim_torch((pred + 1) / 2, (y + 1) / 2))
             opt.zero_grad(set_to_none=True)
@@ -277,7 +316,13 @@ def train(
             job.report(epoch * steps_per_epoch + s + 1, cfg.epochs * steps_per_epoch, f"loss {loss.item():.4f}")
         history.append(float(np.mean(losses)))
     pairs.close()
-    save_model(model.cpu().eval(), out)
+    if world > 1:  # BN statistics are updated locally in each forward: take rank 0's, as DDP does
+        for b in model.buffers():
+            dist.broadcast(b, 0)
+    if rank == 0:
+        save_model(model.cpu().eval(), out)
+    if world > 1:
+        dist.barrier()
     return history
 
 

@@ -158,15 +158,20 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
     splits = {s: sorted((root / s).glob("*.npy")) + sorted((root / s).glob("*.h5")) for s in ("train", "test")}
     if not splits["train"] or not splits["test"]:
         raise ValueError(f"{root}: need train/ and test/ recordings (spikelens simulate sai writes them)")
+    rank = rc.start_distributed(args.device)  # under torchrun: one process per GPU (or CPU share)
+    quiet = args.quiet or rank > 0
     cache = args.output.with_suffix(".train.h5")
-    with cli_job("refocus", "file", args.quiet, len(splits["train"])) as job:
-        rc.prepare(splits["train"], cache, args.bins, job)
+    if rank == 0:
+        with cli_job("refocus", "file", quiet, len(splits["train"])) as job:
+            rc.prepare(splits["train"], cache, args.bins, job)
+    rc.barrier()
     cfg = rc.TrainConfig(epochs=args.epochs, batch=args.batch, crop=args.crop, seed=args.seed)
-    model = rc.build_model(args.model)
-    with cli_job("train", "step", args.quiet) as job:
-        history = rc.train(model, cache, cfg, args.output, args.device, job)
+    with cli_job("train", "step", quiet) as job:
+        history = rc.train(rc.build_model(args.model), cache, cfg, args.output, args.device, job)
+    if rank > 0:
+        return 0
     cache.unlink()
-    with cli_job("evaluate", "file", args.quiet, len(splits["test"])) as job:
+    with cli_job("evaluate", "file", quiet, len(splits["test"])) as job:
         report = rc.evaluate(splits["test"], args.output, args.device, args.bins, job)
     report["train"] = {"config": dataclasses.asdict(cfg), "loss": history}
     rc.write_report(report, args.output.with_suffix(".json"))

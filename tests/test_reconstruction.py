@@ -9,6 +9,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from spikelens.cli import main
 from spikelens.datasets.simulator.sai import SAIConfig
+from spikelens.hybrid_net.reconstruct import HybridLiteConfig
 from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines.reconstruction import load_sample, psnr, run_model, ssim
 from spikelens.pipelines.simulate import write_sai_dataset
@@ -96,3 +97,38 @@ def test_the_bundled_default_loads_by_name_and_reconstructs(dataset, tmp_path, c
     sample = sorted((dataset / "test").glob("*.npy"))[0]
     assert main(["reconstruct", str(sample), "-o", str(tmp_path / "d.png"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == "hybridlite"
+
+
+def _ddp_rank(rank: int, port: int, data: str, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    from spikelens.pipelines.reconstruction import TrainConfig, train
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        from spikelens.hybrid_net.reconstruct import HybridLite
+
+        model = HybridLite(HybridLiteConfig(width=8, n_blocks=1))  # unseeded: DDP starts every rank from rank 0's
+        if rank == 0:
+            torch.save(model.state_dict(), f"{out_dir}/init.pt")
+        train(model, data, TrainConfig(epochs=2, batch=1, crop=32), f"{out_dir}/ddp.pt", "cpu")
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, f"{out_dir}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_processes_train_to_identical_weights(dataset, tmp_path):
+    """torchrun's layout on CPU: DDP over gloo, each rank its own recordings, one set of weights at the end."""
+    from spikelens.pipelines.reconstruction import prepare
+
+    from helpers import free_port
+
+    cache = tmp_path / "train.h5"
+    prepare(sorted((dataset / "train").glob("*.npy"))[:4], cache, bins=4)
+    torch.multiprocessing.spawn(_ddp_rank, args=(free_port(), str(cache), str(tmp_path)), nprocs=2, join=True)
+    a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    init = torch.load(tmp_path / "init.pt", weights_only=True)
+    assert not torch.equal(init["head.weight"], a["head.weight"])  # it trained
+    assert torch.equal(load_model(tmp_path / "ddp.pt", "cpu").state_dict()["head.weight"], a["head.weight"])
