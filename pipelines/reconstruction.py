@@ -264,15 +264,41 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
+def state_path(out: str | Path) -> Path:
+    """Where training keeps what ``resume`` needs: beside the checkpoint, ``<name>.state.pt``."""
+    return Path(out).with_suffix(".state.pt")
+
+
+def _save_state(path: Path, model, opt, sched, scaler, epoch, history, rngs) -> None:
+    state = {
+        "model": model.state_dict(),
+        "opt": opt.state_dict(),
+        "sched": sched.state_dict(),
+        "scaler": scaler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "meta": json.dumps({"epoch": epoch, "history": history, "rngs": [r.bit_generator.state for r in rngs]}),
+    }
+    with atomic_output(path, ".pt") as tmp:
+        torch.save(state, tmp)
+
+
 def train(
-    model: nn.Module, data: str | Path, cfg: TrainConfig, out: str | Path, device: str = "auto", job: Job | None = None
+    model: nn.Module,
+    data: str | Path,
+    cfg: TrainConfig,
+    out: str | Path,
+    device: str = "auto",
+    job: Job | None = None,
+    resume: bool = False,
 ) -> list[float]:
     """L1 + SSIM, AdamW with a cosine schedule, seeded; saves the model (with its header) to ``out``.
 
     In an initialised process group (``torchrun``: gloo on CPU, NCCL on GPUs) the model is wrapped in
     DistributedDataParallel and each rank takes every world-th recording of the same seeded order, so the
     ranks see disjoint data and end with identical weights; only rank 0 reports progress and saves.
-    Returns the mean loss of each epoch (this rank's).
+    After every epoch the full training state goes to :func:`state_path` (atomically, removed once training
+    ends); ``resume`` continues from it where it stopped: in one process, to the very weights of an unbroken
+    run (under torchrun every rank takes rank 0's crop stream). Returns the mean loss of each epoch.
     """
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
@@ -282,7 +308,7 @@ def train(
     dev = resolve_device(device)
     if world > 1 and dev.type == "cuda":
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
-    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    torch.manual_seed(cfg.seed)  # dropout masks; DDP starts every rank from rank 0's weights
     order_rng = np.random.default_rng(cfg.seed)  # the same order on every rank
     crop_rng = np.random.default_rng([cfg.seed, rank])  # each rank its own crops
     pairs = PreparedPairs(data, cfg.crop)
@@ -295,8 +321,20 @@ def train(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs * steps_per_epoch)
     amp = dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    history = []
-    for epoch in range(cfg.epochs):
+    history: list[float] = []
+    first = 0
+    saved = state_path(out)
+    if resume and saved.exists():
+        st = torch.load(saved, map_location=dev, weights_only=True)
+        meta = json.loads(st["meta"])
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        scaler.load_state_dict(st["scaler"])
+        torch.set_rng_state(st["torch_rng"].cpu())
+        order_rng.bit_generator.state, crop_rng.bit_generator.state = meta["rngs"]
+        first, history = meta["epoch"] + 1, meta["history"]
+    for epoch in range(first, cfg.epochs):
         mine = order_rng.permutation(len(pairs))[rank::world]
         losses = []
         for s in range(steps_per_epoch):
@@ -315,12 +353,15 @@ def train(
             losses.append(loss.item())
             job.report(epoch * steps_per_epoch + s + 1, cfg.epochs * steps_per_epoch, f"loss {loss.item():.4f}")
         history.append(float(np.mean(losses)))
+        if rank == 0:
+            _save_state(saved, model, opt, sched, scaler, epoch, history, (order_rng, crop_rng))
     pairs.close()
     if world > 1:  # BN statistics are updated locally in each forward: take rank 0's, as DDP does
         for b in model.buffers():
             dist.broadcast(b, 0)
     if rank == 0:
         save_model(model.cpu().eval(), out)
+        saved.unlink(missing_ok=True)
     if world > 1:
         dist.barrier()
     return history
@@ -358,10 +399,12 @@ def write_report(report: dict, json_path: str | Path) -> None:
         Path(tmp).write_text(json.dumps(report, indent=2))
 
 
-def build_model(name: str) -> nn.Module:
-    """A fresh model of a registered architecture with its default config."""
+def build_model(name: str, seed: int = 0) -> nn.Module:
+    """A fresh model of a registered architecture with its default config, its weights drawn from ``seed``."""
     from spikelens.hybrid_net.registry import MODELS
 
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: choose from {sorted(MODELS)}")
-    return MODELS[name]()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return MODELS[name]()

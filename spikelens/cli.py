@@ -167,7 +167,8 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
     rc.barrier()
     cfg = rc.TrainConfig(epochs=args.epochs, batch=args.batch, crop=args.crop, seed=args.seed)
     with cli_job("train", "step", quiet) as job:
-        history = rc.train(rc.build_model(args.model), cache, cfg, args.output, args.device, job)
+        model = rc.build_model(args.model, args.seed)
+        history = rc.train(model, cache, cfg, args.output, args.device, job, args.resume)
     if rank > 0:
         return 0
     cache.unlink()
@@ -329,6 +330,7 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--bins", type=int, default=30, help="time bins T")
     tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
     tr.add_argument("--seed", type=int, default=0, help="seed of the crops and the initial weights")
+    tr.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT's .state.pt")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train_reconstruct)
 

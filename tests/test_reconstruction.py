@@ -132,3 +132,33 @@ def test_two_gloo_processes_train_to_identical_weights(dataset, tmp_path):
     init = torch.load(tmp_path / "init.pt", weights_only=True)
     assert not torch.equal(init["head.weight"], a["head.weight"])  # it trained
     assert torch.equal(load_model(tmp_path / "ddp.pt", "cpu").state_dict()["head.weight"], a["head.weight"])
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(dataset, tmp_path):
+    """Cancelled after the first epoch, resumed: the very weights of an unbroken run."""
+    from spikelens.hybrid_net.reconstruct import HybridLite
+    from spikelens.pipelines.jobs import Cancelled, Job
+    from spikelens.pipelines.reconstruction import TrainConfig, prepare, state_path, train
+
+    cache = tmp_path / "train.h5"
+    prepare(sorted((dataset / "train").glob("*.npy"))[:3], cache, bins=4)
+    cfg = TrainConfig(epochs=3, batch=2, crop=32)
+    small = HybridLiteConfig(width=8, n_blocks=1)
+    whole = tmp_path / "whole.pt"
+    torch.manual_seed(0)
+    train(HybridLite(small), cache, cfg, whole, "cpu")
+    broken = tmp_path / "broken.pt"
+
+    def stop_in_epoch_two(done, total, message):
+        if done > 2:  # 2 steps per epoch: the first step of epoch 2
+            job.cancel()
+
+    job = Job(stop_in_epoch_two)
+    torch.manual_seed(0)  # the same initial weights as the unbroken run
+    with pytest.raises(Cancelled):
+        train(HybridLite(small), cache, cfg, broken, "cpu", job)
+    assert state_path(broken).exists() and not broken.exists()
+    history = train(HybridLite(small), cache, cfg, broken, "cpu", resume=True)
+    assert len(history) == 3 and not state_path(broken).exists()
+    a, b = load_model(whole, "cpu").state_dict(), load_model(broken, "cpu").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
