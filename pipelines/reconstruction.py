@@ -29,7 +29,7 @@ from spikelens.hybrid_net.registry import load_model, resolve_device, save_model
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.pipelines.sai import image_to_uint8
 from spikelens.refocus import SAIGeometry, accumulate, autofocus, pack_frames_esai
-from spikelens.refocus.frames import Roi
+from spikelens.refocus.frames import ESAI_TEST_ROI, Roi
 
 #: The bundled default model's name.
 DEFAULT_MODEL = "hybridlite"
@@ -42,6 +42,7 @@ class Sample:
     baseline: np.ndarray  # H x W uint8: the refocused event accumulation, scaled as the SAI view shows it
     depth: float
     scene: SAIScene
+    frame_sai: np.ndarray | None = None  # H x W uint8: the mean of the refocused APS frames, when there are any
 
 
 def load_sample(
@@ -65,7 +66,28 @@ def load_sample(
         y, x, h, w = roi
         truth = truth[y : y + h, x : x + w]
     baseline = image_to_uint8(accumulate(events, geo.rate(depth), geo.t_ref_us, sensor, roi))
-    return Sample(frames, truth, baseline, float(depth), scene)
+    frame_sai = None
+    if scene.aps is not None and scene.aps_t_us is not None and len(scene.aps):
+        frame_sai = frame_sai_image(scene.aps, scene.aps_t_us, geo.rate(depth), geo.t_ref_us)
+        if roi is not None:
+            y, x, h, w = roi
+            frame_sai = frame_sai[y : y + h, x : x + w]
+    return Sample(frames, truth, baseline, float(depth), scene, frame_sai)
+
+
+def frame_sai_image(aps: np.ndarray, aps_t_us: np.ndarray, rate: float, t_ref_us: int) -> np.ndarray:
+    """Frame-based synthetic aperture: each occluded frame shifted by rate * (t - t_ref) px, as events are
+    (sub-pixel, bilinear), then averaged where frames cover the pixel. The classic SAI baseline."""
+    import cv2
+
+    _, h, w = aps.shape
+    total, weight = np.zeros((h, w), np.float64), np.zeros((h, w), np.float64)
+    ones = np.ones((h, w), np.float32)
+    for frame, t in zip(aps, np.asarray(aps_t_us, np.int64), strict=True):
+        m = np.float32([[1, 0, rate * (int(t) - int(t_ref_us)) / 1e6], [0, 1, 0]])
+        total += cv2.warpAffine(frame.astype(np.float32), m, (w, h), flags=cv2.INTER_LINEAR)
+        weight += cv2.warpAffine(ones, m, (w, h), flags=cv2.INTER_LINEAR)
+    return np.clip(np.rint(total / np.maximum(weight, 1e-6)), 0, 255).astype(np.uint8)
 
 
 # -- metrics ------------------------------------------------------------------------------------------
@@ -379,24 +401,33 @@ def evaluate(
         if s.truth is None:
             raise ValueError(f"{f}: no occlusion-free frame to score against")
         img = output_to_uint8(run_model(net, s.frames))
-        rows.append(
-            {
-                "file": str(f),
-                "psnr": psnr(img, s.truth),
-                "ssim": ssim(img, s.truth),
-                "baseline_psnr": psnr(s.baseline, s.truth),
-                "baseline_ssim": ssim(s.baseline, s.truth),
-            }
-        )
+        row = {"file": str(f)}
+        images = {"": img, "baseline_": s.baseline, "frame_sai_": s.frame_sai}
+        for prefix, im in images.items():
+            if im is None:
+                continue
+            row[f"{prefix}psnr"], row[f"{prefix}ssim"] = psnr(im, s.truth), ssim(im, s.truth)
+            if s.truth.shape[0] >= 258 and s.truth.shape[1] >= 301:  # E-SAI's test crop fits
+                c = (slice(ESAI_TEST_ROI[0], ESAI_TEST_ROI[0] + 256), slice(ESAI_TEST_ROI[1], ESAI_TEST_ROI[1] + 256))
+                row[f"{prefix}psnr_crop"], row[f"{prefix}ssim_crop"] = psnr(im[c], s.truth[c]), ssim(im[c], s.truth[c])
+        rows.append(row)
         job.report(i + 1, len(files), "evaluating")
-    keys = ("psnr", "ssim", "baseline_psnr", "baseline_ssim")
+    keys = [k for k in rows[0] if k != "file" and all(k in r for r in rows)]
     mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
     return {"model": str(model), "n": len(rows), "mean": mean, "files": rows}
 
 
 def write_report(report: dict, json_path: str | Path) -> None:
+    """The report as JSON, and its per-file rows as CSV beside it (same name, .csv); both atomic."""
+    import csv
+
     with atomic_output(json_path, ".json") as tmp:
         Path(tmp).write_text(json.dumps(report, indent=2))
+    rows = report["files"]
+    with atomic_output(Path(json_path).with_suffix(".csv"), ".csv") as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        w.writeheader()
+        w.writerows(rows)
 
 
 def build_model(name: str, seed: int = 0) -> nn.Module:

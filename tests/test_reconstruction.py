@@ -43,7 +43,10 @@ def trained(dataset, tmp_path_factory):
 
 def test_training_writes_a_checkpoint_and_a_report(trained):
     report = json.loads(trained.with_suffix(".json").read_text())
-    assert report["n"] >= 1 and set(report["mean"]) == {"psnr", "ssim", "baseline_psnr", "baseline_ssim"}
+    want = {f"{p}{m}" for p in ("", "baseline_", "frame_sai_") for m in ("psnr", "ssim")}
+    assert report["n"] >= 1 and set(report["mean"]) == want  # no E-SAI crop on a 66 x 50 sensor
+    csv_rows = trained.with_suffix(".csv").read_text().splitlines()
+    assert csv_rows[0].startswith("file,psnr,ssim") and len(csv_rows) == report["n"] + 1
     loss = report["train"]["loss"]
     assert len(loss) == 12 and loss[-1] < loss[0]
     assert not trained.with_suffix(".train.h5").exists()  # the cache is removed
@@ -162,3 +165,12 @@ def test_an_interrupted_run_resumes_to_the_same_weights(dataset, tmp_path):
     assert len(history) == 3 and not state_path(broken).exists()
     a, b = load_model(whole, "cpu").state_dict(), load_model(broken, "cpu").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_frame_based_sai_aligns_the_target_at_its_depth(dataset):
+    """The classic baseline shifts each APS frame as events are shifted: sharpest against truth at the depth."""
+    f = sorted((dataset / "train").glob("*.npy"))[1]
+    s = load_sample(f, bins=2)
+    at = psnr(s.frame_sai, s.truth)
+    for k in (0.7, 1.4):
+        assert at > psnr(load_sample(f, s.depth * k, bins=2).frame_sai, s.truth)
