@@ -151,6 +151,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
 def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from spikelens.hybrid_net.registry import load_model
     from spikelens.pipelines import reconstruction as rc
     from spikelens.progress import cli_job
 
@@ -167,7 +168,7 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
     rc.barrier()
     cfg = rc.TrainConfig(epochs=args.epochs, batch=args.batch, crop=args.crop, seed=args.seed)
     with cli_job("train", "step", quiet) as job:
-        model = rc.build_model(args.model, args.seed)
+        model = rc.build_model(args.model, args.seed) if args.init is None else load_model(args.init, "cpu")
         history = rc.train(model, cache, cfg, args.output, args.device, job, args.resume)
     if rank > 0:
         return 0
@@ -331,6 +332,7 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
     tr.add_argument("--seed", type=int, default=0, help="seed of the crops and the initial weights")
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT's .state.pt")
+    tr.add_argument("--init", help="start from this checkpoint's weights and architecture (path or bundled name)")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train_reconstruct)
 

@@ -174,3 +174,12 @@ def test_frame_based_sai_aligns_the_target_at_its_depth(dataset):
     at = psnr(s.frame_sai, s.truth)
     for k in (0.7, 1.4):
         assert at > psnr(load_sample(f, s.depth * k, bins=2).frame_sai, s.truth)
+
+
+def test_fine_tuning_starts_from_a_checkpoint(dataset, trained, tmp_path):
+    out = tmp_path / "tuned.pt"
+    args = ["train-reconstruct", str(dataset), "-o", str(out), "--init", str(trained), "--epochs", "1", "-q"]
+    assert main([*args, "--batch", "2", "--crop", "48"]) == 0
+    first_fresh = json.loads(trained.with_suffix(".json").read_text())["train"]["loss"][0]
+    first_tuned = json.loads(out.with_suffix(".json").read_text())["train"]["loss"][0]
+    assert first_tuned < first_fresh and load_model(out, "cpu").config == load_model(trained, "cpu").config
