@@ -379,8 +379,7 @@ class MainWindow(QMainWindow):
             self.sai.setEnabled(False)
             self.sai.status.setText(f"SAI view handles up to {SAI_EVENT_LIMIT:,} events; this file has more.")
             return
-        span = (int(events["t"][0]), int(events["t"][-1])) if events.size else None
-        scene = SAIScene.from_meta(source.meta, span)
+        scene = SAIScene.from_events(source.meta, events)
         self.sai.set_recording(events, scene, source.sensor)
         self.tabs.setTabText(1, "SAI ●" if scene.has_geometry else "SAI")
 

@@ -31,6 +31,12 @@ class SAIScene:
     aps_t_us: np.ndarray | None = None
 
     @classmethod
+    def from_events(cls, meta: RecordingMeta, events: np.ndarray, **explicit) -> SAIScene:
+        """:meth:`from_meta` with the span taken from the recording's (time-sorted) events."""
+        span = (int(events["t"][0]), int(events["t"][-1])) if events.size else None
+        return cls.from_meta(meta, span, **explicit)
+
+    @classmethod
     def from_meta(
         cls,
         meta: RecordingMeta,

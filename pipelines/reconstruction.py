@@ -17,18 +17,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spikelens.datasets import atomic_output, open_recording
+from spikelens.datasets import atomic_output
 from spikelens.datasets.sai_scene import SAIScene
 from spikelens.hybrid_net.registry import load_model, resolve_device, save_model
 from spikelens.pipelines.jobs import Job, ensure
-from spikelens.pipelines.sai import image_to_uint8
-from spikelens.refocus import SAIGeometry, accumulate, autofocus, pack_frames_esai
+from spikelens.pipelines.sai import image_to_uint8, open_sai
+from spikelens.refocus import accumulate, autofocus, pack_frames_esai
 from spikelens.refocus.frames import ESAI_TEST_ROI, Roi
 
 #: The bundled default model's name.
@@ -49,12 +50,7 @@ def load_sample(
     path: str | Path, depth: float | None = None, bins: int = 30, roi: Roi | None = None, auto: bool = False
 ) -> Sample:
     """Refocus ``path`` at ``depth``; by autofocus with ``auto`` or when neither it nor the file gives one."""
-    with open_recording(path) as rec:
-        events, meta = rec.load(), rec.meta
-    span = (int(events["t"][0]), int(events["t"][-1])) if events.size else None
-    scene = SAIScene.from_meta(meta, span)
-    geo = SAIGeometry.from_scene(scene, path)
-    sensor = (meta.height, meta.width)
+    events, scene, geo, sensor = open_sai(path)
     if auto or (depth is None and not scene.depth):
         depth = autofocus(events, geo.fx, geo.v, geo.t_ref_us, sensor, roi=roi).depth
     elif depth is None:
@@ -78,8 +74,6 @@ def load_sample(
 def frame_sai_image(aps: np.ndarray, aps_t_us: np.ndarray, rate: float, t_ref_us: int) -> np.ndarray:
     """Frame-based synthetic aperture: each occluded frame shifted by rate * (t - t_ref) px, as events are
     (sub-pixel, bilinear), then averaged where frames cover the pixel. The classic SAI baseline."""
-    import cv2
-
     _, h, w = aps.shape
     total, weight = np.zeros((h, w), np.float64), np.zeros((h, w), np.float64)
     ones = np.ones((h, w), np.float32)

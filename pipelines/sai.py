@@ -32,6 +32,16 @@ class RefocusOutput:
     autofocus: AutofocusResult | None
 
 
+def open_sai(
+    path: str | Path, *, fx: float | None = None, v: float | None = None, t_ref_us: int | None = None
+) -> tuple[np.ndarray, SAIScene, SAIGeometry, tuple[int, int]]:
+    """(events, scene, geometry, (H, W) sensor) of an SAI recording; explicit fx, v, t_ref win over the file's."""
+    with open_recording(path) as rec:
+        events, meta = rec.load(), rec.meta
+    scene = SAIScene.from_events(meta, events, fx=fx, v=v, t_ref_us=t_ref_us)
+    return events, scene, SAIGeometry.from_scene(scene, path), (meta.height, meta.width)
+
+
 def refocus_recording(
     path: str | Path,
     depth: float | None = None,
@@ -50,13 +60,7 @@ def refocus_recording(
     fx, v and t_ref come from the file's SAI metadata (E-SAI samples, the
     simulator) unless given (see :class:`SAIScene` for the t_ref default).
     """
-    with open_recording(path) as rec:
-        events = rec.load()
-        meta = rec.meta
-    span = (int(events["t"][0]), int(events["t"][-1])) if events.size else None
-    scene = SAIScene.from_meta(meta, span, fx=fx, v=v, t_ref_us=t_ref_us)
-    geo = SAIGeometry.from_scene(scene, path)
-    sensor = (meta.height, meta.width)
+    events, _, geo, sensor = open_sai(path, fx=fx, v=v, t_ref_us=t_ref_us)
     found = None
     if depth is None:
         found = autofocus(events, geo.fx, geo.v, geo.t_ref_us, sensor, depth_range, roi=roi)
