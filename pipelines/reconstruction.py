@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from torch import nn
 from spikelens.datasets import atomic_output
 from spikelens.datasets.sai_scene import SAIScene
 from spikelens.hybrid_net.registry import load_model, resolve_device, save_model
+from spikelens.pipelines import training
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.pipelines.sai import image_to_uint8, open_sai
 from spikelens.refocus import accumulate, autofocus, pack_frames_esai
@@ -255,49 +255,6 @@ class TrainConfig:
     seed: int = 0
 
 
-def start_distributed(device: str = "auto") -> int:
-    """Join torchrun's process group when launched by it (WORLD_SIZE > 1): NCCL on CUDA, else gloo. Returns the rank."""
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if resolve_device(device).type == "cuda" else "gloo")
-    return _world()[0]
-
-
-def barrier() -> None:
-    import torch.distributed as dist
-
-    if _world()[1] > 1:
-        dist.barrier()
-
-
-def _world() -> tuple[int, int]:
-    """(rank, world size) under torchrun / an initialised process group, else (0, 1)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def state_path(out: str | Path) -> Path:
-    """Where training keeps what ``resume`` needs: beside the checkpoint, ``<name>.state.pt``."""
-    return Path(out).with_suffix(".state.pt")
-
-
-def _save_state(path: Path, model, opt, sched, scaler, epoch, history, rngs) -> None:
-    state = {
-        "model": model.state_dict(),
-        "opt": opt.state_dict(),
-        "sched": sched.state_dict(),
-        "scaler": scaler.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "meta": json.dumps({"epoch": epoch, "history": history, "rngs": [r.bit_generator.state for r in rngs]}),
-    }
-    with atomic_output(path, ".pt") as tmp:
-        torch.save(state, tmp)
-
-
 def train(
     model: nn.Module,
     data: str | Path,
@@ -316,14 +273,11 @@ def train(
     ends); ``resume`` continues from it where it stopped: in one process, to the very weights of an unbroken
     run (under torchrun every rank takes rank 0's crop stream). Returns the mean loss of each epoch.
     """
-    import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    rank, world = _world()
+    rank, world = training.world()
     job = ensure(job) if rank == 0 else Job()
-    dev = resolve_device(device)
-    if world > 1 and dev.type == "cuda":
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+    dev = training.rank_device(device)
     torch.manual_seed(cfg.seed)  # dropout masks; DDP starts every rank from rank 0's weights
     order_rng = np.random.default_rng(cfg.seed)  # the same order on every rank
     crop_rng = np.random.default_rng([cfg.seed, rank])  # each rank its own crops
@@ -339,17 +293,9 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     history: list[float] = []
     first = 0
-    saved = state_path(out)
+    saved = training.state_path(out)
     if resume and saved.exists():
-        st = torch.load(saved, map_location=dev, weights_only=True)
-        meta = json.loads(st["meta"])
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        sched.load_state_dict(st["sched"])
-        scaler.load_state_dict(st["scaler"])
-        torch.set_rng_state(st["torch_rng"].cpu())
-        order_rng.bit_generator.state, crop_rng.bit_generator.state = meta["rngs"]
-        first, history = meta["epoch"] + 1, meta["history"]
+        first, history = training.load_state(saved, model, opt, sched, scaler, (order_rng, crop_rng))
     for epoch in range(first, cfg.epochs):
         mine = order_rng.permutation(len(pairs))[rank::world]
         losses = []
@@ -370,16 +316,13 @@ def train(
             job.report(epoch * steps_per_epoch + s + 1, cfg.epochs * steps_per_epoch, f"loss {loss.item():.4f}")
         history.append(float(np.mean(losses)))
         if rank == 0:
-            _save_state(saved, model, opt, sched, scaler, epoch, history, (order_rng, crop_rng))
+            training.save_state(saved, model, opt, sched, scaler, epoch, history, (order_rng, crop_rng))
     pairs.close()
-    if world > 1:  # BN statistics are updated locally in each forward: take rank 0's, as DDP does
-        for b in model.buffers():
-            dist.broadcast(b, 0)
+    training.broadcast_buffers(model)
     if rank == 0:
         save_model(model.cpu().eval(), out)
         saved.unlink(missing_ok=True)
-    if world > 1:
-        dist.barrier()
+    training.barrier()
     return history
 
 

@@ -153,19 +153,20 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
 
     from spikelens.hybrid_net.registry import load_model
     from spikelens.pipelines import reconstruction as rc
+    from spikelens.pipelines import training
     from spikelens.progress import cli_job
 
     root = Path(args.data)
     splits = {s: sorted((root / s).glob("*.npy")) + sorted((root / s).glob("*.h5")) for s in ("train", "test")}
     if not splits["train"] or not splits["test"]:
         raise ValueError(f"{root}: need train/ and test/ recordings (spikelens simulate sai writes them)")
-    rank = rc.start_distributed(args.device)  # under torchrun: one process per GPU (or CPU share)
+    rank = training.start_distributed(args.device)  # under torchrun: one process per GPU (or CPU share)
     quiet = args.quiet or rank > 0
     cache = args.output.with_suffix(".train.h5")
     if rank == 0:
         with cli_job("refocus", "file", quiet, len(splits["train"])) as job:
             rc.prepare(splits["train"], cache, args.bins, job)
-    rc.barrier()
+    training.barrier()
     cfg = rc.TrainConfig(epochs=args.epochs, batch=args.batch, crop=args.crop, seed=args.seed)
     with cli_job("train", "step", quiet) as job:
         model = rc.build_model(args.model, args.seed) if args.init is None else load_model(args.init, "cpu")

@@ -141,7 +141,8 @@ def test_an_interrupted_run_resumes_to_the_same_weights(dataset, tmp_path):
     """Cancelled after the first epoch, resumed: the very weights of an unbroken run."""
     from spikelens.hybrid_net.reconstruct import HybridLite
     from spikelens.pipelines.jobs import Cancelled, Job
-    from spikelens.pipelines.reconstruction import TrainConfig, prepare, state_path, train
+    from spikelens.pipelines.reconstruction import TrainConfig, prepare, train
+    from spikelens.pipelines.training import state_path
 
     cache = tmp_path / "train.h5"
     prepare(sorted((dataset / "train").glob("*.npy"))[:3], cache, bins=4)

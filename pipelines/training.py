@@ -1,0 +1,95 @@
+"""What every training loop shares: torchrun process groups and the resumable training state.
+
+Under ``torchrun`` (WORLD_SIZE > 1) :func:`start_distributed` joins the
+process group (NCCL on CUDA, gloo on CPU); elsewhere everything here is a
+no-op for one process. The training state (model, optimiser, schedule,
+scaler, RNGs, epoch, history) is written atomically beside the checkpoint
+after each epoch, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spikelens.datasets import atomic_output
+from spikelens.hybrid_net.registry import resolve_device
+
+
+def start_distributed(device: str = "auto") -> int:
+    """Join torchrun's process group when launched by it (WORLD_SIZE > 1): NCCL on CUDA, else gloo. Returns the rank."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if resolve_device(device).type == "cuda" else "gloo")
+    return world()[0]
+
+
+def barrier() -> None:
+    import torch.distributed as dist
+
+    if world()[1] > 1:
+        dist.barrier()
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) under torchrun / an initialised process group, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def rank_device(device: str) -> torch.device:
+    """This process's device: under torchrun on GPUs, the GPU of its LOCAL_RANK."""
+    rank, n = world()
+    dev = resolve_device(device)
+    if n > 1 and dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+    return dev
+
+
+def broadcast_buffers(model: torch.nn.Module) -> None:
+    """BN statistics are updated locally in each forward: end with rank 0's on every rank, as DDP does."""
+    import torch.distributed as dist
+
+    if world()[1] > 1:
+        for b in model.buffers():
+            dist.broadcast(b, 0)
+
+
+def state_path(out: str | Path) -> Path:
+    """Where training keeps what ``resume`` needs: beside the checkpoint, ``<name>.state.pt``."""
+    return Path(out).with_suffix(".state.pt")
+
+
+def save_state(path: Path, model, opt, sched, scaler, epoch: int, history: list, rngs: tuple) -> None:
+    state = {
+        "model": model.state_dict(),
+        "opt": opt.state_dict(),
+        "sched": sched.state_dict(),
+        "scaler": scaler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "meta": json.dumps({"epoch": epoch, "history": history, "rngs": [r.bit_generator.state for r in rngs]}),
+    }
+    with atomic_output(path, ".pt") as tmp:
+        torch.save(state, tmp)
+
+
+def load_state(path: Path, model, opt, sched, scaler, rngs: tuple[np.random.Generator, ...]) -> tuple[int, list]:
+    """Restore what :func:`save_state` wrote; returns (first epoch to run, history)."""
+    st = torch.load(path, map_location="cpu", weights_only=True)
+    meta = json.loads(st["meta"])
+    model.load_state_dict(st["model"])
+    opt.load_state_dict(st["opt"])
+    sched.load_state_dict(st["sched"])
+    scaler.load_state_dict(st["scaler"])
+    torch.set_rng_state(st["torch_rng"].cpu())
+    for r, s in zip(rngs, meta["rngs"], strict=True):
+        r.bit_generator.state = s
+    return meta["epoch"] + 1, meta["history"]
