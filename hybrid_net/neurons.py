@@ -96,12 +96,29 @@ def lif_multistep(
     threshold: float = 0.5,
     surrogate: Surrogate = "rect",
 ) -> tuple[Tensor, LIFState]:
-    """Run :func:`lif_step` over the first (time) axis; returns (T x ... spikes, the last state)."""
+    """Run :func:`lif_step` over the first (time) axis; returns (T x ... spikes, the last state).
+
+    Without autograd (inference) it updates one membrane buffer in place: the same values, no temporaries.
+    """
+    if not torch.is_grad_enabled() and x_seq.shape[0] > 0:
+        return _lif_inplace(x_seq, state, decay, threshold)
     spikes = []
     for x in x_seq:
         s, state = lif_step(x, state, decay, threshold, surrogate)
         spikes.append(s)
     return torch.stack(spikes), state
+
+
+def _lif_inplace(x_seq: Tensor, state: LIFState | None, decay: float | Tensor, threshold: float):
+    spikes = torch.empty_like(x_seq)
+    mem = x_seq[0].clone() if state is None else state.mem * decay * (1.0 - state.spike) + x_seq[0]
+    fired = mem > threshold
+    spikes[0] = fired
+    for t in range(1, x_seq.shape[0]):
+        mem.masked_fill_(fired, 0.0).mul_(decay).add_(x_seq[t])  # = mem * decay * (1 - spike) + x
+        torch.gt(mem, threshold, out=fired)
+        spikes[t] = fired
+    return spikes, LIFState(mem, spikes[-1])
 
 
 class LIF(nn.Module):

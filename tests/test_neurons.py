@@ -91,3 +91,16 @@ def test_modules_start_from_rest_each_call():
     lif = LIF()
     x = torch.full((3, 2), 0.4)
     assert torch.equal(lif(x), lif(x))
+
+
+@pytest.mark.parametrize("decay", [0.75, torch.tensor(0.6)])
+def test_inference_path_equals_the_autograd_path(decay):
+    """Under no_grad the multi-step LIF updates one buffer in place; spikes and final state must not change."""
+    torch.manual_seed(4)
+    x = torch.randn(12, 3, 5, 7)
+    want, want_state = lif_multistep(x, None, decay, 0.5)
+    with torch.no_grad():
+        got, got_state = lif_multistep(x, None, decay, 0.5)
+        again, _ = lif_multistep(x[6:], lif_multistep(x[:6], None, decay, 0.5)[1], decay, 0.5)
+    assert torch.equal(got, want.detach()) and torch.equal(again, want[6:].detach())
+    assert torch.equal(got_state.mem, want_state.mem.detach()) and torch.equal(got_state.spike, want_state.spike)
