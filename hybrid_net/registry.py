@@ -19,12 +19,13 @@ import torch
 from torch import nn
 
 from spikelens.datasets import atomic_output
+from spikelens.hybrid_net.classify import HybridClassifier
 from spikelens.hybrid_net.reconstruct import HybridLite, HybridNet
 
 #: Bumped when the checkpoint layout changes.
 FORMAT_VERSION = 1
 #: Model name -> class; each class has ``config_class`` (a dataclass) and takes it as its only argument.
-MODELS: dict[str, type[nn.Module]] = {"hybridnet": HybridNet, "hybridlite": HybridLite}
+MODELS: dict[str, type[nn.Module]] = {"hybridnet": HybridNet, "hybridlite": HybridLite, "classifier": HybridClassifier}
 #: Where bundled weights live: ``<name>.pt`` beside this module.
 BUNDLED = Path(__file__).parent / "weights"
 

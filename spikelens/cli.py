@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from spikelens import __version__
+from spikelens import __version__, cli_classify
 
 EXIT_BAD_INPUT = 2
 SOURCE_HELP = "PATH, file:PATH[@SPEED], dv-net:HOST:PORT, camera[:SERIAL] or sim:gesture[:SEED]"
@@ -379,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train_refocusnet)
     _add_reconstruct(sub)
+    cli_classify.add_parsers(sub, _Formatter)
     _add_simulate(sub)
 
     gui = sub.add_parser("gui", help="open the desktop workbench (on FILE if given)", formatter_class=_Formatter)

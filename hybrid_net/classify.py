@@ -1,0 +1,183 @@
+"""Hybrid SNN-CNN classifier of event windows: a spiking convolutional front end, a temporal ANN head.
+
+Input: T x B x 2 x S x S event counts (T time bins of one window, channel 0 =
+ON, S = ``config.size``). The front end is SpikingJelly's DVS recipe
+(Conv3x3 -> BN -> [attention] -> LIF/PLIF -> MaxPool2, per stage), each
+convolution run over all T steps as one batch and only the neurons stepping
+through time. Its spikes feed an ANN head: each step's spike maps averaged to
+4 x 4, a 1-D convolution along time (clockwise and counter-clockwise differ
+only in the order of the same shapes), a mean over T and a linear layer.
+Counts enter as log1p(count): a bright scene and a dim one give similar
+drives.
+
+The window (``window_us`` split into ``steps`` bins) is part of the config:
+the model is trained on and must be fed windows of that length.
+
+``forward(x, stats=True)`` also returns spike statistics per layer and the
+operation counts the energy estimate needs (see :func:`energy`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from spikelens.datasets.collections.dvs_gesture import CLASSES
+from spikelens.hybrid_net.attention import TCJA, MultiDimAttention
+from spikelens.hybrid_net.neurons import LIF, PLIF
+
+#: Energy per operation at 45 nm, 32-bit float (Horowitz, "Computing's energy problem", ISSCC 2014), the
+#: figures SNN papers (SEW-ResNet, TCJA-SNN, MA-SNN) use: a multiply-accumulate 4.6 pJ, an accumulate 0.9 pJ.
+E_MAC_PJ = 4.6
+E_AC_PJ = 0.9
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    classes: tuple[str, ...] = tuple(CLASSES)
+    size: int = 64  # input frames are size x size (events scaled from the sensor)
+    steps: int = 8  # T: bins per window
+    window_us: int = 800_000
+    channels: tuple[int, ...] = (16, 32, 64)
+    neuron: str = "plif"  # lif | plif
+    attention: str = "none"  # none | tcja | ma
+    head: int = 128
+    dropout: float = 0.2
+    threshold: float = 0.5
+    extra: dict = field(default_factory=dict)  # free-form notes (training data), kept in the checkpoint
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "channels", tuple(self.channels))
+        if self.neuron not in ("lif", "plif"):
+            raise ValueError(f"neuron must be lif or plif, got {self.neuron!r}")
+        if self.attention not in ("none", "tcja", "ma"):
+            raise ValueError(f"attention must be none, tcja or ma, got {self.attention!r}")
+        if self.size % (2 ** len(self.channels)):
+            raise ValueError(f"size {self.size} must be divisible by 2^{len(self.channels)} (one pool per stage)")
+        if self.window_us % self.steps:
+            raise ValueError(f"window_us {self.window_us} must split into {self.steps} equal bins")
+
+    @property
+    def bin_us(self) -> int:
+        return self.window_us // self.steps
+
+
+#: the head sees each step's spike maps pooled to POOLED x POOLED
+POOLED = 4
+
+
+def _per_step(layer: nn.Module, x_seq: Tensor) -> Tensor:
+    t, b = x_seq.shape[:2]
+    y = layer(x_seq.reshape(t * b, *x_seq.shape[2:]))
+    return y.reshape(t, b, *y.shape[1:])
+
+
+class SpikingStage(nn.Module):
+    def __init__(self, c_in: int, c_out: int, cfg: ClassifierConfig) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+        if cfg.attention == "tcja":
+            self.attention: nn.Module = TCJA(cfg.steps, c_out)
+        elif cfg.attention == "ma":
+            self.attention = MultiDimAttention(cfg.steps, c_out, reduction_t=max(1, cfg.steps // 4), reduction_c=4)
+        else:
+            self.attention = nn.Identity()
+        self.neuron = PLIF(threshold=cfg.threshold) if cfg.neuron == "plif" else LIF(threshold=cfg.threshold)
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        drive = self.attention(_per_step(lambda x: self.bn(self.conv(x)), x_seq))
+        return _per_step(lambda s: F.max_pool2d(s, 2), self.neuron(drive))
+
+
+class HybridClassifier(nn.Module):
+    config_class = ClassifierConfig
+
+    def __init__(self, config: ClassifierConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or ClassifierConfig()
+        widths = (2, *cfg.channels)
+        self.stages = nn.ModuleList(SpikingStage(a, b, cfg) for a, b in itertools.pairwise(widths))
+        self.temporal = nn.Sequential(
+            nn.Conv1d(widths[-1] * POOLED**2, cfg.head, 3, padding=1, bias=False), nn.BatchNorm1d(cfg.head), nn.ReLU()
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+        self.fc = nn.Linear(cfg.head, len(cfg.classes))
+
+    def forward(self, x_seq: Tensor, stats: bool = False) -> Tensor | tuple[Tensor, dict]:
+        cfg = self.config
+        if x_seq.ndim != 5 or x_seq.shape[0] != cfg.steps or x_seq.shape[2:] != (2, cfg.size, cfg.size):
+            raise ValueError(
+                f"expected T x B x 2 x {cfg.size} x {cfg.size} with T = {cfg.steps}; got {tuple(x_seq.shape)}"
+            )
+        x = torch.log1p(x_seq.float())
+        layers = []
+        for i, stage in enumerate(self.stages):
+            spikes = stage(x)
+            if stats:
+                layers.append(_layer_stats(f"stage{i + 1}", stage.conv, x, spikes, first=i == 0))
+            x = spikes
+        feat = _per_step(lambda s: F.adaptive_avg_pool2d(s, POOLED).flatten(1), x)  # T x B x C * POOLED^2
+        feat = self.temporal(feat.permute(1, 2, 0)).mean(dim=2)  # B x head
+        logits = self.fc(self.drop(feat))
+        if not stats:
+            return logits
+        t, b = x_seq.shape[:2]
+        head_step = self.temporal[0].in_channels * cfg.head * 3
+        fc = len(cfg.classes) * cfg.head
+        return logits, {"layers": layers, "head_step_macs": head_step, "fc_macs": fc, "batch": b, "steps": t}
+
+
+def _conv_macs(conv: nn.Conv2d) -> int:
+    """Multiply-accumulates per output pixel."""
+    return conv.in_channels * conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1] // conv.groups
+
+
+def _layer_stats(name: str, conv: nn.Conv2d, inputs: Tensor, spikes: Tensor, first: bool) -> dict:
+    """Spike counts of a stage, and its convolution's work: MACs per sample and step as an ANN layer, and
+    the synaptic operations (accumulates) per sample its binary input triggers over the whole window: each
+    input spike reaches C_out x k x k synapses. The first stage sees event counts, not spikes: it multiplies."""
+    b = inputs.shape[1]
+    h, w = inputs.shape[-2:]
+    fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+    per_sample = spikes.detach().flatten(2).sum(dim=(0, 2))
+    return {
+        "name": name,
+        "neurons": int(spikes[0, 0].numel()),
+        "spikes": float(per_sample.mean()),
+        "spikes_per_sample": per_sample.tolist(),
+        "rate": float(spikes.mean()),  # spikes per neuron per step
+        "macs": h * w * _conv_macs(conv),
+        "synops": None if first else float(inputs.sum()) * fan_out / b,
+    }
+
+
+def energy(stats: dict) -> dict:
+    """Energy estimate per sample in microjoules, beside the same network as an ANN, as the SNN papers count.
+
+    SNN (what runs): the first stage multiplies on every step, the other stages accumulate once per synaptic
+    operation, the head multiplies on every step. ANN: every layer's MACs once (one pass over the window's
+    frame). Constants: :data:`E_MAC_PJ`, :data:`E_AC_PJ` (Horowitz 2014, 45 nm).
+    """
+    layers, t = stats["layers"], stats["steps"]
+    macs_snn = (layers[0]["macs"] + stats["head_step_macs"]) * t + stats["fc_macs"]
+    synops = sum(layer["synops"] for layer in layers[1:])
+    macs_ann = sum(layer["macs"] for layer in layers) + stats["head_step_macs"] + stats["fc_macs"]
+    snn_uj = (macs_snn * E_MAC_PJ + synops * E_AC_PJ) * 1e-6
+    ann_uj = macs_ann * E_MAC_PJ * 1e-6
+    return {
+        "snn_uj": snn_uj,
+        "ann_uj": ann_uj,
+        "ann_over_snn": ann_uj / snn_uj if snn_uj else float("inf"),
+        "synops": synops,
+        "macs_snn": macs_snn,
+        "macs_ann": macs_ann,
+        "e_mac_pj": E_MAC_PJ,
+        "e_ac_pj": E_AC_PJ,
+        "source": "Horowitz, ISSCC 2014, 45 nm 32-bit float",
+    }

@@ -1,0 +1,301 @@
+"""Classify event recordings with the hybrid classifier: train, evaluate, and classify files and folders.
+
+Training samples are random windows of the model's length inside labelled
+segments (DVS128 Gesture segments; whole recordings for CIFAR10-DVS and
+N-Caltech101), through the dataset classes, augmented by a random shift and
+scale of the sensor and random event dropout. A segment's label is the
+argmax of its windows' mean probability (windows one bin apart), the same
+windows a live stream yields (:mod:`spikelens.pipelines.windows`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spikelens.datasets import atomic_output
+from spikelens.datasets.collections import CIFAR10DVS, DVSGesture, NCaltech101
+from spikelens.datasets.collections.base import EventDataset
+from spikelens.datasets.collections.dvs_gesture import read_labels
+from spikelens.datasets.detect import open_recording
+from spikelens.hybrid_net.classify import ClassifierConfig, HybridClassifier, energy
+from spikelens.hybrid_net.registry import load_model, save_model
+from spikelens.pipelines import training
+from spikelens.pipelines.images import write_png
+from spikelens.pipelines.jobs import Job, ensure
+from spikelens.pipelines.windows import classify_segment
+
+#: The bundled default classifier's name.
+DEFAULT_MODEL = "gesture"
+DATASETS: dict[str, type[EventDataset]] = {
+    "dvsgesture": DVSGesture,
+    "cifar10dvs": CIFAR10DVS,
+    "ncaltech101": NCaltech101,
+}
+
+
+@dataclass(frozen=True)
+class Segment:
+    events: np.ndarray
+    label: int
+    t0: int
+    t1: int
+
+
+def dataset_segments(ds: EventDataset, job: Job | None = None) -> list[Segment]:
+    """Every item of a dataset as a segment spanning its events."""
+    job = ensure(job)
+    out = []
+    for i in range(len(ds)):
+        ev, label = ds[i]
+        if ev.size:
+            out.append(Segment(ev, int(label), int(ev["t"][0]), int(ev["t"][-1]) + 1))
+        job.report(i + 1, len(ds), "loading")
+    return out
+
+
+def augment_window(
+    seg: Segment, cfg: ClassifierConfig, sensor: tuple[int, int], rng: np.random.Generator, augment: bool = True
+) -> np.ndarray:
+    """T x 2 x S x S frames of a random window inside the segment; with ``augment`` shifted (up to S / 8),
+    scaled (0.85-1.15 about the centre) and thinned (up to 30 % of events dropped)."""
+    span = max(0, seg.t1 - seg.t0 - cfg.window_us)
+    start = seg.t0 + int(rng.integers(span + 1))
+    ev = seg.events
+    lo, hi = np.searchsorted(ev["t"], [start, start + cfg.window_us])
+    ev = ev[lo:hi]
+    s = cfg.size
+    xs = (ev["x"] + 0.5) * (s / sensor[0])
+    ys = (ev["y"] + 0.5) * (s / sensor[1])
+    if augment:
+        k = rng.uniform(0.85, 1.15)
+        dx, dy = rng.uniform(-s / 8, s / 8, 2)
+        xs = (xs - s / 2) * k + s / 2 + dx
+        ys = (ys - s / 2) * k + s / 2 + dy
+    keep = (xs >= 0) & (xs < s) & (ys >= 0) & (ys < s)
+    if augment:
+        keep &= rng.random(ev.size) >= rng.uniform(0, 0.3)
+    b = (ev["t"][keep] - start) // cfg.bin_us
+    ch = 1 - (ev["p"][keep] > 0)
+    flat = ((b * 2 + ch) * s + ys[keep].astype(np.int64)) * s + xs[keep].astype(np.int64)
+    counts = np.bincount(flat, minlength=cfg.steps * 2 * s * s)
+    return counts.reshape(cfg.steps, 2, s, s).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20
+    batch: int = 32
+    windows_per_segment: int = 2  # random windows drawn from each segment per epoch
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.1
+    seed: int = 0
+
+
+def train(
+    model: HybridClassifier,
+    segments: Sequence[Segment],
+    sensor: tuple[int, int],
+    cfg: TrainConfig,
+    out: str | Path,
+    device: str = "auto",
+    job: Job | None = None,
+    resume: bool = False,
+) -> list[float]:
+    """Cross-entropy (label smoothing), AdamW + cosine, AMP on CUDA, seeded; saves the model to ``out``.
+
+    Under ``torchrun`` the model is wrapped in DistributedDataParallel and each rank draws every world-th
+    sample of one seeded order; rank 0 reports and saves. The training state is saved after each epoch and
+    ``resume`` continues from it. Returns the mean loss of each epoch.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    rank, world = training.world()
+    job = ensure(job) if rank == 0 else Job()
+    dev = training.rank_device(device)
+    if not segments:
+        raise ValueError("no training segments")
+    torch.manual_seed(cfg.seed)
+    order_rng = np.random.default_rng(cfg.seed)
+    aug_rng = np.random.default_rng([cfg.seed, rank])
+    model = model.to(dev).train()
+    net = DistributedDataParallel(model) if world > 1 else model
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    per_epoch = len(segments) * cfg.windows_per_segment
+    steps = max(1, math.ceil(per_epoch / (cfg.batch * world)))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.1)
+    amp = dev.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    history: list[float] = []
+    first = 0
+    saved = training.state_path(out)
+    if resume and saved.exists():
+        first, history = training.load_state(saved, model, opt, sched, scaler, (order_rng, aug_rng))
+    for epoch in range(first, cfg.epochs):
+        order = np.tile(order_rng.permutation(len(segments)), cfg.windows_per_segment)[rank::world]
+        losses = []
+        for s in range(steps):
+            idx = order[(s * cfg.batch) % len(order) :][: cfg.batch]
+            x = np.stack([augment_window(segments[i], model.config, sensor, aug_rng) for i in idx])
+            y = torch.tensor([segments[i].label for i in idx], device=dev)
+            with torch.autocast(dev.type, enabled=amp):
+                logits = net(torch.from_numpy(x).to(dev).transpose(0, 1))
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            losses.append(loss.item())
+            job.report(epoch * steps + s + 1, cfg.epochs * steps, f"loss {loss.item():.3f}")
+        history.append(float(np.mean(losses)))
+        if rank == 0:
+            training.save_state(saved, model, opt, sched, scaler, epoch, history, (order_rng, aug_rng))
+    training.broadcast_buffers(model)
+    if rank == 0:
+        save_model(model.cpu().eval(), out)
+        saved.unlink(missing_ok=True)
+    training.barrier()
+    return history
+
+
+@torch.no_grad()
+def spike_report(model: HybridClassifier, frames: np.ndarray) -> dict:
+    """Mean spike statistics per layer and the energy estimate per window, over n windows' frames."""
+    dev = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(frames)).to(dev).transpose(0, 1)
+    _, stats = model(x, stats=True)
+    layers = [
+        {"name": s["name"], "neurons": s["neurons"], "spikes_per_window": s["spikes"], "rate": s["rate"]}
+        for s in stats["layers"]
+    ]
+    return {"layers": layers, "energy": energy(stats)}
+
+
+def evaluate(
+    model: HybridClassifier, segments: Sequence[Segment], sensor: tuple[int, int], job: Job | None = None
+) -> dict:
+    """Accuracy, confusion matrix (rows: truth, columns: prediction), spike statistics and energy."""
+    job = ensure(job)
+    n_cls = len(model.config.classes)
+    confusion = np.zeros((n_cls, n_cls), np.int64)
+    rows = []
+    t0 = time.perf_counter()
+    for i, seg in enumerate(segments):
+        probs = classify_segment(model, seg.events, seg.t0, seg.t1, sensor)
+        pred = int(np.argmax(probs))
+        confusion[seg.label, pred] += 1
+        rows.append(
+            {"t0": seg.t0, "t1": seg.t1, "label": seg.label, "predicted": pred, "probability": float(probs[pred])}
+        )
+        job.report(i + 1, len(segments), "classifying")
+    n = len(segments)
+    rng = np.random.default_rng(0)
+    sample = [segments[int(i)] for i in rng.choice(n, min(n, 16), replace=False)] if n else []
+    cfg = model.config
+    spikes = (
+        spike_report(model, np.stack([augment_window(s, cfg, sensor, rng, augment=False) for s in sample]))
+        if sample
+        else None
+    )
+    return {
+        "accuracy": float(np.trace(confusion) / n) if n else float("nan"),
+        "n": n,
+        "classes": list(cfg.classes),
+        "confusion": confusion.tolist(),
+        "spikes": spikes,
+        "seconds": time.perf_counter() - t0,
+        "segments": rows,
+    }
+
+
+def confusion_png(report: dict, path: str | Path) -> None:
+    """The confusion matrix as an image: row-normalised shades, counts written in."""
+    m = np.asarray(report["confusion"], np.float64)
+    names = report["classes"]
+    n, cell, margin = len(names), 36, 230
+    img = np.full((margin + n * cell + 10, margin + n * cell + 10, 3), 255, np.uint8)
+    frac = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for i in range(n):
+        cv2.putText(img, names[i][:28], (6, margin + i * cell + 23), font, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        for j in range(n):
+            y0, x0 = margin + i * cell, margin + j * cell
+            shade = int(255 * (1 - frac[i, j]))
+            cv2.rectangle(img, (x0, y0), (x0 + cell - 1, y0 + cell - 1), (shade, shade, 255), -1)
+            if m[i, j]:
+                color = (255, 255, 255) if frac[i, j] > 0.5 else (0, 0, 0)
+                cv2.putText(img, str(int(m[i, j])), (x0 + 6, y0 + 23), font, 0.45, color, 1, cv2.LINE_AA)
+    col = np.full((margin, margin + n * cell + 10, 3), 255, np.uint8)
+    for j in range(n):  # column names, written along a rotated strip
+        strip = np.full((cell, margin, 3), 255, np.uint8)
+        cv2.putText(strip, names[j][:28], (6, 23), font, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        col[:, margin + j * cell : margin + (j + 1) * cell] = cv2.rotate(strip, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    img[:margin] = np.minimum(img[:margin], col)
+    cv2.putText(img, f"accuracy {report['accuracy']:.3f} (n={report['n']})", (6, 20), font, 0.5, (0, 0, 0), 1)
+    write_png(img, path)
+
+
+def write_report(report: dict, path: str | Path) -> None:
+    with atomic_output(path, ".json") as tmp:
+        Path(tmp).write_text(json.dumps(report, indent=2))
+
+
+def build_model(config: ClassifierConfig | None = None, seed: int = 0) -> HybridClassifier:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return HybridClassifier(config)
+
+
+# ---- classify PATH: a dataset folder, a labelled recording, or a bare one ----
+
+
+def labels_beside(path: Path) -> Path | None:
+    """DVS128 Gesture's ``<stem>_labels.csv`` next to a recording, if there is one."""
+    p = path.with_name(f"{path.stem}_labels.csv")
+    return p if p.is_file() else None
+
+
+def classify_path(
+    path: str | Path, model: str | Path | nn.Module = DEFAULT_MODEL, device: str = "auto", job: Job | None = None
+) -> dict:
+    """What ``spikelens classify`` prints: a folder's test split or a labelled file scored (accuracy, n,
+    classes, confusion, spikes), or a bare recording's label, probabilities and net_ms."""
+    net = model if isinstance(model, nn.Module) else load_model(model, device)
+    path = Path(path)
+    if path.is_dir():
+        ds = DVSGesture(path, train=False)
+        segments = dataset_segments(ds)
+        if not segments:
+            raise ValueError(f"{path}: the test split (trials_to_test.txt) lists no labelled gestures")
+        return evaluate(net, segments, ds.sensor_size[:2], job)
+    with open_recording(path) as rec:
+        events, sensor = rec.load(), (rec.meta.width, rec.meta.height)
+    labels = labels_beside(path)
+    if labels is not None:
+        segments = [Segment(events, c, t0, t1) for c, t0, t1 in read_labels(labels)]
+        return evaluate(net, segments, sensor, job)
+    if events.size == 0:
+        raise ValueError(f"{path}: no events to classify")
+    t0 = time.perf_counter()
+    probs = classify_segment(net, events, int(events["t"][0]), int(events["t"][-1]) + 1, sensor)
+    net_ms = (time.perf_counter() - t0) * 1e3
+    k = int(np.argmax(probs))
+    classes = list(net.config.classes)
+    return {
+        "label": classes[k],
+        "class": k,
+        "probabilities": {c: float(p) for c, p in zip(classes, probs, strict=True)},
+        "net_ms": net_ms,
+    }

@@ -1,0 +1,200 @@
+"""`spikelens classify`, `live` and `train-classify`: parse, call the classification pipelines, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+SOURCE_HELP = "dv-net:HOST:PORT, camera[:SERIAL], file:PATH[@SPEED], sim:gesture[:SEED] or a PATH"
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from spikelens.pipelines.classification import classify_path, confusion_png
+    from spikelens.progress import cli_job
+
+    with cli_job("classify", "segment", args.quiet or args.json) as job:
+        report = classify_path(args.path, args.model, args.device, job)
+    if args.confusion and "confusion" in report:
+        confusion_png(report, args.confusion)
+    if args.json:
+        print(json.dumps(report))
+    elif "accuracy" in report:
+        names = report["classes"]
+        for row in report["segments"]:
+            mark = "ok " if row["label"] == row["predicted"] else "BAD"
+            print(
+                f"{mark} [{row['t0'] / 1e6:9.3f}, {row['t1'] / 1e6:9.3f}) s  {names[row['label']]:<28} -> "
+                f"{names[row['predicted']]} ({row['probability']:.2f})"
+            )
+        print(f"accuracy {report['accuracy']:.3f} on {report['n']} segments")
+        _print_energy(report.get("spikes"))
+    else:
+        print(f"{report['label']} ({report['probabilities'][report['label']]:.2f}) in {report['net_ms']:.0f} ms")
+    return 0
+
+
+def _print_energy(spikes: dict | None) -> None:
+    if not spikes:
+        return
+    rates = ", ".join(f"{s['name']} {s['rate']:.3f}" for s in spikes["layers"])
+    e = spikes["energy"]
+    print(f"spike rates per neuron per step: {rates}")
+    print(f"energy per window: {e['snn_uj']:.1f} uJ as run (SNN), {e['ann_uj']:.1f} uJ as an ANN (45 nm estimate)")
+
+
+def _cmd_live(args: argparse.Namespace) -> int:
+    from spikelens.datasets.streams import StreamError, open_stream
+    from spikelens.hybrid_net.registry import load_model
+    from spikelens.pipelines.live_classify import classify_stream, with_window
+
+    model = with_window(load_model(args.model, args.device), args.window_ms)
+    names = model.config.classes
+
+    def show(d) -> None:
+        k = d.cls
+        if args.json:
+            row = {
+                "t_us": d.t_us,
+                "label": names[k],
+                "class": k,
+                "probability": round(float(d.smoothed[k]), 4),
+                "latency_ms": round(d.latency_ms, 2),
+                "window_class": d.window_class,
+                "net_ms": round(d.net_ms, 2),
+                "skipped": d.skipped,
+            }
+            print(json.dumps(row), flush=True)
+        else:
+            skipped = f"  (skipped {d.skipped} windows to keep up)" if d.skipped else ""
+            print(
+                f"{d.t_us / 1e6:12.3f} s  {names[k]:<28} {d.smoothed[k]:.2f}  "
+                f"net {d.net_ms:5.1f} ms  latency {d.latency_ms:5.1f} ms{skipped}",
+                flush=True,
+            )
+
+    stream = open_stream(args.source)  # a source that cannot open is a plain error (status 2)
+    try:
+        summary = classify_stream(stream, model, args.hop_ms, args.smooth, show)
+    except StreamError as exc:
+        print(f"spikelens: stream lost: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        stream.close()
+    end = {
+        "end": summary.end_reason,
+        "decisions": summary.decisions,
+        "skipped": summary.skipped,
+        "events": summary.events,
+    }
+    print(
+        json.dumps(end)
+        if args.json
+        else f"ended: {summary.end_reason}; {summary.decisions} decisions, "
+        f"{summary.skipped} windows skipped, {summary.events} events",
+        file=sys.stderr,
+        flush=True,
+    )
+    return 0
+
+
+def _cmd_train_classify(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from spikelens.hybrid_net.classify import ClassifierConfig
+    from spikelens.hybrid_net.registry import load_model
+    from spikelens.pipelines import classification as cl
+    from spikelens.pipelines import training
+    from spikelens.progress import cli_job
+
+    rank = training.start_distributed(args.device)
+    quiet = args.quiet or rank > 0
+    cls = cl.DATASETS[args.dataset]
+    train_sets, test_sets = [cls(d, train=True) for d in args.data], [cls(d, train=False) for d in args.data]
+    sensor = train_sets[0].sensor_size[:2]
+    with cli_job("load", "sample", quiet) as job:
+        train_segs = [s for ds in train_sets for s in cl.dataset_segments(ds, job)]
+    if args.init:
+        model = load_model(args.init, "cpu")
+    else:
+        cfg = ClassifierConfig(
+            classes=tuple(train_sets[0].classes),
+            size=args.size,
+            steps=args.steps,
+            window_us=round(args.window_ms * 1000),
+            neuron=args.neuron,
+            attention=args.attention,
+            extra={"trained_on": f"{args.dataset}: {', '.join(d.name for d in args.data)}", "seed": args.seed},
+        )
+        model = cl.build_model(cfg, args.seed)
+    tcfg = cl.TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed)
+    with cli_job("train", "step", quiet) as job:
+        history = cl.train(model, train_segs, sensor, tcfg, args.output, args.device, job, args.resume)
+    if rank > 0:
+        return 0
+    net = load_model(args.output, args.device)
+    with cli_job("evaluate", "segment", quiet) as job:
+        report = cl.evaluate(net, [s for ds in test_sets for s in cl.dataset_segments(ds)], sensor, job)
+    report["train"] = {"config": dataclasses.asdict(tcfg), "loss": history, "segments": len(train_segs)}
+    cl.write_report(report, args.output.with_suffix(".json"))
+    cl.confusion_png(report, args.output.with_suffix(".png"))
+    print(f"test split: accuracy {report['accuracy']:.3f} on {report['n']} samples")
+    _print_energy(report["spikes"])
+    print(f"wrote {args.output}, {args.output.with_suffix('.json')} and {args.output.with_suffix('.png')}")
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction, formatter: type) -> None:
+    cls = sub.add_parser(
+        "classify",
+        help="classify a recording (each labelled segment when a _labels.csv is beside it) or a dataset's test split",
+        formatter_class=formatter,
+    )
+    cls.add_argument("path", type=Path, help="a recording, or a DVS128 Gesture folder (spikelens simulate gesture)")
+    cls.add_argument("--model", default="gesture", help="bundled model name or checkpoint path")
+    cls.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    cls.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    cls.add_argument("--confusion", type=Path, help="also draw the confusion matrix to this .png")
+    cls.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    cls.set_defaults(func=_cmd_classify)
+
+    live = sub.add_parser(
+        "live", help="classify a live event stream as it arrives, one decision per hop", formatter_class=formatter
+    )
+    live.add_argument("source", help=SOURCE_HELP)
+    live.add_argument("--model", default="gesture", help="bundled model name or checkpoint path")
+    live.add_argument("--window-ms", type=float, help="window length (default: the model's)")
+    live.add_argument("--hop-ms", type=float, default=100.0, help="time between decisions")
+    live.add_argument("--smooth", type=int, default=3, help="decisions average this many windows' probabilities")
+    live.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    live.add_argument("--json", action="store_true", help="one JSON object per decision")
+    live.set_defaults(func=_cmd_live)
+
+    tr = sub.add_parser(
+        "train-classify",
+        help="train a hybrid SNN-CNN classifier on a dataset folder, score it on its test split",
+        formatter_class=formatter,
+    )
+    tr.add_argument(
+        "data", type=Path, nargs="+", help="dataset roots (original layout, or spikelens simulate gesture): splits join"
+    )
+    tr.add_argument("-o", "--output", type=Path, required=True, help="checkpoint (.pt); report and confusion beside")
+    tr.add_argument("--dataset", default="dvsgesture", choices=("dvsgesture", "cifar10dvs", "ncaltech101"))
+    tr.add_argument("--epochs", type=int, default=20)
+    tr.add_argument("--batch", type=int, default=32)
+    tr.add_argument("--lr", type=float, default=3e-3)
+    tr.add_argument("--size", type=int, default=64, help="input frames are SIZE x SIZE")
+    tr.add_argument("--steps", type=int, default=8, help="time bins T per window")
+    tr.add_argument("--window-ms", type=float, default=800.0, help="window length")
+    tr.add_argument("--neuron", default="plif", choices=("lif", "plif"))
+    tr.add_argument("--attention", default="none", choices=("none", "tcja", "ma"))
+    tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT's .state.pt")
+    tr.add_argument("--init", help="fine-tune this checkpoint (path or bundled name) instead of a fresh model")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_cmd_train_classify)

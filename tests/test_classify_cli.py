@@ -1,0 +1,142 @@
+"""`spikelens classify` and `live` with the bundled gesture model, on gestures simulated with an unseen seed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from spikelens.cli import main
+from spikelens.datasets.collections.dvs_gesture import CLASSES, read_labels
+from spikelens.datasets.detect import open_recording
+from spikelens.hybrid_net.registry import load_model
+from spikelens.pipelines.classification import classify_path
+from spikelens.pipelines.windows import classify_offline
+
+from helpers import DvSender
+
+
+@pytest.fixture(scope="module")
+def gestures(tmp_path_factory):
+    """Two simulated subjects (one train, one test recording), a seed the bundled model never saw."""
+    from spikelens.pipelines.simulate import write_gesture_dataset
+
+    root = tmp_path_factory.mktemp("gestures")
+    write_gesture_dataset(root, count=2, seed=90210)
+    test = (root / "DvsGesture" / "trials_to_test.txt").read_text().split()
+    return root, root / "DvsGesture" / test[0]
+
+
+def test_bundled_model_loads_by_name():
+    model = load_model("gesture", "cpu")
+    assert model.config.classes == tuple(CLASSES) and model.config.extra.get("trained_on")
+
+
+def test_classify_a_folder_scores_its_test_split(gestures, capsys, tmp_path):
+    root, _ = gestures
+    png = tmp_path / "confusion.png"
+    assert main(["classify", str(root), "--json", "--confusion", str(png)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 11 and out["classes"] == list(CLASSES)
+    assert np.sum(out["confusion"]) == 11 and np.trace(out["confusion"]) == round(out["accuracy"] * 11)
+    assert out["accuracy"] >= 0.8, out["confusion"]
+    layers = out["spikes"]["layers"]
+    assert len(layers) == 3 and all(0 < layer["rate"] < 1 for layer in layers)
+    assert out["spikes"]["energy"]["snn_uj"] > 0 and png.stat().st_size > 1000
+
+
+def test_classify_a_labelled_recording_and_a_bare_one(gestures, capsys, tmp_path):
+    _, rec = gestures
+    assert main(["classify", str(rec), "--json"]) == 0
+    labelled = json.loads(capsys.readouterr().out)
+    assert labelled["n"] == 11 and labelled["accuracy"] >= 0.8
+    segs = read_labels(rec.with_name(f"{rec.stem}_labels.csv"))
+    with open_recording(rec) as r:
+        ev = r.load()
+    c, t0, t1 = segs[0]
+    bare = tmp_path / "one_gesture.h5"
+    from spikelens.datasets.formats.hdf5 import write_h5
+    from spikelens.datasets.recording import RecordingMeta
+
+    lo, hi = np.searchsorted(ev["t"], [t0, t1])
+    write_h5(bare, ev[lo:hi], RecordingMeta(None, "test", 128, 128, None))
+    out = classify_path(bare, "gesture", "cpu")
+    assert set(out) == {"label", "class", "probabilities", "net_ms"}
+    assert out["label"] == CLASSES[out["class"]] and sum(out["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+    row = labelled["segments"][0]
+    assert row["t0"] == t0 and row["label"] == c
+    assert out["class"] == row["predicted"]  # the same events, the same windows
+
+
+def _live(source: str, *extra: str) -> tuple[list[dict], dict, subprocess.CompletedProcess]:
+    r = subprocess.run(
+        [sys.executable, "-m", "spikelens", "live", source, "--json", "--device", "cpu", *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    end = json.loads(r.stderr.strip().splitlines()[-1]) if r.stderr.strip() else {}
+    return rows, end, r
+
+
+def test_live_over_a_dv_network_stream_classifies_each_gesture(gestures):
+    """A real dv-processing NetworkWriter on 127.0.0.1 serves the recording at 2x; every event arrives and
+    the decisions inside each gesture mostly name it."""
+    _, rec = gestures
+    sender = DvSender(rec, speed=2.0)
+    try:
+        rows, end, r = _live(sender.source)
+        n_sent = sender.sent()
+    finally:
+        sender.close()
+    assert r.returncode == 0, r.stderr
+    assert end["events"] == n_sent and "closed the connection" in end["end"]
+    assert rows and set(rows[0]) >= {"t_us", "label", "class", "probability", "latency_ms"}
+    right = 0
+    segs = read_labels(rec.with_name(f"{rec.stem}_labels.csv"))
+    for c, t0, t1 in segs:
+        inside = [row["class"] for row in rows if t0 <= row["t_us"] < t1]
+        right += bool(inside) and Counter(inside).most_common(1)[0][0] == c
+    assert right >= 0.8 * len(segs), f"{right}/{len(segs)}"
+    assert end["skipped"] == sum(row["skipped"] for row in rows)
+
+
+def test_live_window_decisions_equal_offline_ones(gestures):
+    """The same recording read as a file: each decision's window class is the offline window's."""
+    _, rec = gestures
+    rows, end, r = _live(str(rec), "--smooth", "1")
+    assert r.returncode == 0, r.stderr
+    with open_recording(rec) as f:
+        ev, sensor = f.load(), (f.meta.width, f.meta.height)
+    ends, probs = classify_offline(load_model("gesture", "cpu"), ev, sensor, 100_000)
+    assert [row["t_us"] for row in rows] == ends.tolist() and end["skipped"] == 0
+    assert [row["window_class"] for row in rows] == probs.argmax(axis=1).tolist()
+    assert [row["class"] for row in rows] == probs.argmax(axis=1).tolist()  # smooth 1: no smoothing
+
+
+def test_live_reports_a_sender_cut_mid_stream(gestures):
+    _, rec = gestures
+    sender = DvSender(rec, speed=4.0, cut_after=150)
+    try:
+        rows, end, r = _live(sender.source)
+        n_sent = sender.sent()
+    finally:
+        sender.close()
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert end["events"] == n_sent > 0 and f"after {n_sent} events" in end["end"]
+    assert rows  # 1.5 s of stream: decisions came before the cut
+
+
+def test_live_refuses_a_bad_window_and_an_unreachable_source(capsys):
+    from helpers import free_port
+
+    assert main(["live", "sim:gesture", "--window-ms", "100.001"]) == 2
+    assert "split into 8" in capsys.readouterr().err
+    assert main(["live", f"dv-net:127.0.0.1:{free_port()}"]) == 2
+    assert "connection refused" in capsys.readouterr().err
