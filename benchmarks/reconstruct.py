@@ -6,7 +6,7 @@ One input (B = 1, T x 2 x size x size refocused event counts, 10 % active)
 goes through: the from-the-text transcription (tests/esai_reference.py: the
 three spiking layers stepped together, as E-SAI's forward does), our
 HybridNet with the same weights (its output compared with the
-transcription's), and HybridLite. Medians of --repeat runs after a warm-up,
+transcription's), and HybridLite as bundled. Medians of --repeat runs after a warm-up,
 in inference mode; the machine is shared, so compare ratios.
 """
 
@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from esai_reference import RefHybridNet, randomise
 
 from spikelens.hybrid_net.reconstruct import HybridLite, HybridNet
+from spikelens.hybrid_net.registry import load_model
 
 
 def median_ms(fn, repeat: int, sync) -> float:
@@ -53,7 +54,7 @@ def main() -> None:
     ref = randomise(RefHybridNet()).eval()
     ours = HybridNet().eval()
     ours.load_state_dict(ref.state_dict())
-    lite = HybridLite().eval()
+    lite = HybridLite(load_model("hybridlite", "cpu").config).eval()  # the bundled model's shape
     ref, ours, lite = ref.to(dev), ours.to(dev), lite.to(dev)
     with torch.inference_mode():
         if dev.type == "cuda":  # the transcription allocates its state on the CPU; keep it on the CPU there
@@ -63,7 +64,7 @@ def main() -> None:
         rows = [
             ("HybridNet, from-the-text transcription", median_ms(lambda: ref(x.cpu()), args.repeat, sync), "-"),
             ("HybridNet, ours", median_ms(lambda: ours(x), args.repeat, sync), f"{diff:.1e}"),
-            ("HybridLite, ours", median_ms(lambda: lite(x), args.repeat, sync), "(other weights)"),
+            (f"HybridLite (stride {lite.config.stride}), ours", median_ms(lambda: lite(x), args.repeat, sync), "-"),
         ]
     print(
         f"reconstruct one {args.size}x{args.size} image, T={args.bins}, {dev}, "

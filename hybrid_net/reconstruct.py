@@ -44,6 +44,8 @@ class EncoderConfig:
     k3: int = 7
     decay: float = 0.75
     threshold: float = 0.5
+    #: conv1's kernel and stride: 1 is E-SAI's 1x1; 2 reads 2x2 patches, so the spiking layers run at half size
+    stride: int = 1
 
 
 def spiking_encode(
@@ -62,6 +64,8 @@ def spiking_encode(
         s2 = lif_multistep(_per_step(conv2, s1), None, cfg.decay, cfg.threshold)[0]
         s3 = lif_multistep(_per_step(conv3, torch.cat((s2, s1), 2)), None, cfg.decay, cfg.threshold)[0]
         return s3.sum(0) / s3.shape[0]
+    if not torch.is_grad_enabled():
+        return _encode_inplace(convs, x, cfg)
     st1 = st2 = st3 = None
     total = None
     for xt in x:
@@ -72,9 +76,47 @@ def spiking_encode(
     return total / x.shape[0]
 
 
+class _Membrane:
+    """One layer's LIF state for inference, updated in place: mem = mem * decay * (1 - spike) + drive.
+
+    The reset is ``mem -= mem * spike`` on float spikes (exact: spikes are 0 or 1), 20x cheaper on a CPU
+    than a boolean masked fill.
+    """
+
+    def __init__(self, cfg: EncoderConfig) -> None:
+        self.cfg = cfg
+        self.mem: Tensor | None = None
+        self.spike: Tensor | None = None
+
+    def __call__(self, drive: Tensor) -> Tensor:
+        if self.mem is None:
+            self.mem = drive
+            self.spike = torch.empty_like(drive)
+        else:
+            self.mem.addcmul_(self.mem, self.spike, value=-1.0).mul_(self.cfg.decay).add_(drive)
+        return torch.gt(self.mem, self.cfg.threshold, out=self.spike)
+
+
+def _encode_inplace(convs: tuple[nn.Module, nn.Module, nn.Module], x: Tensor, cfg: EncoderConfig) -> Tensor:
+    """The stepped encoder without autograd: membranes updated in place, spikes written straight into the
+    buffer conv3 reads (no cat). The same spikes as :func:`lif_step`'s (tested)."""
+    conv1, conv2, conv3 = convs
+    n1, n2, n3 = _Membrane(cfg), _Membrane(cfg), _Membrane(cfg)
+    both = total = None
+    for xt in x:
+        s1 = n1(conv1(xt))
+        if both is None:
+            both = torch.empty(s1.shape[0], cfg.c2 + cfg.c1, *s1.shape[-2:], dtype=xt.dtype, device=xt.device)
+        both[:, cfg.c2 :] = s1
+        both[:, : cfg.c2] = n2(conv2(s1))
+        s3 = n3(conv3(both))
+        total = s3.clone() if total is None else total.add_(s3)
+    return total / x.shape[0]
+
+
 def _encoder_convs(cfg: EncoderConfig) -> tuple[nn.Conv2d, nn.Conv2d, nn.Conv2d]:
     return (
-        nn.Conv2d(2, cfg.c1, 1),
+        nn.Conv2d(2, cfg.c1, cfg.stride, stride=cfg.stride),
         nn.Conv2d(cfg.c1, cfg.c2, cfg.k2, padding=cfg.k2 // 2),
         nn.Conv2d(cfg.c2 + cfg.c1, cfg.c3, cfg.k3, padding=cfg.k3 // 2),
     )
@@ -212,26 +254,33 @@ class HybridLiteConfig:
     k3: int = 3
     width: int = 32
     n_blocks: int = 4
+    #: 2: the encoder reads 2x2 patches and everything but the last layer runs at half size (4x less work);
+    #: the head then sees the decoder's features upsampled beside the window's full-size event counts
+    stride: int = 1
 
 
 class HybridLite(nn.Module):
     """E-SAI's spiking encoder, lighter (conv3 3x3, 16 channels), and a depthwise-separable U-Net decoder."""
 
     config_class = HybridLiteConfig
-    multiple = 4
 
     def __init__(self, config: HybridLiteConfig = HybridLiteConfig()) -> None:
         super().__init__()
         self.config = config
+        if config.stride not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2, got {config.stride}")
+        #: Height and width are padded to a multiple of this (the stride-2 stages).
+        self.multiple = 4 * config.stride
         c = config.width
-        self.encoder = SpikingEncoder(EncoderConfig(config.c1, config.c2, config.c3, 3, config.k3))
+        enc = EncoderConfig(config.c1, config.c2, config.c3, 3, config.k3, stride=config.stride)
+        self.encoder = SpikingEncoder(enc)
         self.stem = _dwsep(config.c3, c)
         self.down1 = _dwsep(c, 2 * c, 2)
         self.down2 = _dwsep(2 * c, 3 * c, 2)
         self.blocks = nn.Sequential(*(_DWRes(3 * c) for _ in range(config.n_blocks)))
         self.up2 = _dwsep(3 * c + 2 * c, 2 * c)
         self.up1 = _dwsep(2 * c + c, c)
-        self.head = nn.Conv2d(c, 1, 3, padding=1)
+        self.head = nn.Conv2d(c + (2 if config.stride > 1 else 0), 1, 3, padding=1)
 
     def forward(self, frames: Tensor) -> Tensor:
         _check_frames(frames)
@@ -240,4 +289,7 @@ class HybridLite(nn.Module):
         x = self.blocks(self.down2(x1))
         x = self.up2(torch.cat((F.interpolate(x, size=x1.shape[-2:], mode="nearest"), x1), 1))
         x = self.up1(torch.cat((F.interpolate(x, size=x0.shape[-2:], mode="nearest"), x0), 1))
+        if self.config.stride > 1:
+            counts = torch.log1p(frames.float().mean(1))  # B x 2 x H x W: where the window's events fell
+            x = torch.cat((F.interpolate(x, size=frames.shape[-2:], mode="bilinear", align_corners=False), counts), 1)
         return torch.tanh(self.head(x))

@@ -367,12 +367,14 @@ def write_report(report: dict, json_path: str | Path) -> None:
         w.writerows(rows)
 
 
-def build_model(name: str, seed: int = 0) -> nn.Module:
-    """A fresh model of a registered architecture with its default config, its weights drawn from ``seed``."""
+def build_model(name: str, seed: int = 0, **config: object) -> nn.Module:
+    """A fresh model of a registered architecture (its default config, updated by ``config``), its weights
+    drawn from ``seed``."""
     from spikelens.hybrid_net.registry import MODELS
 
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: choose from {sorted(MODELS)}")
+    cls = MODELS[name]
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return MODELS[name]()
+        return cls(cls.config_class(**config))

@@ -169,7 +169,10 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
     training.barrier()
     cfg = rc.TrainConfig(epochs=args.epochs, batch=args.batch, crop=args.crop, seed=args.seed)
     with cli_job("train", "step", quiet) as job:
-        model = rc.build_model(args.model, args.seed) if args.init is None else load_model(args.init, "cpu")
+        if args.init is not None:
+            model = load_model(args.init, "cpu")
+        else:
+            model = rc.build_model(args.model, args.seed, **({"stride": args.stride} if args.stride else {}))
         history = rc.train(model, cache, cfg, args.output, args.device, job, args.resume)
     if rank > 0:
         return 0
@@ -334,6 +337,9 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--seed", type=int, default=0, help="seed of the crops and the initial weights")
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT's .state.pt")
     tr.add_argument("--init", help="start from this checkpoint's weights and architecture (path or bundled name)")
+    tr.add_argument(
+        "--stride", type=int, choices=(1, 2), help="hybridlite: 2 runs the spiking encoder at half size (4x faster)"
+    )
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train_reconstruct)
 

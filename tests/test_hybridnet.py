@@ -47,8 +47,9 @@ def test_encoder_spikes_equal_the_step_by_step_reference(esai_checkpoint):
     ref.Gen.model.register_forward_pre_hook(lambda m, a: captured.setdefault("z", a[0]))
     with torch.no_grad():
         ref(x)
-        stepped, batched = net.encode(x, batched=False), net.encode(x, batched=True)
+        stepped, batched = net.encode(x, batched=False), net.encode(x, batched=True)  # in place (no autograd)
     assert torch.equal(stepped, captured["z"]) and torch.equal(batched, captured["z"]) and 0 < stepped.mean() < 1
+    assert torch.equal(net.encode(x, batched=False).detach(), stepped)  # with autograd: lif_step's path
 
 
 def test_our_checkpoints_round_trip_with_their_header(tmp_path):
@@ -115,3 +116,19 @@ def test_a_tiny_training_run_lowers_the_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.6 * losses[0]
+
+
+def test_half_size_lite_keeps_the_full_size_output():
+    """stride 2: the encoder reads 2x2 patches; the output still covers every input pixel, any size."""
+    from spikelens.hybrid_net.reconstruct import HybridLite, HybridLiteConfig
+    from spikelens.pipelines.reconstruction import run_model
+
+    torch.manual_seed(0)
+    lite = HybridLite(HybridLiteConfig(stride=2)).eval()
+    assert lite.multiple == 8 and lite.encoder.conv1.kernel_size == (2, 2)
+    x = frames(b=1, t=5, seed=1)
+    with torch.no_grad():
+        y = lite(torch.cat((x, x[..., :8]), -1))  # 32 x 56
+    assert y.shape == (1, 1, 32, 56) and y.abs().max() <= 1
+    out = run_model(lite, x[0, :, :, :30, :45].numpy())
+    assert out.shape == (30, 45)
