@@ -152,13 +152,8 @@ def train(
             with torch.autocast(dev.type, enabled=amp):
                 logits = net(torch.from_numpy(x).to(dev).transpose(0, 1))
             loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            losses.append(loss.item())
-            job.report(epoch * steps + s + 1, cfg.epochs * steps, f"loss {loss.item():.3f}")
+            losses.append(training.step(loss, opt, scaler, sched))
+            job.report(epoch * steps + s + 1, cfg.epochs * steps, f"loss {losses[-1]:.3f}")
         history.append(float(np.mean(losses)))
         if rank == 0:
             training.save_state(saved, model, opt, sched, scaler, epoch, history, (order_rng, aug_rng))

@@ -63,6 +63,16 @@ def broadcast_buffers(model: torch.nn.Module) -> None:
             dist.broadcast(b, 0)
 
 
+def step(loss: torch.Tensor, opt, scaler, sched) -> float:
+    """One optimiser step through the AMP grad scaler (a no-op scaler on CPU); returns the loss."""
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    sched.step()
+    return loss.item()
+
+
 def state_path(out: str | Path) -> Path:
     """Where training keeps what ``resume`` needs: beside the checkpoint, ``<name>.state.pt``."""
     return Path(out).with_suffix(".state.pt")
