@@ -317,6 +317,12 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     rec.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     rec.add_argument("--roi", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="crop (top, left, height, width)")
     rec.add_argument("--bins", type=int, default=30, help="time bins T (E-SAI's preprocessing)")
+    rec.add_argument(
+        "--esai-compat",
+        action="store_true",
+        help="E-SAI's exact refocusing and packing: always on here (the networks are trained on it); "
+        "accepted so E-SAI command lines run unchanged",
+    )
     rec.add_argument("-o", "--output", type=Path, required=True, help="the reconstructed image (.png)")
     rec.add_argument("--raw", type=Path, help="also save the network's output, float32 H x W (.npy)")
     rec.add_argument("--json", action="store_true", help="print depth, model, device, timings (and scores) as JSON")

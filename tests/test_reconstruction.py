@@ -64,6 +64,10 @@ def test_reconstruct_beats_the_accumulation_baseline(dataset, trained, tmp_path,
     assert r.dtype == np.float32 and r.shape == (50, 66) and np.abs(r).max() <= 1
     s = load_sample(sample)
     np.testing.assert_array_equal(r, run_model(load_model(trained, "cpu"), s.frames))
+    compat = ["reconstruct", str(sample), "--model", str(trained), "-o", str(png), "--raw", str(raw), "--esai-compat"]
+    assert main(compat) == 0  # E-SAI's mode is the only mode: the same output
+    capsys.readouterr()
+    np.testing.assert_array_equal(np.load(raw), r)
     args = ["reconstruct", str(sample), "--auto", "--model", str(trained), "-o", str(png), "--json"]
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["depth"] > 0
