@@ -16,6 +16,34 @@ def samples() -> Path:
     return SAMPLES
 
 
+@pytest.fixture
+def settings_dir(tmp_path):
+    """Qt settings in a temporary folder, so GUI tests never read or write the user's."""
+    import pyqtgraph as pg
+    from PyQt6.QtCore import QCoreApplication, QSettings
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    QCoreApplication.setOrganizationName("SpikeLensTest")
+    QCoreApplication.setApplicationName("SpikeLensTest")
+    pg.setConfigOptions(imageAxisOrder="row-major")
+    return tmp_path / "settings"
+
+
+@pytest.fixture
+def window(qtbot, settings_dir):
+    """The main window, shown; closed afterwards with every worker joined."""
+    from PyQt6.QtCore import QThreadPool
+
+    from helpers import WAIT, make_window
+
+    w = make_window(qtbot)
+    yield w
+    w.close()
+    assert QThreadPool.globalInstance().waitForDone(WAIT)
+    assert QThreadPool.globalInstance().activeThreadCount() == 0  # no leaked workers
+
+
 # Numba compiles (or loads its cache) on the first call of each kernel; that is
 # not a slow example, so no per-example deadline.
 settings.register_profile("spikelens", deadline=None)

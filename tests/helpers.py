@@ -65,3 +65,21 @@ class DvSender:
         self.proc.wait(10)
         self.proc.stdout.close()
         self.proc.stderr.close()
+
+
+#: how long GUI tests wait for a signal or condition, ms
+WAIT = 20_000
+
+
+def make_window(qtbot):
+    from spikelens.app.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def open_file(qtbot, w, path):
+    with qtbot.waitSignal(w.recordingOpened, timeout=WAIT):
+        w.open_path(path)

@@ -6,17 +6,15 @@ import pytest
 
 pytest.importorskip("PyQt6")  # the GUI is an extra; these tests run wherever it is installed (CI does)
 
-import pyqtgraph as pg
-from PyQt6.QtCore import QCoreApplication, QSettings, Qt, QThreadPool
+from PyQt6.QtCore import Qt, QThreadPool
 
-from spikelens.app.main_window import MainWindow
 from spikelens.datasets import open_recording
 from spikelens.datasets.bundled import bundled_sample
 from spikelens.datasets.formats.esai import write_esai
 from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
 from spikelens.refocus import AutofocusResult
 
-WAIT = 20_000
+from helpers import WAIT, make_window, open_file
 
 
 @pytest.fixture(scope="module")
@@ -26,37 +24,6 @@ def sai_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("sai") / "scene.npy"
     write_esai(path, events, meta)
     return path
-
-
-@pytest.fixture
-def settings_dir(tmp_path):
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    QCoreApplication.setOrganizationName("SpikeLensTest")
-    QCoreApplication.setApplicationName("SpikeLensTest")
-    pg.setConfigOptions(imageAxisOrder="row-major")
-    return tmp_path / "settings"
-
-
-def make_window(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    return w
-
-
-@pytest.fixture
-def window(qtbot, settings_dir):
-    w = make_window(qtbot)
-    yield w
-    w.close()
-    assert QThreadPool.globalInstance().waitForDone(WAIT)
-    assert QThreadPool.globalInstance().activeThreadCount() == 0  # no leaked workers
-
-
-def open_file(qtbot, w, path):
-    with qtbot.waitSignal(w.recordingOpened, timeout=WAIT):
-        w.open_path(path)
 
 
 def test_open_play_seek_speed_and_modes(qtbot, window):

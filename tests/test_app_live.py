@@ -8,16 +8,15 @@ import pytest
 pytest.importorskip("PyQt6")
 
 from PyQt6.QtCore import QThreadPool
-from test_app import WAIT, make_window, open_file, settings_dir, window  # noqa: F401 (fixtures)
 
 from spikelens.app import main_window as mw
 from spikelens.datasets import open_recording
 from spikelens.datasets.bundled import bundled_sample
 
-from helpers import DvSender, assert_events_equal
+from helpers import WAIT, DvSender, assert_events_equal, open_file
 
 
-def test_every_real_sample_opens_or_explains(qtbot, window, samples):  # noqa: F811
+def test_every_real_sample_opens_or_explains(qtbot, window, samples):
     """Real cameras stamp events with Unix-epoch microseconds: every time shown must be relative."""
     w = window
     for path in sorted(samples.iterdir()):
@@ -45,7 +44,7 @@ def test_every_real_sample_opens_or_explains(qtbot, window, samples):  # noqa: F
         w.pause()
 
 
-def test_live_view_of_a_dv_network_stream_records_and_survives_the_end(qtbot, window, samples, tmp_path):  # noqa: F811
+def test_live_view_of_a_dv_network_stream_records_and_survives_the_end(qtbot, window, samples, tmp_path):
     w = window
     real = samples / "sample.aedat4"
     sender = DvSender(real, speed=0.5)
@@ -83,7 +82,7 @@ def test_live_view_of_a_dv_network_stream_records_and_survives_the_end(qtbot, wi
     assert w.live is None and w.transport.isVisible()
 
 
-def test_a_refused_stream_shows_a_dialog(qtbot, window):  # noqa: F811
+def test_a_refused_stream_shows_a_dialog(qtbot, window):
     from helpers import free_port
 
     w = window
@@ -96,7 +95,7 @@ def test_a_refused_stream_shows_a_dialog(qtbot, window):  # noqa: F811
     w.error_box.accept()
 
 
-def test_simulated_gesture_stream_plays_live(qtbot, window):  # noqa: F811
+def test_simulated_gesture_stream_plays_live(qtbot, window):
     w = window
     with qtbot.waitSignal(w.streamOpened, timeout=WAIT):
         w.open_stream("sim:gesture:2")
@@ -106,7 +105,7 @@ def test_simulated_gesture_stream_plays_live(qtbot, window):  # noqa: F811
     qtbot.waitUntil(lambda: "ended" in w.live_bar.status.text(), timeout=WAIT)
 
 
-def test_a_hanging_open_can_be_abandoned(qtbot, window, monkeypatch):  # noqa: F811
+def test_a_hanging_open_can_be_abandoned(qtbot, window, monkeypatch):
     """A file that hangs its decoder (h5py spinning on a corrupt foreign file) must not hold the window."""
     release = threading.Event()
     real_open = mw.open_source
@@ -129,7 +128,7 @@ def test_a_hanging_open_can_be_abandoned(qtbot, window, monkeypatch):  # noqa: F
     assert w.path == bundled_sample() and np.any(w.image.image)
 
 
-def test_a_hostile_pickle_runs_nothing_when_opened_or_dropped(qtbot, window, tmp_path):  # noqa: F811
+def test_a_hostile_pickle_runs_nothing_when_opened_or_dropped(qtbot, window, tmp_path):
     import os
 
     from test_safe_pickle import exploits, write_npy
