@@ -34,6 +34,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from spikelens.app.classify_panel import ClassifyPanel
 from spikelens.app.display_controls import DisplayControls
 from spikelens.app.live_bar import LiveBar
 from spikelens.app.rate_plot import RatePlot
@@ -149,8 +150,11 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(viewer, "Viewer")
         self.sai = SAIPanel(self.workers)
         self.tabs.addTab(self.sai, "SAI")
+        self.classify = ClassifyPanel(self.workers, self.settings_store)
+        self.tabs.addTab(self.classify, "Classify")
         self.tabs.setTabToolTip(0, "Replay the recording")
         self.tabs.setTabToolTip(1, "Synthetic-aperture refocusing: see through occluders")
+        self.tabs.setTabToolTip(2, "Classify gestures live from any source with a hybrid SNN-CNN")
         self.setCentralWidget(self.tabs)
 
     def _build_docks(self) -> None:
@@ -269,6 +273,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.timer.stop()
+        self.classify.stop()
         self._close_current()
         self.settings_store.setValue("window/geometry", self.saveGeometry())
         self.settings_store.setValue("window/state", self.saveState())
@@ -371,6 +376,7 @@ class MainWindow(QMainWindow):
         self._set_enabled(True)
         self._remember(path)
         self._setup_sai(source, sai_events)
+        self.classify.set_file(path)
         self.render_current()
         self.recordingOpened.emit(str(path))
 

@@ -47,13 +47,15 @@ def classify_stream(
     smooth: int = 3,
     on_decision: Callable[[Decision], object] = lambda d: None,
     stop: threading.Event | None = None,
+    stats: bool = False,
 ) -> LiveSummary:
-    """Run until the stream ends or ``stop`` is set; returns what happened."""
+    """Run until the stream ends or ``stop`` is set; returns what happened. ``stats``: each decision also
+    carries its window's frames, spikes per layer and energy estimate (for a GUI)."""
     speed = getattr(stream, "speed", 1.0) if stream.realtime else None
     sensor = (stream.meta.width, stream.meta.height)
     if not (sensor[0] > 0 and sensor[1] > 0):
         raise ValueError(f"{getattr(stream, 'source', stream)}: the stream does not say its sensor size")
-    sc = StreamClassifier(model, sensor, round(hop_ms * 1000), smooth, speed)
+    sc = StreamClassifier(model, sensor, round(hop_ms * 1000), smooth, speed, stats=stats, keep_frames=stats)
     events = 0
     reason = "stopped"
     for pkt in stream.packets():
@@ -65,3 +67,55 @@ def classify_stream(
     else:
         reason = getattr(stream, "end_reason", None) or "the source ended"
     return LiveSummary(sc.decided, sc.skipped, events, reason)
+
+
+class ClassifySession:
+    """``classify_stream`` on a thread of its own, for a GUI: decisions queue up, the GUI drains them.
+
+    ``start()`` opens the source and runs until it ends, fails or ``stop()``; nothing here blocks the
+    caller. ``take()`` returns the decisions since the last call; ``done``, ``summary`` and ``error`` say
+    how it ended (a disconnect is an ``end_reason``, a failing stream an ``error``).
+    """
+
+    def __init__(self, source: str, model: nn.Module, hop_ms: float = 100.0, smooth: int = 3) -> None:
+        self.source, self.model, self.hop_ms, self.smooth = source, model, hop_ms, smooth
+        self.sensor: tuple[int, int] | None = None
+        self.summary: LiveSummary | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._queue: list[Decision] = []
+        self._thread = threading.Thread(target=self._run, name=f"classify {source}", daemon=True)
+
+    def start(self) -> ClassifySession:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from spikelens.datasets.streams import open_stream
+
+        try:
+            with open_stream(self.source) as stream:
+                self.sensor = (stream.meta.width, stream.meta.height)
+                self.summary = classify_stream(
+                    stream, self.model, self.hop_ms, self.smooth, self._push, self._stop, stats=True
+                )
+        except Exception as exc:  # shown by the GUI; the session just ends
+            self.error = str(exc) or type(exc).__name__
+
+    def _push(self, d: Decision) -> None:
+        with self._lock:
+            self._queue.append(d)
+
+    def take(self) -> list[Decision]:
+        with self._lock:
+            out, self._queue = self._queue, []
+        return out
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)

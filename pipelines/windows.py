@@ -68,6 +68,17 @@ def predict(model: nn.Module, frames: np.ndarray, batch: int = 64) -> np.ndarray
     return np.concatenate(out) if out else np.empty((0, n), np.float32)
 
 
+@torch.no_grad()
+def predict_with_stats(model: nn.Module, frames: np.ndarray) -> tuple[np.ndarray, dict]:
+    """One window's probabilities, its spikes per layer and its energy estimate, from one forward pass."""
+    from spikelens.hybrid_net.classify import energy
+
+    dev = next(model.parameters()).device
+    logits, stats = model(torch.from_numpy(frames[:, None]).to(dev), stats=True)
+    layers = [{"name": s["name"], "spikes": s["spikes"], "rate": s["rate"]} for s in stats["layers"]]
+    return torch.softmax(logits.float(), dim=1)[0].cpu().numpy(), {"layers": layers, "energy": energy(stats)}
+
+
 def classify_offline(
     model: nn.Module, events: np.ndarray, sensor: tuple[int, int], hop_us: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +111,8 @@ class Decision:
     latency_ms: float  # from the arrival of the window's last packet to this decision
     skipped: int = 0  # windows dropped since the previous decision, to catch up with a real-time source
     events: int = 0  # events in the window
+    frames: np.ndarray | None = None  # the window's T x 2 x S x S counts (kept with ``keep_frames``)
+    stats: dict | None = None  # spikes per layer and the energy estimate (with ``stats``)
 
     @property
     def window_class(self) -> int:
@@ -133,6 +146,9 @@ class StreamClassifier:
     hop_us: int = 100_000
     smooth: int = 3
     speed: float | None = None
+    #: also measure spikes per layer and energy on each decision (the same forward pass)
+    stats: bool = False
+    keep_frames: bool = False
     skipped: int = 0
     decided: int = 0
     lag_us: float = 0.0
@@ -208,12 +224,18 @@ class StreamClassifier:
                     n += tk.events
                     arrived = max(arrived, tk.arrived)
         t0 = time.perf_counter()
-        probs = predict(self.model, frames[None])[0]
+        stats = None
+        if self.stats:
+            probs, stats = predict_with_stats(self.model, frames)
+        else:
+            probs = predict(self.model, frames[None])[0]
         net_ms = (time.perf_counter() - t0) * 1e3
         self._recent.append(probs)
         self.decided += 1
         latency = (time.monotonic() - arrived) * 1e3 if arrived else 0.0
-        return Decision(self._window_end(k), probs, np.mean(self._recent, axis=0), net_ms, latency, skipped, n)
+        smoothed = np.mean(self._recent, axis=0)
+        kept = frames if self.keep_frames else None
+        return Decision(self._window_end(k), probs, smoothed, net_ms, latency, skipped, n, kept, stats)
 
     def _forget(self, k: int) -> None:
         """Drop ticks no window from the k-th on needs."""

@@ -1,4 +1,4 @@
-"""Screenshots of the viewer, SAI and live views for the README, from a real (Xvfb) screen.
+"""Screenshots of the viewer, SAI, live and classify views for the README, from a real (Xvfb) screen.
 
     xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshots.py [OUT_DIR] [LIVE_FILE]
 
@@ -6,7 +6,8 @@ The viewer shows the bundled rotating-bar recording mid-playback; the SAI
 view shows a simulated occluded scene (seeded) focused where autofocus put it; the live
 view shows LIVE_FILE (default: the real DVXplorer recording in
 ../shared/samples, else the bundled sample) served by a real dv-processing
-NetworkWriter on 127.0.0.1 at quarter speed, while recording it. Settings go
+NetworkWriter on 127.0.0.1 at quarter speed, while recording it; the classify
+view classifies a simulated gesture recording replayed at 2x. Settings go
 to a temporary folder so a developer's own are untouched.
 """
 
@@ -71,6 +72,24 @@ def live_shot(window: MainWindow, path: Path, recording: Path, tmp: Path) -> Non
         sender.wait()
 
 
+def classify_shot(window: MainWindow, path: Path, tmp: Path) -> None:
+    """The Classify tab on a simulated gesture recording replayed at 2x, with its ground-truth labels."""
+    from spikelens.pipelines.simulate import write_gesture_dataset
+
+    write_gesture_dataset(tmp / "gestures", count=1, seed=5)
+    recording = next((tmp / "gestures" / "DvsGesture").glob("*.aedat"))
+    window.open_path(recording)
+    wait_for(window.recordingOpened)
+    window.tabs.setCurrentIndex(2)
+    while window.classify.model is None:
+        wait(100)
+    window.classify.source.setCurrentText(f"file:{recording}@2")
+    window.classify.start()
+    wait(9000)
+    shoot(window, path)
+    window.classify.stop()
+
+
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
     real = Path(__file__).resolve().parents[2] / "shared" / "samples" / "sample.aedat4"
@@ -113,6 +132,8 @@ def main() -> None:
     wait(2000)
     shoot(window, out / "sai.png")
     live_shot(window, out / "live.png", live_file, tmp)
+    window.stop_stream()
+    classify_shot(window, out / "classify.png", tmp)
     window.close()
 
 

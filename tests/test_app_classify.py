@@ -1,0 +1,128 @@
+"""The Classify tab under pytest-qt: the same decisions as the command line, a live DV stream cut mid-way,
+a bad checkpoint, and a device list that knows when CUDA is absent."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PyQt6")
+
+import torch
+from PyQt6.QtCore import QThreadPool
+
+from spikelens.datasets.detect import open_recording
+from spikelens.hybrid_net.registry import load_model
+from spikelens.pipelines.classification import classify_path
+from spikelens.pipelines.windows import classify_offline
+
+from helpers import WAIT, DvSender, make_window
+
+
+@pytest.fixture(scope="module")
+def gesture_file(tmp_path_factory):
+    from spikelens.pipelines.simulate import write_gesture_dataset
+
+    root = tmp_path_factory.mktemp("gesture")
+    write_gesture_dataset(root, count=1, seed=31337)
+    return next((root / "DvsGesture").glob("*.aedat"))
+
+
+def wait_model(qtbot, panel):
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=WAIT)
+
+
+def run_to_end(qtbot, panel, timeout=WAIT * 3):
+    seen = []
+    real_draw = panel._draw
+
+    def spy(decisions):
+        seen.extend(decisions)
+        real_draw(decisions)
+
+    panel._draw = spy
+    panel.start()
+    qtbot.waitUntil(lambda: panel.session.done and not panel.timer.isActive(), timeout=timeout)
+    return seen
+
+
+def test_classify_tab_decides_as_the_command_line(qtbot, window, gesture_file):
+    """A recording read as fast as it goes: every window's decision is the offline one, and Score file
+    reports what `spikelens classify` reports."""
+    w = window
+    panel = w.classify
+    wait_model(qtbot, panel)
+    panel.source.setCurrentText(str(gesture_file))
+    seen = run_to_end(qtbot, panel)
+    with open_recording(gesture_file) as rec:
+        ev, sensor = rec.load(), (rec.meta.width, rec.meta.height)
+    ends, probs = classify_offline(load_model("gesture", "cpu"), ev, sensor, 100_000)
+    assert [d.t_us for d in seen] == ends.tolist()
+    assert [d.window_class for d in seen] == probs.argmax(axis=1).tolist()
+    assert "ended" in panel.status.text() and panel.start_button.text() == "Start"
+    assert seen[-1].stats["energy"]["snn_uj"] > 0 and len(seen[-1].stats["layers"]) == 3
+    assert panel.label.text().split()[0] in panel.model.config.classes
+    panel.score_file()
+    qtbot.waitUntil(lambda: panel.score is not None, timeout=WAIT)
+    want = classify_path(gesture_file, "gesture", "cpu")
+    assert [r["predicted"] for r in panel.score["segments"]] == [r["predicted"] for r in want["segments"]]
+    assert panel.score["accuracy"] == want["accuracy"] and f"accuracy {want['accuracy']:.3f}" in panel.status.text()
+
+
+def test_classify_tab_over_a_dv_network_stream_survives_the_sender_cut(qtbot, window, gesture_file):
+    panel = window.classify
+    wait_model(qtbot, panel)
+    sender = DvSender(gesture_file, speed=4.0, cut_after=200)
+    try:
+        panel.source.setCurrentText(sender.source)
+        seen = run_to_end(qtbot, panel)
+        n_sent = sender.sent()
+    finally:
+        sender.close()
+    assert seen and panel.session.summary.events == n_sent
+    assert "closed the connection" in panel.status.text()
+    assert window.isVisible() and panel.start_button.isEnabled()
+
+
+def test_a_bad_checkpoint_shows_a_dialog_and_keeps_the_model(qtbot, window, tmp_path, monkeypatch):
+    panel = window.classify
+    wait_model(qtbot, panel)
+    before = panel.model
+    shown = []
+    monkeypatch.setattr("spikelens.app.classify_panel.QMessageBox.warning", lambda *a: shown.append(a[2]))
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    worker = panel.load(str(bad))
+    qtbot.waitUntil(lambda: len(shown) == 1, timeout=WAIT)
+    assert worker.done.wait(5)
+    assert "not a loadable checkpoint" in shown[0] and panel.model is before
+    assert panel.model_box.currentText() == "gesture"
+    recon = tmp_path / "recon.pt"  # a real checkpoint, but of a reconstruction network
+    from spikelens.hybrid_net.registry import save_model
+    from spikelens.pipelines.reconstruction import build_model
+
+    save_model(build_model("hybridlite"), recon)
+    panel.load(str(recon))
+    qtbot.waitUntil(lambda: len(shown) == 2, timeout=WAIT)
+    assert "not a classifier" in shown[1] and panel.model is before
+
+
+def test_device_list_and_settings_persist(qtbot, settings_dir):
+    w = make_window(qtbot)
+    panel = w.classify
+    wait_model(qtbot, panel)
+    names = [panel.device_box.itemText(i) for i in range(panel.device_box.count())]
+    cuda_item = panel.device_box.model().item(2)
+    assert names[:2] == ["auto", "cpu"]
+    assert cuda_item.isEnabled() == torch.cuda.is_available()
+    assert ("not available" in names[2]) != torch.cuda.is_available()
+    panel.source.setCurrentText("sim:gesture:5")
+    panel.start()
+    qtbot.waitUntil(lambda: panel.session is not None, timeout=WAIT)
+    panel.stop()
+    w.close()
+    assert QThreadPool.globalInstance().waitForDone(WAIT)
+    again = make_window(qtbot)
+    assert again.classify.source.itemText(0) == "sim:gesture:5"
+    wait_model(qtbot, again.classify)
+    assert again.classify.model_box.currentText() == "gesture"
+    again.close()
+    np.testing.assert_equal(QThreadPool.globalInstance().waitForDone(WAIT), True)
