@@ -13,12 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-import torch
 from PyQt6.QtCore import QSettings, QTimer
 from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -28,29 +26,25 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from spikelens.app.model_picker import ModelPicker
 from spikelens.app.workers import Worker, WorkerPool
 from spikelens.datasets.collections.dvs_gesture import read_labels
 from spikelens.datasets.streams import parse_source
-from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines.classification import DEFAULT_MODEL, classify_path, labels_beside
 from spikelens.pipelines.live_classify import ClassifySession
 
-BROWSE = "Checkpoint file..."
 MAX_POINTS = 3000  # decisions kept on the timeline
 
 
-def devices() -> list[tuple[str, bool]]:
-    """(name, usable) for the device list; CUDA is listed greyed out when absent."""
-    cuda = torch.cuda.is_available()
-    return [("auto", True), ("cpu", True), ("cuda" if cuda else "cuda (not available)", cuda)]
+def _not_a_classifier(model) -> str | None:
+    ok = hasattr(model, "config") and hasattr(model.config, "classes")
+    return None if ok else f"a {type(model).__name__}, not a classifier"
 
 
 class ClassifyPanel(QWidget):
     def __init__(self, workers: WorkerPool, settings: QSettings) -> None:
         super().__init__()
         self.workers, self.settings = workers, settings
-        self.model = None
-        self.model_name = ""
         self.session: ClassifySession | None = None
         self.score: dict | None = None
         self._times: list[float] = []
@@ -64,18 +58,14 @@ class ClassifyPanel(QWidget):
         self.source.setMinimumWidth(320)
         self.source.addItems(self._history())
         self.source.lineEdit().setPlaceholderText("sim:gesture, dv-net:HOST:PORT, camera, file:PATH@1, PATH")
-        self.model_box = QComboBox()
-        self.model_box.addItems([DEFAULT_MODEL, BROWSE])
-        self.device_box = QComboBox()
-        for name, usable in devices():
-            self.device_box.addItem(name)
-            self.device_box.model().item(self.device_box.count() - 1).setEnabled(usable)
+        self.picker = ModelPicker(workers, settings, "classify", DEFAULT_MODEL, _not_a_classifier)
+        self.picker.modelChanged.connect(self._loaded)
         self.start_button = QPushButton("Start")
         self.score_button = QPushButton("Score file")
         self.score_button.setToolTip("classify each labelled segment of the source file, as `spikelens classify`")
-        for text, w in (("Source", self.source), ("Model", self.model_box), ("Device", self.device_box)):
-            row.addWidget(QLabel(text))
-            row.addWidget(w)
+        row.addWidget(QLabel("Source"))
+        row.addWidget(self.source)
+        row.addWidget(self.picker)
         row.addWidget(self.start_button)
         row.addWidget(self.score_button)
         lay.addLayout(row)
@@ -117,53 +107,17 @@ class ClassifyPanel(QWidget):
         self.timer.timeout.connect(self._poll)
         self.start_button.clicked.connect(self.toggle)
         self.score_button.clicked.connect(self.score_file)
-        self.model_box.activated.connect(self._model_chosen)
-        self.device_box.activated.connect(lambda _: self.load(self.model_name))
-        saved = str(self.settings.value("classify/device", "auto"))
-        if saved in [self.device_box.itemText(i) for i in range(self.device_box.count())]:
-            self.device_box.setCurrentText(saved)
-        self.load(str(self.settings.value("classify/model", DEFAULT_MODEL)))
 
     # -- model --------------------------------------------------------------------------------
     @property
-    def device(self) -> str:
-        return self.device_box.currentText().split()[0]
+    def model(self):
+        return self.picker.model
 
-    def _model_chosen(self, index: int) -> None:
-        if self.model_box.itemText(index) != BROWSE:
-            self.load(self.model_box.itemText(index))
-            return
-        path, _ = QFileDialog.getOpenFileName(self, "Classifier checkpoint", "", "Checkpoints (*.pt *.pth)")
-        if path:
-            self.load(path)
-        else:
-            self.model_box.setCurrentText(self.model_name)
-
-    def load(self, name: str) -> Worker:
-        """Load a bundled name or a checkpoint on a worker; on failure a dialog, and the old model stays."""
-        w = Worker(load_model, name, self.device)
-        w.signals.result.connect(lambda model, n=name: self._loaded(n, model))
-        w.signals.error.connect(lambda msg, n=name: self._load_failed(n, msg))
-        return self.workers.start(w)
-
-    def _loaded(self, name: str, model) -> None:
-        if not hasattr(model, "config") or not hasattr(model.config, "classes"):
-            self._load_failed(name, f"{name}: a {type(model).__name__}, not a classifier")
-            return
-        self.model, self.model_name = model, name
-        if self.model_box.findText(name) < 0:
-            self.model_box.insertItem(self.model_box.count() - 1, name)
-        self.model_box.setCurrentText(name)
-        self.settings.setValue("classify/model", name)
-        self.settings.setValue("classify/device", self.device_box.currentText())
+    def _loaded(self, model, name: str) -> None:
         names = model.config.classes
         self.bars_plot.getAxis("left").setTicks([list(enumerate(names))])
         self.timeline.getAxis("left").setTicks([list(enumerate(names))])
         self.status.setText(f"model {name}: {len(names)} classes, window {model.config.window_us / 1e3:g} ms")
-
-    def _load_failed(self, name: str, message: str) -> None:
-        self.model_box.setCurrentText(self.model_name)
-        QMessageBox.warning(self, "Cannot load the model", message)
 
     # -- live ---------------------------------------------------------------------------------
     def _history(self) -> list[str]:

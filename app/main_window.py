@@ -148,7 +148,7 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.transport)
         lay.addWidget(self.live_bar)
         self.tabs.addTab(viewer, "Viewer")
-        self.sai = SAIPanel(self.workers)
+        self.sai = SAIPanel(self.workers, self.settings_store)
         self.tabs.addTab(self.sai, "SAI")
         self.classify = ClassifyPanel(self.workers, self.settings_store)
         self.tabs.addTab(self.classify, "Classify")

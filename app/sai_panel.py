@@ -7,14 +7,19 @@ the slider rests. All computation is on workers; the newest request wins.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtWidgets import (
+    QCheckBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -22,12 +27,24 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from spikelens.app.model_picker import ModelPicker
 from spikelens.app.workers import Worker, WorkerPool
 from spikelens.datasets.sai_scene import SAIScene
-from spikelens.pipelines.sai_view import SAIInputs, depth_grid, refocused, run_autofocus, stack
+from spikelens.pipelines.images import write_png
+from spikelens.pipelines.reconstruction import DEFAULT_MODEL as DEFAULT_RECONSTRUCTOR
+from spikelens.pipelines.sai_view import (
+    ReconstructView,
+    SAIInputs,
+    depth_grid,
+    reconstructed,
+    refocused,
+    run_autofocus,
+    stack,
+)
 from spikelens.refocus import SAIGeometry
 
 SLIDER_STEPS = 1000
+RECON, GT = 2, 3  # image panel columns
 GREY = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
 
 
@@ -62,12 +79,36 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         self.labels[k].setText(text)
 
 
+def _not_a_reconstructor(model) -> str | None:
+    return f"a {type(model).__name__}, not a reconstruction network" if hasattr(model.config, "classes") else None
+
+
+def figure(panels: list[tuple[np.ndarray, str]], pad: int = 8, band: int = 28) -> np.ndarray:
+    """Grey images side by side on white, each under its title (RGB uint8)."""
+    import cv2
+
+    h = max(img.shape[0] for img, _ in panels)
+    tiles = []
+    for img, title in panels:
+        tile = np.full((h + band, img.shape[1] + 2 * pad, 3), 255, np.uint8)
+        grey = img if img.dtype == np.uint8 else np.clip(img, 0, 255).astype(np.uint8)
+        tile[band : band + img.shape[0], pad : pad + img.shape[1]] = grey[..., None] if grey.ndim == 2 else grey
+        cv2.putText(tile, title[:60], (pad, band - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles.append(tile)
+    return np.hstack(tiles)
+
+
 class SAIPanel(QWidget):
     depthShown = pyqtSignal(float)
+    #: a reconstruction is on screen (its ReconstructView)
+    reconstructed = pyqtSignal(object)
 
-    def __init__(self, workers: WorkerPool) -> None:
+    def __init__(self, workers: WorkerPool, settings: QSettings) -> None:
         super().__init__()
         self.workers = workers
+        self.reconstruction: ReconstructView | None = None
+        self._recon_running = False
+        self._recon_key: tuple | None = None
         self.inputs: SAIInputs | None = None
         self._events: np.ndarray | None = None
         self._stack: tuple[np.ndarray, np.ndarray] | None = None
@@ -111,11 +152,30 @@ class SAIPanel(QWidget):
         for w in (self.slider, self.depth_box, self.autofocus_button):
             depth_row.addWidget(w)
         form.addRow("depth", depth_row)
+        recon_row = QHBoxLayout()
+        self.recon_box = QCheckBox("Reconstruct")
+        self.recon_box.setToolTip("Run a hybrid SNN-CNN on the refocused events at every depth you settle on")
+        self.recon_box.setChecked(settings.value("reconstruct/on", "false") == "true")
+        self.recon_box.toggled.connect(
+            lambda on: (settings.setValue("reconstruct/on", on), self._request_reconstruct())
+        )
+        self.picker = ModelPicker(workers, settings, "reconstruct", DEFAULT_RECONSTRUCTOR, _not_a_reconstructor)
+        self.picker.modelChanged.connect(lambda *_: self._request_reconstruct())
+        self.export_png = QPushButton("Export PNG")
+        self.export_png.clicked.connect(lambda: self._export(self.export_reconstruction, "reconstruction.png"))
+        self.export_fig = QPushButton("Export figure")
+        self.export_fig.clicked.connect(lambda: self._export(self.export_figure, "sai_figure.png"))
+        for w in (self.recon_box, self.picker, self.export_png, self.export_fig):
+            recon_row.addWidget(w)
+        recon_row.addStretch(1)
+        form.addRow(recon_row)
         lay.addLayout(form)
         self.status = QLabel("Open a recording with SAI metadata, or enter fx and v and press Apply.")
         lay.addWidget(self.status)
-        self.images = ImagePanel(["unfocused", "refocused", "ground truth"])
-        self.images.setToolTip("Left: all events summed; middle: refocused at the chosen depth; right: ground truth")
+        self.images = ImagePanel(["unfocused", "refocused", "reconstruction", "ground truth"])
+        self.images.setToolTip(
+            "All events summed; refocused at the chosen depth; the network's reconstruction; the ground truth"
+        )
         lay.addWidget(self.images, 1)
         self.plot = pg.PlotWidget()
         self.plot.setToolTip(
@@ -184,8 +244,10 @@ class SAIPanel(QWidget):
         t_ref = t_ref if t_ref is not None else self._t0 + self.t_ref.value() * 1000
         geo = SAIGeometry(self.fx.value(), self.v.value(), t_ref, self._true_depth)
         self.inputs = SAIInputs(self._events, geo, self._sensor, ground_truth=self._gt, true_depth=self._true_depth)
-        self.images.show_image(2, self._gt)
-        self.images.set_title(2, "ground truth" if self._gt is not None else "no ground truth")
+        self.images.show_image(GT, self._gt)
+        self.images.set_title(GT, "ground truth" if self._gt is not None else "no ground truth")
+        self.images.show_image(RECON, None)
+        self.reconstruction, self._recon_key = None, None
         self.workers.start(self._worker(refocused, lambda r: self.images.show_image(0, r[1]), self.inputs, 0.0))
         self._start_stack()
         self.set_depth(float(self._true_depth) if self._true_depth else 1.0)
@@ -257,6 +319,57 @@ class SAIPanel(QWidget):
             self.images.show_image(1, img)
             self.images.set_title(1, f"refocused at {depth:.3f} m")
             self.depthShown.emit(depth)
+            self._request_reconstruct()
+
+    # -- reconstruction ---------------------------------------------------------------------------
+    def _request_reconstruct(self, *_: object) -> None:
+        """Reconstruct at the current depth; one run at a time, and when it ends the newest depth runs next."""
+        model = self.picker.model
+        key = (self.depth, id(model), id(self.inputs))
+        if not self.recon_box.isChecked() or model is None or self.inputs is None or self._recon_running:
+            return
+        if key == self._recon_key:  # already on screen (or on its way)
+            return
+        self._recon_running, self._recon_key = True, key
+        self.images.set_title(RECON, f"reconstructing at {self.depth:.3f} m ...")
+        w = self._worker(reconstructed, self._reconstructed, self.inputs, self.depth, model)
+        w.signals.finished.connect(self._reconstruct_finished)
+        self.workers.start(w)
+
+    def _reconstructed(self, r: ReconstructView) -> None:
+        self.reconstruction = r
+        self.images.show_image(RECON, r.image)
+        score = f", PSNR {r.psnr:.2f} dB, SSIM {r.ssim:.3f}" if r.psnr is not None else ""
+        self.images.set_title(RECON, f"reconstruction ({r.psnr:.2f} dB)" if r.psnr is not None else "reconstruction")
+        self.status.setText(f"{self.picker.name} at {r.depth:.3f} m: network {r.net_ms:.0f} ms{score}")
+        self.reconstructed.emit(r)
+
+    def _reconstruct_finished(self) -> None:
+        self._recon_running = False
+        self._request_reconstruct()  # the depth moved on meanwhile: catch up
+
+    def export_reconstruction(self, path: str | Path) -> None:
+        if self.reconstruction is None:
+            raise ValueError("nothing reconstructed yet: tick Reconstruct")
+        write_png(self.reconstruction.image, path)
+
+    def export_figure(self, path: str | Path) -> None:
+        """The four images side by side with their titles, as one PNG."""
+        panels = [item.image for item in self.images.items]
+        titles = [label.text for label in self.images.labels]
+        shown = [(img, t) for img, t in zip(panels, titles, strict=True) if img is not None]
+        if not shown:
+            raise ValueError("nothing to export yet")
+        write_png(figure(shown), path)
+
+    def _export(self, fn, default: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export", default, "PNG images (*.png)")
+        if not path:
+            return
+        try:
+            fn(path)
+        except (ValueError, OSError) as exc:
+            QMessageBox.warning(self, "Cannot export", str(exc))
 
     # -- autofocus --------------------------------------------------------------------------------
     def run_autofocus(self) -> None:

@@ -29,7 +29,7 @@ from spikelens.hybrid_net.registry import load_model, resolve_device, save_model
 from spikelens.pipelines import training
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.pipelines.sai import image_to_uint8, open_sai
-from spikelens.refocus import accumulate, autofocus, pack_frames_esai
+from spikelens.refocus import SAIGeometry, accumulate, autofocus, pack_frames_esai
 from spikelens.refocus.frames import ESAI_TEST_ROI, Roi
 
 #: The bundled default model's name.
@@ -55,8 +55,7 @@ def load_sample(
         depth = autofocus(events, geo.fx, geo.v, geo.t_ref_us, sensor, roi=roi).depth
     elif depth is None:
         depth = scene.depth
-    packed = pack_frames_esai(events, geo.fx, geo.v, depth, geo.t_ref_us, bins, sensor, roi, dtype=np.int16)
-    frames = np.ascontiguousarray(packed[:, ::-1])  # ON first, as E-SAI's Pos/Neg
+    frames = esai_frames(events, geo, depth, bins, sensor, roi)
     truth = scene.ground_truth
     if truth is not None and roi is not None:
         y, x, h, w = roi
@@ -69,6 +68,14 @@ def load_sample(
             y, x, h, w = roi
             frame_sai = frame_sai[y : y + h, x : x + w]
     return Sample(frames, truth, baseline, float(depth), scene, frame_sai)
+
+
+def esai_frames(
+    events: np.ndarray, geo: SAIGeometry, depth: float, bins: int, sensor: tuple[int, int], roi: Roi | None = None
+) -> np.ndarray:
+    """The networks' input: T x 2 x H x W int16, refocused and packed exactly as E-SAI, ON first (its Pos/Neg)."""
+    packed = pack_frames_esai(events, geo.fx, geo.v, depth, geo.t_ref_us, bins, sensor, roi, dtype=np.int16)
+    return np.ascontiguousarray(packed[:, ::-1])
 
 
 def frame_sai_image(aps: np.ndarray, aps_t_us: np.ndarray, rate: float, t_ref_us: int) -> np.ndarray:

@@ -7,11 +7,13 @@ differ by the same amount of refocus everywhere in the range.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from spikelens.pipelines.jobs import Job, ensure
+from spikelens.pipelines.reconstruction import esai_frames, output_to_uint8, psnr, run_model, ssim
 from spikelens.pipelines.sai import image_to_uint8
 from spikelens.refocus import SAIGeometry, accumulate, autofocus
 from spikelens.refocus.autofocus import DEPTH_RANGE, AutofocusResult, focal_stack
@@ -66,3 +68,24 @@ def run_autofocus(inp: SAIInputs) -> AutofocusResult:
     g = inp.geometry
     near, far = min(inp.depth_range[0], DEPTH_RANGE[0]), max(inp.depth_range[1], DEPTH_RANGE[1])
     return autofocus(inp.events, g.fx, g.v, g.t_ref_us, inp.sensor, (near, far))
+
+
+@dataclass(frozen=True)
+class ReconstructView:
+    depth: float
+    image: np.ndarray  # H x W uint8
+    net_ms: float
+    psnr: float | None  # against the ground truth, when the recording has one
+    ssim: float | None
+
+
+def reconstructed(inp: SAIInputs, depth: float, model, bins: int = 30) -> ReconstructView:
+    """What ``spikelens reconstruct --depth`` computes, on the open recording: E-SAI's packing, the network,
+    and PSNR / SSIM against the ground truth."""
+    frames = esai_frames(inp.events, inp.geometry, depth, bins, inp.sensor)
+    t0 = time.perf_counter()
+    image = output_to_uint8(run_model(model, frames))
+    net_ms = (time.perf_counter() - t0) * 1e3
+    gt = inp.ground_truth
+    scores = (psnr(image, gt), ssim(image, gt)) if gt is not None and gt.shape == image.shape else (None, None)
+    return ReconstructView(depth, image, net_ms, *scores)

@@ -3,7 +3,8 @@
     xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshots.py [OUT_DIR] [LIVE_FILE]
 
 The viewer shows the bundled rotating-bar recording mid-playback; the SAI
-view shows a simulated occluded scene (seeded) focused where autofocus put it; the live
+view shows a simulated occluded scene (seeded) focused where autofocus put it, then with the
+bundled network's reconstruction; the live
 view shows LIVE_FILE (default: the real DVXplorer recording in
 ../shared/samples, else the bundled sample) served by a real dv-processing
 NetworkWriter on 127.0.0.1 at quarter speed, while recording it; the classify
@@ -131,6 +132,9 @@ def main() -> None:
         wait(100)
     wait(2000)
     shoot(window, out / "sai.png")
+    window.sai.recon_box.setChecked(True)
+    wait_for(window.sai.reconstructed)
+    shoot(window, out / "reconstruct.png")
     live_shot(window, out / "live.png", live_file, tmp)
     window.stop_stream()
     classify_shot(window, out / "classify.png", tmp)

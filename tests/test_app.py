@@ -83,7 +83,7 @@ def test_sai_view_slider_and_autofocus(qtbot, window, sai_file):
         sai.slider.setValue(300)
     assert sai.depth == pytest.approx(float(sai._grid()[300]))
     assert sai.depth_box.value() == pytest.approx(sai.depth, abs=1e-3)
-    assert sai.images.items[1].image is not None and sai.images.items[2].image.shape == (64, 96)
+    assert sai.images.items[1].image is not None and sai.images.items[3].image.shape == (64, 96)
     sai.autofocus_button.click()
     qtbot.waitUntil(lambda: sai.autofocus_result is not None, timeout=WAIT)
     r = sai.autofocus_result

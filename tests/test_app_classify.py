@@ -87,20 +87,20 @@ def test_a_bad_checkpoint_shows_a_dialog_and_keeps_the_model(qtbot, window, tmp_
     wait_model(qtbot, panel)
     before = panel.model
     shown = []
-    monkeypatch.setattr("spikelens.app.classify_panel.QMessageBox.warning", lambda *a: shown.append(a[2]))
+    monkeypatch.setattr("spikelens.app.model_picker.QMessageBox.warning", lambda *a: shown.append(a[2]))
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"not a checkpoint at all")
-    worker = panel.load(str(bad))
+    worker = panel.picker.load(str(bad))
     qtbot.waitUntil(lambda: len(shown) == 1, timeout=WAIT)
     assert worker.done.wait(5)
     assert "not a loadable checkpoint" in shown[0] and panel.model is before
-    assert panel.model_box.currentText() == "gesture"
+    assert panel.picker.model_box.currentText() == "gesture"
     recon = tmp_path / "recon.pt"  # a real checkpoint, but of a reconstruction network
     from spikelens.hybrid_net.registry import save_model
     from spikelens.pipelines.reconstruction import build_model
 
     save_model(build_model("hybridlite"), recon)
-    panel.load(str(recon))
+    panel.picker.load(str(recon))
     qtbot.waitUntil(lambda: len(shown) == 2, timeout=WAIT)
     assert "not a classifier" in shown[1] and panel.model is before
 
@@ -109,8 +109,9 @@ def test_device_list_and_settings_persist(qtbot, settings_dir):
     w = make_window(qtbot)
     panel = w.classify
     wait_model(qtbot, panel)
-    names = [panel.device_box.itemText(i) for i in range(panel.device_box.count())]
-    cuda_item = panel.device_box.model().item(2)
+    box = panel.picker.device_box
+    names = [box.itemText(i) for i in range(box.count())]
+    cuda_item = box.model().item(2)
     assert names[:2] == ["auto", "cpu"]
     assert cuda_item.isEnabled() == torch.cuda.is_available()
     assert ("not available" in names[2]) != torch.cuda.is_available()
@@ -123,6 +124,6 @@ def test_device_list_and_settings_persist(qtbot, settings_dir):
     again = make_window(qtbot)
     assert again.classify.source.itemText(0) == "sim:gesture:5"
     wait_model(qtbot, again.classify)
-    assert again.classify.model_box.currentText() == "gesture"
+    assert again.classify.picker.model_box.currentText() == "gesture"
     again.close()
     np.testing.assert_equal(QThreadPool.globalInstance().waitForDone(WAIT), True)
