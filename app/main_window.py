@@ -280,6 +280,7 @@ class MainWindow(QMainWindow):
         self.settings_store.setValue("display/scheme", self.frame_settings.scheme)
         self.settings_store.sync()
         self.workers.shutdown()
+        self.sai.background.shutdown()
         super().closeEvent(event)
 
     # -- opening ----------------------------------------------------------------------------------

@@ -106,6 +106,8 @@ class SAIPanel(QWidget):
     def __init__(self, workers: WorkerPool, settings: QSettings) -> None:
         super().__init__()
         self.workers = workers
+        #: reconstructions run at lower priority: the view and live classification come first
+        self.background = WorkerPool(background=True)
         self.reconstruction: ReconstructView | None = None
         self._recon_running = False
         self._recon_key: tuple | None = None
@@ -334,7 +336,7 @@ class SAIPanel(QWidget):
         self.images.set_title(RECON, f"reconstructing at {self.depth:.3f} m ...")
         w = self._worker(reconstructed, self._reconstructed, self.inputs, self.depth, model)
         w.signals.finished.connect(self._reconstruct_finished)
-        self.workers.start(w)
+        self.background.start(w)
 
     def _reconstructed(self, r: ReconstructView) -> None:
         self.reconstruction = r

@@ -10,6 +10,9 @@ A cancelled worker never delivers a result, even if its function finished.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -39,6 +42,8 @@ class Worker(QRunnable):
         self.job: Job | None = None
         self._cancel = threading.Event()
         self.done = threading.Event()
+        #: nice steps the running thread takes first (set by a background pool)
+        self.lower_priority = 0
 
     @classmethod
     def for_job(cls, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Worker:
@@ -58,6 +63,8 @@ class Worker(QRunnable):
 
     def run(self) -> None:
         s = self.signals
+        if self.lower_priority:
+            lower_this_thread(self.lower_priority)
         try:
             out = self.fn(*self.args, **self.kwargs)
         except Cancelled:
@@ -77,14 +84,34 @@ class Worker(QRunnable):
             s.finished.emit()
 
 
-class WorkerPool:
-    """Starts workers and keeps them alive until they finish; :meth:`shutdown` cancels and joins them."""
+#: how much lower a background pool's threads run (Linux nice steps)
+BACKGROUND_NICE = 10
 
-    def __init__(self) -> None:
-        self.pool = QThreadPool.globalInstance()
+
+def lower_this_thread(steps: int) -> None:
+    """Lower the calling thread's scheduling priority (Linux, where priority is per thread; elsewhere a no-op).
+    Lowering is always allowed; a pool thread keeps it, which is what a background pool wants."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError):
+        nice = min(19, os.getpriority(os.PRIO_PROCESS, 0) + steps)  # the process's nice, plus steps
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+
+
+class WorkerPool:
+    """Starts workers and keeps them alive until they finish; :meth:`shutdown` cancels and joins them.
+
+    ``background``: a pool of its own whose threads run at lower priority, for heavy work the user can wait
+    for (reconstruction), so the GUI thread and live work get the CPU first on a small machine.
+    """
+
+    def __init__(self, background: bool = False) -> None:
+        self.pool = QThreadPool() if background else QThreadPool.globalInstance()
+        self.background = background
         self._live: set[Worker] = set()
 
     def start(self, worker: Worker) -> Worker:
+        worker.lower_priority = BACKGROUND_NICE if self.background else 0
         self._live.add(worker)
         worker.signals.finished.connect(lambda w=worker: self._live.discard(w))
         self.pool.start(worker)

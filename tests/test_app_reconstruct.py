@@ -2,6 +2,9 @@
 wins), exports, and a wrong checkpoint keeps the model."""
 
 import json
+import os
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -72,3 +75,22 @@ def test_a_classifier_checkpoint_is_refused_and_the_model_stays(qtbot, window, s
     qtbot.waitUntil(lambda: len(shown) == 1, timeout=WAIT)
     assert "not a reconstruction network" in shown[0] and sai.picker.model is before
     assert sai.picker.model_box.currentText() == "hybridlite"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority is a Linux feature")
+def test_background_pool_runs_at_lower_priority(qtbot):
+    """Reconstructions run in a pool whose threads are niced, so the GUI thread and live work get the CPU."""
+    from spikelens.app.workers import BACKGROUND_NICE, Worker, WorkerPool
+
+    def my_nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    for pool, want in ((WorkerPool(background=True), min(19, base + BACKGROUND_NICE)), (WorkerPool(), base)):
+        got = []
+        w = Worker(my_nice)
+        w.signals.result.connect(got.append)
+        pool.start(w)
+        qtbot.waitUntil(lambda got=got: len(got) == 1, timeout=WAIT)
+        pool.shutdown()
+        assert got == [want]
