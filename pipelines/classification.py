@@ -29,7 +29,7 @@ from spikelens.datasets.collections.base import EventDataset
 from spikelens.datasets.collections.dvs_gesture import read_labels
 from spikelens.datasets.detect import open_recording
 from spikelens.hybrid_net.classify import ClassifierConfig, HybridClassifier, energy
-from spikelens.hybrid_net.registry import load_model, save_model
+from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines import training
 from spikelens.pipelines.images import write_png
 from spikelens.pipelines.jobs import Job, ensure
@@ -119,50 +119,36 @@ def train(
     sample of one seeded order; rank 0 reports and saves. The training state is saved after each epoch and
     ``resume`` continues from it. Returns the mean loss of each epoch.
     """
-    from torch.nn.parallel import DistributedDataParallel
-
     rank, world = training.world()
     job = ensure(job) if rank == 0 else Job()
-    dev = training.rank_device(device)
     if not segments:
         raise ValueError("no training segments")
     torch.manual_seed(cfg.seed)
     order_rng = np.random.default_rng(cfg.seed)
     aug_rng = np.random.default_rng([cfg.seed, rank])
-    model = model.to(dev).train()
-    net = DistributedDataParallel(model) if world > 1 else model
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    per_epoch = len(segments) * cfg.windows_per_segment
-    steps = max(1, math.ceil(per_epoch / (cfg.batch * world)))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.1)
-    amp = dev.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    history: list[float] = []
-    first = 0
-    saved = training.state_path(out)
-    if resume and saved.exists():
-        first, history = training.load_state(saved, model, opt, sched, scaler, (order_rng, aug_rng))
-    for epoch in range(first, cfg.epochs):
+    steps = max(1, math.ceil(len(segments) * cfg.windows_per_segment / (cfg.batch * world)))
+    run = training.Run(
+        model,
+        device,
+        cfg.lr,
+        cfg.weight_decay,
+        lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.1),
+        out,
+        (order_rng, aug_rng),
+        resume,
+    )
+    for epoch in range(run.first, cfg.epochs):
         order = np.tile(order_rng.permutation(len(segments)), cfg.windows_per_segment)[rank::world]
         losses = []
         for s in range(steps):
             idx = order[(s * cfg.batch) % len(order) :][: cfg.batch]
             x = np.stack([augment_window(segments[i], model.config, sensor, aug_rng) for i in idx])
-            y = torch.tensor([segments[i].label for i in idx], device=dev)
-            with torch.autocast(dev.type, enabled=amp):
-                logits = net(torch.from_numpy(x).to(dev).transpose(0, 1))
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-            losses.append(training.step(loss, opt, scaler, sched))
+            y = torch.tensor([segments[i].label for i in idx], device=run.dev)
+            logits = run.forward(torch.from_numpy(x).to(run.dev).transpose(0, 1))
+            losses.append(run.step(F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)))
             job.report(epoch * steps + s + 1, cfg.epochs * steps, f"loss {losses[-1]:.3f}")
-        history.append(float(np.mean(losses)))
-        if rank == 0:
-            training.save_state(saved, model, opt, sched, scaler, epoch, history, (order_rng, aug_rng))
-    training.broadcast_buffers(model)
-    if rank == 0:
-        save_model(model.cpu().eval(), out)
-        saved.unlink(missing_ok=True)
-    training.barrier()
-    return history
+        run.end_epoch(epoch, losses)
+    return run.finish()
 
 
 @torch.no_grad()

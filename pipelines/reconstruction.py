@@ -25,7 +25,7 @@ from torch import nn
 
 from spikelens.datasets import atomic_output
 from spikelens.datasets.sai_scene import SAIScene
-from spikelens.hybrid_net.registry import load_model, resolve_device, save_model
+from spikelens.hybrid_net.registry import load_model, resolve_device
 from spikelens.pipelines import training
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.pipelines.sai import image_to_uint8, open_sai
@@ -280,52 +280,39 @@ def train(
     ends); ``resume`` continues from it where it stopped: in one process, to the very weights of an unbroken
     run (under torchrun every rank takes rank 0's crop stream). Returns the mean loss of each epoch.
     """
-    from torch.nn.parallel import DistributedDataParallel
-
     rank, world = training.world()
     job = ensure(job) if rank == 0 else Job()
-    dev = training.rank_device(device)
     torch.manual_seed(cfg.seed)  # dropout masks; DDP starts every rank from rank 0's weights
     order_rng = np.random.default_rng(cfg.seed)  # the same order on every rank
     crop_rng = np.random.default_rng([cfg.seed, rank])  # each rank its own crops
     pairs = PreparedPairs(data, cfg.crop)
     if len(pairs) < world:
         raise ValueError(f"{data}: {len(pairs)} recordings cannot feed {world} processes")
-    model = model.to(dev).train()
-    net = DistributedDataParallel(model) if world > 1 else model
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(1, math.ceil(len(pairs) / (cfg.batch * world)))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs * steps_per_epoch)
-    amp = dev.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    history: list[float] = []
-    first = 0
-    saved = training.state_path(out)
-    if resume and saved.exists():
-        first, history = training.load_state(saved, model, opt, sched, scaler, (order_rng, crop_rng))
-    for epoch in range(first, cfg.epochs):
+    steps = max(1, math.ceil(len(pairs) / (cfg.batch * world)))
+    run = training.Run(
+        model,
+        device,
+        cfg.lr,
+        cfg.weight_decay,
+        lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs * steps),
+        out,
+        (order_rng, crop_rng),
+        resume,
+    )
+    for epoch in range(run.first, cfg.epochs):
         mine = order_rng.permutation(len(pairs))[rank::world]
         losses = []
-        for s in range(steps_per_epoch):
+        for s in range(steps):
             idx = mine[(s * cfg.batch) % len(mine) :][: cfg.batch]
             xs, ys = zip(*(pairs.crop_pair(int(i), crop_rng) for i in idx), strict=True)
-            x, y = torch.stack(xs).to(dev), torch.stack(ys).to(dev)
-            with torch.autocast(dev.type, enabled=amp):
-                pred = net(x)
-            pred = pred.float()
+            x, y = torch.stack(xs).to(run.dev), torch.stack(ys).to(run.dev)
+            pred = run.forward(x)
             loss = (pred - y).abs().mean() + cfg.ssim_weight * (1 - ssim_torch((pred + 1) / 2, (y + 1) / 2))
-            losses.append(training.step(loss, opt, scaler, sched))
-            job.report(epoch * steps_per_epoch + s + 1, cfg.epochs * steps_per_epoch, f"loss {losses[-1]:.4f}")
-        history.append(float(np.mean(losses)))
-        if rank == 0:
-            training.save_state(saved, model, opt, sched, scaler, epoch, history, (order_rng, crop_rng))
+            losses.append(run.step(loss))
+            job.report(epoch * steps + s + 1, cfg.epochs * steps, f"loss {losses[-1]:.4f}")
+        run.end_epoch(epoch, losses)
     pairs.close()
-    training.broadcast_buffers(model)
-    if rank == 0:
-        save_model(model.cpu().eval(), out)
-        saved.unlink(missing_ok=True)
-    training.barrier()
-    return history
+    return run.finish()
 
 
 def evaluate(

@@ -1,4 +1,5 @@
-"""What every training loop shares: torchrun process groups and the resumable training state.
+"""What every training loop shares: torchrun process groups, :class:`Run` (model, optimiser, schedule, AMP,
+DDP, checkpoint) and the resumable training state.
 
 Under ``torchrun`` (WORLD_SIZE > 1) :func:`start_distributed` joins the
 process group (NCCL on CUDA, gloo on CPU); elsewhere everything here is a
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from spikelens.datasets import atomic_output
-from spikelens.hybrid_net.registry import resolve_device
+from spikelens.hybrid_net.registry import resolve_device, save_model
 
 
 def start_distributed(device: str = "auto") -> int:
@@ -63,14 +65,66 @@ def broadcast_buffers(model: torch.nn.Module) -> None:
             dist.broadcast(b, 0)
 
 
-def step(loss: torch.Tensor, opt, scaler, sched) -> float:
-    """One optimiser step through the AMP grad scaler (a no-op scaler on CPU); returns the loss."""
-    opt.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.step(opt)
-    scaler.update()
-    sched.step()
-    return loss.item()
+class Run:
+    """One training run's machinery, the same for every model: the model on this rank's device (wrapped in
+    DistributedDataParallel under torchrun), AdamW, a schedule, AMP on CUDA, the state saved after each
+    epoch and restored by ``resume``, and the checkpoint written by rank 0 at the end.
+
+    ``rngs`` are the run's NumPy generators (data order, augmentation): saved and restored with the rest.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: str,
+        lr: float,
+        weight_decay: float,
+        schedule: Callable[[torch.optim.Optimizer], object],
+        out: str | Path,
+        rngs: tuple[np.random.Generator, ...],
+        resume: bool = False,
+    ) -> None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        self.rank, self.world = world()
+        self.dev = rank_device(device)
+        self.model = model.to(self.dev).train()
+        self.net = DistributedDataParallel(self.model) if self.world > 1 else self.model
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=weight_decay)
+        self.sched = schedule(self.opt)
+        self.amp = self.dev.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.out, self.saved, self.rngs = out, state_path(out), rngs
+        self.first, self.history = 0, []
+        if resume and self.saved.exists():
+            self.first, self.history = load_state(self.saved, self.model, self.opt, self.sched, self.scaler, rngs)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.dev.type, enabled=self.amp):
+            return self.net(*inputs).float()
+
+    def step(self, loss: torch.Tensor) -> float:
+        """One optimiser step through the AMP grad scaler (a no-op scaler on CPU); returns the loss."""
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        return loss.item()
+
+    def end_epoch(self, epoch: int, losses: list[float]) -> None:
+        self.history.append(float(np.mean(losses)))
+        if self.rank == 0:
+            save_state(self.saved, self.model, self.opt, self.sched, self.scaler, epoch, self.history, self.rngs)
+
+    def finish(self) -> list[float]:
+        """Rank 0's BN statistics everywhere, the checkpoint (rank 0), the state file gone; the epoch losses."""
+        broadcast_buffers(self.model)
+        if self.rank == 0:
+            save_model(self.model.cpu().eval(), self.out)
+            self.saved.unlink(missing_ok=True)
+        barrier()
+        return self.history
 
 
 def state_path(out: str | Path) -> Path:

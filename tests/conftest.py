@@ -16,6 +16,21 @@ def samples() -> Path:
     return SAMPLES
 
 
+@pytest.fixture(scope="module")
+def sai_file(tmp_path_factory):
+    """A small simulated occluded scene (E-SAI .npy, with ground truth)."""
+    import numpy as np
+
+    from spikelens.datasets.formats.esai import write_esai
+    from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
+
+    rng = np.random.default_rng(0)
+    events, meta = simulate_scene(make_scene("procedural:shapes:3", rng, SAIConfig(96, 64, duration_us=400_000)), rng)
+    path = tmp_path_factory.mktemp("sai") / "scene.npy"
+    write_esai(path, events, meta)
+    return path
+
+
 @pytest.fixture
 def settings_dir(tmp_path):
     """Qt settings in a temporary folder, so GUI tests never read or write the user's."""

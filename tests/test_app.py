@@ -10,20 +10,9 @@ from PyQt6.QtCore import Qt, QThreadPool
 
 from spikelens.datasets import open_recording
 from spikelens.datasets.bundled import bundled_sample
-from spikelens.datasets.formats.esai import write_esai
-from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
 from spikelens.refocus import AutofocusResult
 
 from helpers import WAIT, make_window, open_file
-
-
-@pytest.fixture(scope="module")
-def sai_file(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    events, meta = simulate_scene(make_scene("procedural:shapes:3", rng, SAIConfig(96, 64, duration_us=400_000)), rng)
-    path = tmp_path_factory.mktemp("sai") / "scene.npy"
-    write_esai(path, events, meta)
-    return path
 
 
 def test_open_play_seek_speed_and_modes(qtbot, window):

@@ -1,7 +1,6 @@
 """The Classify tab under pytest-qt: the same decisions as the command line, a live DV stream cut mid-way,
 a bad checkpoint, and a device list that knows when CUDA is absent."""
 
-import numpy as np
 import pytest
 
 pytest.importorskip("PyQt6")
@@ -126,4 +125,4 @@ def test_device_list_and_settings_persist(qtbot, settings_dir):
     wait_model(qtbot, again.classify)
     assert again.classify.picker.model_box.currentText() == "gesture"
     again.close()
-    np.testing.assert_equal(QThreadPool.globalInstance().waitForDone(WAIT), True)
+    assert QThreadPool.globalInstance().waitForDone(WAIT)

@@ -6,25 +6,13 @@ import os
 import sys
 import threading
 
-import numpy as np
 import pytest
 
 pytest.importorskip("PyQt6")
 
 from spikelens.cli import main
-from spikelens.datasets.formats.esai import write_esai
-from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
 
 from helpers import WAIT, open_file
-
-
-@pytest.fixture(scope="module")
-def scene_file(tmp_path_factory):
-    rng = np.random.default_rng(3)
-    events, meta = simulate_scene(make_scene("procedural:shapes:3", rng, SAIConfig(96, 64, duration_us=400_000)), rng)
-    path = tmp_path_factory.mktemp("sai") / "scene.npy"
-    write_esai(path, events, meta)
-    return path
 
 
 def reconstruct_on(qtbot, w, path):
@@ -37,20 +25,20 @@ def reconstruct_on(qtbot, w, path):
     return sai
 
 
-def test_panel_psnr_equals_the_command_line(qtbot, window, scene_file, tmp_path, capsys):
-    sai = reconstruct_on(qtbot, window, scene_file)
+def test_panel_psnr_equals_the_command_line(qtbot, window, sai_file, tmp_path, capsys):
+    sai = reconstruct_on(qtbot, window, sai_file)
     r = sai.reconstruction
     assert r.image.shape == (64, 96) and r.psnr is not None and r.net_ms > 0
     assert f"PSNR {r.psnr:.2f} dB" in sai.status.text() and "hybridlite" in sai.status.text()
     assert f"{r.psnr:.2f} dB" in sai.images.labels[2].text
     out = tmp_path / "cli.png"
-    assert main(["reconstruct", str(scene_file), "--depth", repr(r.depth), "-o", str(out), "--json"]) == 0
+    assert main(["reconstruct", str(sai_file), "--depth", repr(r.depth), "-o", str(out), "--json"]) == 0
     cli = json.loads(capsys.readouterr().out)
     assert cli["psnr"] == pytest.approx(r.psnr, abs=1e-9) and cli["ssim"] == pytest.approx(r.ssim, abs=1e-9)
 
 
-def test_depth_changes_rerun_and_the_newest_wins(qtbot, window, scene_file, tmp_path):
-    sai = reconstruct_on(qtbot, window, scene_file)
+def test_depth_changes_rerun_and_the_newest_wins(qtbot, window, sai_file, tmp_path):
+    sai = reconstruct_on(qtbot, window, sai_file)
     first = sai.reconstruction.depth
     for d in (first * 0.8, first * 1.3, first * 1.1):  # faster than the network: only the last must show
         sai.set_depth(d)
@@ -66,8 +54,8 @@ def test_depth_changes_rerun_and_the_newest_wins(qtbot, window, scene_file, tmp_
     assert cv2.imread(str(fig)).shape[1] > 4 * 96  # four panels side by side
 
 
-def test_a_classifier_checkpoint_is_refused_and_the_model_stays(qtbot, window, scene_file, monkeypatch):
-    sai = reconstruct_on(qtbot, window, scene_file)
+def test_a_classifier_checkpoint_is_refused_and_the_model_stays(qtbot, window, sai_file, monkeypatch):
+    sai = reconstruct_on(qtbot, window, sai_file)
     before = sai.picker.model
     shown = []
     monkeypatch.setattr("spikelens.app.model_picker.QMessageBox.warning", lambda *a: shown.append(a[2]))
