@@ -237,6 +237,35 @@ def accumulate(
     return focal_stack_images(events, [rx], t_ref_us, sensor, roi, [ry])[0]
 
 
+def polarity_images(
+    events: np.ndarray,
+    rate: float,
+    t_ref_us: int,
+    sensor: tuple[int, int],
+    roi: Roi | None = None,
+    skip: np.ndarray | None = None,
+) -> np.ndarray:
+    """2 x H x W int64 counts (channel = polarity, 0 = OFF) refocused at ``rate`` px/s along x, leaving out
+    events from the True sensor pixels of ``skip``. Events already through :func:`check_events`.
+
+    The one pass the training-free reconstruction needs (rate 0 gives each pixel's own counts).
+    """
+    ev = _events(events)
+    height, width = sensor
+    y0, x0, h, w = _roi(roi, height, width)
+    skip = np.zeros((height, width), np.bool_) if skip is None else np.ascontiguousarray(skip, dtype=np.bool_)
+    if skip.shape != (height, width):
+        raise RefocusError(f"skip must be the sensor's {height} x {width}, got {skip.shape}")
+    _check_shift(ev, t_ref_us, rate)
+    out = np.zeros((2, h, w), np.int64)
+    chunks = max(1, min(numba.get_num_threads(), ev.size // 65536), -(-ev.size // 2**31))  # int32 per chunk
+    outside = np.zeros(chunks, np.int64)
+    kernels.polarity_images(ev, int(t_ref_us), rate / 1e6, skip, y0, x0, chunks, out, outside)
+    if outside.any():
+        raise RefocusError(f"{int(outside.sum())} events fall outside the {width} x {height} sensor")
+    return out
+
+
 def mask_hits(events: np.ndarray, rate: float, t_ref_us: int, mask: np.ndarray) -> np.ndarray:
     """Which events land on a True pixel of ``mask`` (H x W, the sensor) when refocused at ``rate`` px/s.
 

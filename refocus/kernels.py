@@ -256,3 +256,39 @@ def mask_hits(ev, t_ref, rate_x, mask, out):
         e = ev[i]
         xs = e.x + round_half_even(np.float64(e.t - t_ref) * rate_x)
         out[i] = 0 <= xs < width and 0 <= e.y < height and mask[e.y, xs]
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def polarity_images(ev, t_ref, rate_x, skip, roi_y, roi_x, n_chunks, out, outside):
+    """out[c, y, x] += events of polarity c landing on (x, y) at rate_x (px/us), except those from a True
+    sensor pixel of ``skip`` (H x W). Threads take contiguous chunks of events into images of their own,
+    summed at the end (one image would need atomics). outside[chunk] counts events off the sensor."""
+    height, width = skip.shape
+    _, h, w = out.shape
+    sk = skip.reshape(-1)
+    part = np.zeros((n_chunks, 2 * h * w), np.int32)
+    step = (ev.shape[0] + n_chunks - 1) // n_chunks
+    for c in nb.prange(n_chunks):
+        img = part[c]
+        off = 0
+        for i in range(c * step, min((c + 1) * step, ev.shape[0])):
+            e = ev[i]
+            x = np.int64(e.x)
+            y = np.int64(e.y)
+            if x < 0 or x >= width or y < 0 or y >= height:
+                off += 1
+                continue
+            if sk[y * width + x]:
+                continue
+            xr = x + round_half_even(np.float64(e.t - t_ref) * rate_x)
+            if xr < 0 or xr >= width:
+                continue
+            xr -= roi_x
+            y -= roi_y
+            if xr < 0 or xr >= w or y < 0 or y >= h:
+                continue
+            img[np.int64(e.p) * h * w + y * w + xr] += 1
+        outside[c] = off
+    flat = out.reshape(-1)
+    for c in range(n_chunks):
+        flat += part[c]

@@ -215,3 +215,17 @@ def time_surface_reference(events, rate, t_ref_us, sensor=(260, 346), tau_us=50_
     last_p[idx >= 0] = ev["p"][idx[idx >= 0]]
     t_now = t_now_us if t_now_us is not None else (int(ev["t"][-1]) if ev.size else 0)
     return surface_from_last(last_t, last_p, tau_us, t_now)
+
+
+def polarity_images_reference(events, rate, t_ref_us, sensor, roi: Roi | None = None, skip=None) -> np.ndarray:
+    ev = _events(events)
+    height, width = sensor
+    y0, x0, h, w = _roi(roi, height, width)
+    keep = np.ones(ev.size, bool) if skip is None else ~np.asarray(skip, bool)[ev["y"], ev["x"]]
+    xs, ys = _shifted(ev, rate, 0.0, t_ref_us)
+    keep &= (xs >= 0) & (xs < width)
+    xr, yr = xs - x0, ys - y0
+    keep &= (xr >= 0) & (xr < w) & (yr >= 0) & (yr < h)
+    out = np.zeros((2, h, w), np.int64)
+    np.add.at(out, (ev["p"][keep].astype(np.int64), yr[keep], xr[keep]), 1)
+    return out
