@@ -9,6 +9,7 @@ the target up at its t_ref position, which is exactly the ground truth frame
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ from spikelens.datasets.simulator.sensor import SensorParams, frame_times, simul
 from spikelens.datasets.simulator.textures import OCCLUDERS, Occluder, occluder, target_image
 
 DAVIS346 = (346, 260)
+Render = Callable[[int], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,8 @@ class SAIScene:
         return frame_times(self.config.duration_us, step)
 
 
-def _panorama_width(cfg: SAIConfig, depth: float) -> int:
+def panorama_width(cfg: SAIConfig, depth: float) -> int:
+    """Columns a plane at ``depth`` needs so the sensor never runs off it during the recording."""
     return cfg.width + int(np.ceil(cfg.fx * cfg.v / depth * cfg.duration_us * 1e-6)) + 4
 
 
@@ -103,9 +106,9 @@ def make_scene(source: str, rng: np.random.Generator, config: SAIConfig | None =
     lo, hi = cfg.depth_range
     depth = float(1 / rng.uniform(1 / hi, 1 / lo))  # uniform in disparity, like a depth sweep
     occ_depth = depth * float(rng.uniform(*cfg.occluder_ratio))
-    target = target_image(source, cfg.height, _panorama_width(cfg, depth), rng)
+    target = target_image(source, cfg.height, panorama_width(cfg, depth), rng)
     kind = OCCLUDERS[int(rng.integers(len(OCCLUDERS)))]
-    occ = occluder(kind, cfg.height, _panorama_width(cfg, occ_depth), float(rng.uniform(*cfg.coverage_range)), rng)
+    occ = occluder(kind, cfg.height, panorama_width(cfg, occ_depth), float(rng.uniform(*cfg.coverage_range)), rng)
     return SAIScene(target, occ, depth, occ_depth, cfg)
 
 
@@ -113,10 +116,17 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
 
 
-def simulate_scene(scene: SAIScene, rng: np.random.Generator) -> tuple[np.ndarray, RecordingMeta]:
-    """Events plus E-SAI metadata: fx, v, depth, t_ref, the occlusion-free target and occluded APS frames."""
+def simulate_scene(
+    scene: SAIScene, rng: np.random.Generator, front_end: Callable[[Render], Render] | None = None
+) -> tuple[np.ndarray, RecordingMeta]:
+    """Events plus E-SAI metadata: fx, v, depth, t_ref, the occlusion-free target and occluded APS frames.
+
+    ``front_end`` wraps the renderer the pixels see (a low-light bandwidth limit, say); the APS frames
+    and the ground truth stay ideal.
+    """
     cfg = scene.config
-    events = simulate(scene.render, scene.times_us(), cfg.sensor, rng)
+    render = scene.render if front_end is None else front_end(scene.render)
+    events = simulate(render, scene.times_us(), cfg.sensor, rng)
     aps_t = np.arange(0, cfg.duration_us, int(1e6 / cfg.aps_fps), dtype=np.int64)
     extra = {
         "fx": cfg.fx,

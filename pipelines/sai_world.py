@@ -1,0 +1,136 @@
+"""The reconstruction networks' inputs, and a compact cache of them drawn from the open-ended world.
+
+NumPy only: preparing data needs no torch. A network sees, for one recording
+refocused at one depth, E-SAI's T x 2 x H x W frames (channel 0 = ON) for
+its spiking encoder and the two physics channels of
+:func:`spikelens.refocus.integrate.physics_channels` (each image normalised
+by its own RMS). The cache keeps random crops of those, with the ground
+truth, in one HDF5 file: the world is simulated once, trained on many times.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from spikelens.datasets import atomic_output
+from spikelens.datasets.formats.hdf5 import write_h5
+from spikelens.datasets.recording import RecordingMeta
+from spikelens.datasets.simulator.sai import simulate_scene
+from spikelens.datasets.simulator.world import SPLITS, WorldScene, bandwidth_limited, draw_scene
+from spikelens.pipelines.jobs import Job, ensure
+from spikelens.refocus import SAIGeometry, pack_frames_esai
+from spikelens.refocus.frames import Roi
+from spikelens.refocus.integrate import Integrated, integrate, physics_channels
+
+
+@dataclass(frozen=True)
+class NetworkInputs:
+    frames: np.ndarray  # T x 2 x H x W int16, channel 0 = ON (E-SAI's Pos)
+    physics: np.ndarray  # 2 x H x W float32: visibility-weighted gradient and integrated log map, unit RMS
+    integrated: Integrated
+    integrate_ms: float  # the training-free reconstruction's own time
+
+
+def network_inputs(
+    events: np.ndarray, geo: SAIGeometry, depth: float, bins: int, sensor: tuple[int, int], roi: Roi | None = None
+) -> NetworkInputs:
+    """What every reconstruction network reads, refocused at ``depth``; ``sensor`` is (height, width)."""
+    packed = pack_frames_esai(events, geo.fx, geo.v, depth, geo.t_ref_us, bins, sensor, roi, dtype=np.int16)
+    t0 = time.perf_counter()
+    physics = integrate(events, geo.rate(depth), geo.t_ref_us, sensor, roi)
+    ms = (time.perf_counter() - t0) * 1e3
+    return NetworkInputs(np.ascontiguousarray(packed[:, ::-1]), physics_channels(physics), physics, ms)
+
+
+def simulate_world(
+    split: str, rng: np.random.Generator, size: tuple[int, int] = (346, 260)
+) -> tuple[WorldScene, np.ndarray, RecordingMeta]:
+    """One scene of the named split (``train`` or ``cross``) on a ``size`` = (width, height) sensor."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown world split {split!r}; choose from {sorted(SPLITS)}")
+    ws = draw_scene(SPLITS[split], rng, *size)
+    front = (lambda render: bandwidth_limited(render, ws.tau_us)) if ws.tau_us else None
+    events, meta = simulate_scene(ws.scene, rng, front)
+    sensor = ws.scene.config.sensor
+    meta.extra.update(
+        source=ws.source,
+        threshold_on=sensor.threshold_on,
+        threshold_off=sensor.threshold_off,
+        noise_rate_hz=sensor.noise_rate_hz,
+        tau_us=ws.tau_us,
+        focus_depth=ws.focus_depth,
+    )
+    return ws, events, meta
+
+
+def prepare_world(
+    out: str | Path,
+    count: int,
+    seed: int = 0,
+    split: str = "train",
+    crop: int = 128,
+    crops_per_scene: int = 2,
+    bins: int = 30,
+    size: tuple[int, int] = (346, 260),
+    job: Job | None = None,
+) -> int:
+    """Simulate ``count`` scenes of ``split`` and cache ``crops_per_scene`` random crops of each (frames as
+    uint8 counts, physics as float16, truth as uint8), refocused at the scene's autofocus-sized depth error.
+
+    Physics channels are normalised over the whole image before cropping, as at inference. Returns the
+    cache's size in bytes.
+    """
+    job = ensure(job)
+    if count < 1 or crop < 8 or crops_per_scene < 1:
+        raise ValueError("need count >= 1, crop >= 8 and crops_per_scene >= 1")
+    seeds = np.random.SeedSequence(seed).spawn(count)
+    with atomic_output(out, ".h5") as tmp, h5py.File(tmp, "w") as h5:
+        for i, s in enumerate(seeds):
+            rng = np.random.default_rng(s)
+            ws, events, meta = simulate_world(split, rng, size)
+            x = meta.extra
+            geo = SAIGeometry(x["fx"], x["v"], x["t_ref_us"])
+            inputs = network_inputs(events, geo, ws.focus_depth, bins, (meta.height, meta.width))
+            truth = x["occ_free_aps"]
+            h, w = truth.shape
+            c = min(crop, h, w) // 8 * 8
+            for j in range(crops_per_scene):
+                y0, x0 = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
+                g = h5.create_group(f"{i:05d}_{j}")
+                frames = np.minimum(inputs.frames[..., y0 : y0 + c, x0 : x0 + c], 255).astype(np.uint8)
+                g.create_dataset("frames", data=frames, compression="gzip", compression_opts=4, chunks=True)
+                g.create_dataset("physics", data=inputs.physics[:, y0 : y0 + c, x0 : x0 + c].astype(np.float16))
+                g.create_dataset("truth", data=truth[y0 : y0 + c, x0 : x0 + c])
+                g.attrs["source"] = ws.source
+            job.report(i + 1, count, f"scene {i + 1}")
+    return Path(out).stat().st_size
+
+
+def write_world_recordings(
+    out_dir: str | Path,
+    count: int,
+    seed: int = 0,
+    split: str = "cross",
+    size: tuple[int, int] = (346, 260),
+    job: Job | None = None,
+) -> list[Path]:
+    """``count`` whole recordings of ``split`` as SpikeLens HDF5 (with the E-SAI metadata): an evaluation
+    set for :func:`spikelens.pipelines.reconstruction.evaluate`."""
+    job = ensure(job)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, s in enumerate(np.random.SeedSequence(seed).spawn(count)):
+        _, events, meta = simulate_world(split, np.random.default_rng(s), size)
+        path = out / f"{split}_{i:04d}.h5"
+        with atomic_output(path, ".h5") as tmp:
+            write_h5(tmp, events, meta)
+        paths.append(path)
+        job.report(i + 1, count, path.name)
+    return paths
+

@@ -1,0 +1,98 @@
+"""The open-ended training world: what it draws, what it holds out, and that training on it generalises."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from spikelens.datasets.simulator.world import (
+    CROSS_DOMAIN,
+    HELD_OUT_PHOTOS,
+    TRAIN,
+    bandwidth_limited,
+    dead_leaves,
+    draw_scene,
+    world_occluder,
+)
+from spikelens.pipelines.reconstruction import PreparedPairs, TrainConfig, build_model, train
+from spikelens.pipelines.sai_world import prepare_world
+
+
+def test_cross_domain_holds_out_sources_occluders_and_sensors():
+    assert not set(TRAIN.photos) & set(CROSS_DOMAIN.photos) and set(CROSS_DOMAIN.photos) == set(HELD_OUT_PHOTOS)
+    assert not set(TRAIN.occluders) & set(CROSS_DOMAIN.occluders)
+    assert CROSS_DOMAIN.threshold[1] <= TRAIN.threshold[0] and CROSS_DOMAIN.noise_hz[0] >= TRAIN.noise_hz[1]
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        s = draw_scene(TRAIN, rng, 64, 48)
+        assert s.scene.occluder.kind in TRAIN.occluders
+        assert not any(s.source == f"photo:{p}" for p in HELD_OUT_PHOTOS)
+        p = s.scene.config.sensor
+        assert TRAIN.threshold[0] <= min(p.threshold_on, p.threshold_off) <= max(p.threshold_on, p.threshold_off) <= 0.6
+        assert abs(s.focus_depth / s.scene.depth - 1) <= TRAIN.depth_error
+    for _ in range(5):
+        c = draw_scene(CROSS_DOMAIN, rng, 64, 48)
+        assert c.scene.occluder.kind == "leaves" and c.source.split(":")[1] in HELD_OUT_PHOTOS
+
+
+def test_dead_leaves_cover_the_canvas_at_every_scale():
+    img = dead_leaves(128, 160, np.random.default_rng(1))
+    assert img.shape == (128, 160) and img.min() == 0 and img.max() == 1
+    # occlusion statistics: a power-law size distribution leaves edges at many scales, so the
+    # gradient energy is spread over octaves instead of sitting at one disc size
+    spec = np.abs(np.fft.rfft2(img - img.mean())) ** 2
+    fy, fx = np.meshgrid(np.fft.fftfreq(128), np.fft.rfftfreq(160), indexing="ij")
+    f = np.hypot(fy, fx)
+    bands = [spec[(f >= lo) & (f < 2 * lo)].mean() for lo in (1 / 64, 1 / 32, 1 / 16, 1 / 8)]
+    slopes = np.diff(np.log2(bands))
+    assert np.all(slopes < -1) and np.all(slopes > -5)  # a falling power law, natural images' is about -2
+
+
+@pytest.mark.parametrize("kind", ["slanted_fence", "leaves", "blobs", "fence", "lattice", "branches"])
+def test_occluder_families_reach_their_coverage(kind):
+    occ = world_occluder(kind, 64, 200, 0.5, np.random.default_rng(2))
+    assert occ.alpha.shape == occ.shade.shape == (64, 200)
+    assert 0.3 < occ.coverage < 0.75
+    assert 0 < occ.shade.min() and occ.shade.max() < 1
+
+
+def test_bandwidth_limit_lags_more_in_the_dark():
+    """Two pixels step up by the same factor: the bright one gets further towards its new level."""
+    levels = {0: np.float32([[0.05, 0.6]]), 100: np.float32([[0.1, 1.2]])}
+    f = bandwidth_limited(levels.__getitem__, 1000.0)
+    f(0)
+    done = (f(100) - levels[0]) / (levels[100] - levels[0])
+    assert 0 < done[0, 0] < done[0, 1] < 1
+
+
+def test_training_on_the_world_lowers_the_loss_on_the_cross_domain_split(tmp_path):
+    """A few epochs on the open-ended world reduce the L1 error on crops of a world it never drew from
+    (held-out photographs, foliage, thresholds and noise outside the training ranges)."""
+    size = (96, 64)
+    train_cache, cross_cache = tmp_path / "train.h5", tmp_path / "cross.h5"
+    prepare_world(train_cache, 20, seed=1, crop=64, crops_per_scene=2, bins=8, size=size)
+    prepare_world(cross_cache, 4, seed=2, split="cross", crop=64, crops_per_scene=2, bins=8, size=size)
+
+    def cross_l1(model) -> float:
+        pairs = PreparedPairs(cross_cache, crop=64, augment=False)
+        rng = np.random.default_rng(0)
+        with torch.no_grad():
+            errs = []
+            for i in range(len(pairs)):
+                f, p, t = pairs.crop_pair(i, rng)
+                errs.append(float((model(f[None], p[None]) - t[None]).abs().mean()))
+        pairs.close()
+        return float(np.mean(errs))
+
+    cfg = {"stride": 2, "physics": True, "width": 8, "n_blocks": 1, "c1": 4, "c2": 4, "c3": 8}
+    model = build_model("hybridlite", 0, **cfg).eval()
+    before = cross_l1(model)
+    out = tmp_path / "net.pt"
+    losses = train(model, train_cache, TrainConfig(epochs=10, batch=4, crop=64, lr=5e-3), out, "cpu")
+    after = cross_l1(model.eval())
+    assert losses[-1] < losses[0]
+    assert after < 0.8 * before
+    assert dataclasses.asdict(model.config)["physics"]
