@@ -139,6 +139,27 @@ def _check_frames(frames: Tensor) -> None:
         raise ValueError(f"expected B x T x 2 x H x W frames, got {tuple(frames.shape)}")
 
 
+#: The physics channels (:func:`spikelens.refocus.integrate.physics_channels`): gradient and log map.
+PHYSICS_CHANNELS = 2
+
+
+def _check_physics(physics: Tensor | None, frames: Tensor) -> Tensor:
+    want = (frames.shape[0], PHYSICS_CHANNELS, *frames.shape[-2:])
+    if physics is None or tuple(physics.shape) != want:
+        got = None if physics is None else tuple(physics.shape)
+        raise ValueError(f"this model reads the physics channels beside the frames: expected {want}, got {got}")
+    return physics.to(frames.device, torch.float32)
+
+
+def normalise_counts(frames: Tensor) -> Tensor:
+    """Event counts divided by each sample's mean non-zero count: a sensor with half the threshold (twice
+    the events) gives the encoder about the same input (E2VID normalises its voxel grids likewise)."""
+    f = frames.float()
+    nz = (f > 0).flatten(1).sum(1).clamp(min=1)
+    scale = f.flatten(1).sum(1) / nz
+    return f / scale.clamp(min=1e-6).view(-1, *([1] * (f.ndim - 1)))
+
+
 # -- HybridNet (E-SAI) ------------------------------------------------------------------------------
 
 
@@ -198,6 +219,8 @@ class HybridNetConfig:
     ngf: int = 64
     n_blocks: int = 15
     dropout: float = 0.5
+    #: read the physics channels beside the spikes (a new model; E-SAI's checkpoints have False)
+    physics: bool = False
 
 
 class HybridNet(nn.Module):
@@ -212,14 +235,24 @@ class HybridNet(nn.Module):
         self.config = config
         self.encoder_config = EncoderConfig()
         self.conv1, self.conv2, self.conv3 = _encoder_convs(self.encoder_config)
-        self.Gen = ResnetGenerator(self.encoder_config.c3, config.ngf, config.n_blocks, config.dropout)
+        extra = PHYSICS_CHANNELS if config.physics else 0
+        self.Gen = ResnetGenerator(self.encoder_config.c3 + extra, config.ngf, config.n_blocks, config.dropout)
+
+    @property
+    def uses_physics(self) -> bool:
+        return self.config.physics
 
     def encode(self, frames: Tensor, batched: bool | None = None) -> Tensor:
+        if self.config.physics:
+            frames = normalise_counts(frames)
         return spiking_encode((self.conv1, self.conv2, self.conv3), frames, self.encoder_config, batched)
 
-    def forward(self, frames: Tensor) -> Tensor:
+    def forward(self, frames: Tensor, physics: Tensor | None = None) -> Tensor:
         _check_frames(frames)
-        return self.Gen(self.encode(frames))
+        features = self.encode(frames)
+        if self.config.physics:
+            features = torch.cat((features, _check_physics(physics, frames)), 1)
+        return self.Gen(features)
 
 
 # -- HybridLite -------------------------------------------------------------------------------------
@@ -257,6 +290,9 @@ class HybridLiteConfig:
     #: 2: the encoder reads 2x2 patches and everything but the last layer runs at half size (4x less work);
     #: the head then sees the decoder's features upsampled beside the window's full-size event counts
     stride: int = 1
+    #: read the physics channels (gradient and integrated log map) at the stem and the head, and
+    #: normalise the counts per image: the input then does not depend on threshold, event count or speed
+    physics: bool = False
 
 
 class HybridLite(nn.Module):
@@ -273,18 +309,29 @@ class HybridLite(nn.Module):
         self.multiple = 4 * config.stride
         c = config.width
         enc = EncoderConfig(config.c1, config.c2, config.c3, 3, config.k3, stride=config.stride)
+        extra = PHYSICS_CHANNELS if config.physics else 0
         self.encoder = SpikingEncoder(enc)
-        self.stem = _dwsep(config.c3, c)
+        self.stem = _dwsep(config.c3 + extra, c)
         self.down1 = _dwsep(c, 2 * c, 2)
         self.down2 = _dwsep(2 * c, 3 * c, 2)
         self.blocks = nn.Sequential(*(_DWRes(3 * c) for _ in range(config.n_blocks)))
         self.up2 = _dwsep(3 * c + 2 * c, 2 * c)
         self.up1 = _dwsep(2 * c + c, c)
-        self.head = nn.Conv2d(c + (2 if config.stride > 1 else 0), 1, 3, padding=1)
+        self.head = nn.Conv2d(c + (2 if config.stride > 1 else 0) + extra, 1, 3, padding=1)
 
-    def forward(self, frames: Tensor) -> Tensor:
+    @property
+    def uses_physics(self) -> bool:
+        return self.config.physics
+
+    def forward(self, frames: Tensor, physics: Tensor | None = None) -> Tensor:
         _check_frames(frames)
-        x0 = self.stem(self.encoder(frames))
+        if self.config.physics:
+            physics = _check_physics(physics, frames)
+            frames = normalise_counts(frames)
+        features = self.encoder(frames)
+        if physics is not None:
+            features = torch.cat((features, F.adaptive_avg_pool2d(physics, features.shape[-2:])), 1)
+        x0 = self.stem(features)
         x1 = self.down1(x0)
         x = self.blocks(self.down2(x1))
         x = self.up2(torch.cat((F.interpolate(x, size=x1.shape[-2:], mode="nearest"), x1), 1))
@@ -292,4 +339,6 @@ class HybridLite(nn.Module):
         if self.config.stride > 1:
             counts = torch.log1p(frames.float().mean(1))  # B x 2 x H x W: where the window's events fell
             x = torch.cat((F.interpolate(x, size=frames.shape[-2:], mode="bilinear", align_corners=False), counts), 1)
+        if physics is not None:
+            x = torch.cat((x, physics), 1)
         return torch.tanh(self.head(x))

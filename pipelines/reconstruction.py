@@ -9,10 +9,13 @@ Prepared pairs are cached in one HDF5 file so training reads no events.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +32,16 @@ from spikelens.hybrid_net.registry import load_model, resolve_device
 from spikelens.pipelines import training
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.pipelines.sai import image_to_uint8, open_sai
-from spikelens.refocus import SAIGeometry, accumulate, autofocus, pack_frames_esai
+from spikelens.pipelines.sai_world import network_inputs
+from spikelens.refocus import accumulate, autofocus
 from spikelens.refocus.frames import ESAI_TEST_ROI, Roi
+from spikelens.refocus.integrate import log_to_uint8
 
 #: The bundled default model's name.
 DEFAULT_MODEL = "hybridlite"
+#: The architecture new models are built with, and its default config: reads the physics channels.
+DEFAULT_ARCH = "hybridlite"
+DEFAULT_CONFIG = {"stride": 2, "physics": True}
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,11 @@ class Sample:
     depth: float
     scene: SAIScene
     frame_sai: np.ndarray | None = None  # H x W uint8: the mean of the refocused APS frames, when there are any
+    physics: np.ndarray | None = None  # 2 x H x W float32: the physics channels the new networks read
+    integrated: np.ndarray | None = None  # H x W uint8: the training-free reconstruction (--method integrate)
+    log: np.ndarray | None = None  # H x W float32: its log map, in units of the threshold
+    integrate_ms: float = 0.0
+    accumulation: np.ndarray | None = None  # H x W int32: the raw refocused event counts (oracle fits use them)
 
 
 def load_sample(
@@ -55,27 +68,33 @@ def load_sample(
         depth = autofocus(events, geo.fx, geo.v, geo.t_ref_us, sensor, roi=roi).depth
     elif depth is None:
         depth = scene.depth
-    frames = esai_frames(events, geo, depth, bins, sensor, roi)
+    inputs = network_inputs(events, geo, depth, bins, sensor, roi)
     truth = scene.ground_truth
     if truth is not None and roi is not None:
         y, x, h, w = roi
         truth = truth[y : y + h, x : x + w]
-    baseline = image_to_uint8(accumulate(events, geo.rate(depth), geo.t_ref_us, sensor, roi))
+    counts = accumulate(events, geo.rate(depth), geo.t_ref_us, sensor, roi)
+    baseline = image_to_uint8(counts)
     frame_sai = None
     if scene.aps is not None and scene.aps_t_us is not None and len(scene.aps):
         frame_sai = frame_sai_image(scene.aps, scene.aps_t_us, geo.rate(depth), geo.t_ref_us)
         if roi is not None:
             y, x, h, w = roi
             frame_sai = frame_sai[y : y + h, x : x + w]
-    return Sample(frames, truth, baseline, float(depth), scene, frame_sai)
-
-
-def esai_frames(
-    events: np.ndarray, geo: SAIGeometry, depth: float, bins: int, sensor: tuple[int, int], roi: Roi | None = None
-) -> np.ndarray:
-    """The networks' input: T x 2 x H x W int16, refocused and packed exactly as E-SAI, ON first (its Pos/Neg)."""
-    packed = pack_frames_esai(events, geo.fx, geo.v, depth, geo.t_ref_us, bins, sensor, roi, dtype=np.int16)
-    return np.ascontiguousarray(packed[:, ::-1])
+    log = inputs.integrated.log
+    return Sample(
+        inputs.frames,
+        truth,
+        baseline,
+        float(depth),
+        scene,
+        frame_sai,
+        inputs.physics,
+        log_to_uint8(log),
+        log,
+        inputs.integrate_ms,
+        counts,
+    )
 
 
 def frame_sai_image(aps: np.ndarray, aps_t_us: np.ndarray, rate: float, t_ref_us: int) -> np.ndarray:
@@ -98,6 +117,15 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB between two uint8 images (peak 255)."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def oracle_fit(image: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """The best affine map of ``image`` onto ``truth`` (least squares), clipped to 8 bits: an oracle that
+    knows the answer's brightness and contrast, so a baseline's structure is judged and not its scaling."""
+    a = np.asarray(image, np.float64).ravel()
+    design = np.stack([a, np.ones_like(a)], 1)
+    coef, *_ = np.linalg.lstsq(design, np.asarray(truth, np.float64).ravel(), rcond=None)
+    return np.clip(np.rint(design @ coef), 0, 255).astype(np.uint8).reshape(np.shape(truth))
 
 
 def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -129,10 +157,15 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 # -- inference ----------------------------------------------------------------------------------------
 
 
-def run_model(model: nn.Module, frames: np.ndarray) -> np.ndarray:
-    """The network's raw H x W float32 output (channel 0 of its tanh) on T x 2 x H x W frames.
+def uses_physics(model: nn.Module) -> bool:
+    return bool(getattr(model, "uses_physics", False))
 
-    Frames are reflect-padded up to the model's size multiple and cropped back, so any sensor size works.
+
+def run_model(model: nn.Module, frames: np.ndarray, physics: np.ndarray | None = None) -> np.ndarray:
+    """The network's raw H x W float32 output (channel 0 of its tanh) on T x 2 x H x W frames (and the
+    2 x H x W physics channels, for the models that read them).
+
+    Inputs are reflect-padded up to the model's size multiple and cropped back, so any sensor size works.
     """
     dev = next(model.parameters()).device
     x = torch.from_numpy(np.asarray(frames, np.float32))[None].to(dev)
@@ -141,8 +174,14 @@ def run_model(model: nn.Module, frames: np.ndarray) -> np.ndarray:
     ph, pw = (-h) % m, (-w) % m
     if ph or pw:
         x = F.pad(x.flatten(1, 2), (0, pw, 0, ph), mode="reflect").unflatten(1, x.shape[1:3])
+    extra = ()
+    if uses_physics(model):
+        if physics is None:
+            raise ValueError("this model reads the physics channels: pass them (Sample.physics)")
+        p = torch.from_numpy(np.asarray(physics, np.float32))[None].to(dev)
+        extra = (F.pad(p, (0, pw, 0, ph), mode="reflect") if ph or pw else p,)
     with torch.inference_mode():
-        y = model(x)
+        y = model(x, *extra)
     return y[0, 0, :h, :w].float().cpu().numpy()
 
 
@@ -165,6 +204,10 @@ class Reconstruction:
     baseline_psnr: float | None
 
 
+#: ``reconstruct``'s methods: a network, or the training-free integration of the signed events.
+METHODS = ("network", "integrate")
+
+
 def reconstruct(
     path: str | Path,
     depth: float | None = None,
@@ -173,30 +216,39 @@ def reconstruct(
     device: str = "auto",
     roi: Roi | None = None,
     bins: int = 30,
+    method: str = "network",
 ) -> Reconstruction:
-    """Refocus ``path`` (at ``depth``, by autofocus with ``auto``, else at the file's depth) and reconstruct."""
+    """Refocus ``path`` (at ``depth``, by autofocus with ``auto``, else at the file's depth) and reconstruct,
+    with a network or (``method="integrate"``) by integrating the signed events (no training, no torch
+    model). ``net_ms`` is the network's time, or the integration's."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     t0 = time.perf_counter()
     dev = resolve_device(device)
     sample = load_sample(path, depth, bins, roi, auto)  # a bad file fails here, before a model is loaded
-    net = load_model(model, dev)
-    t1 = time.perf_counter()
-    raw = run_model(net, sample.frames)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    t2 = time.perf_counter()
-    image = output_to_uint8(raw)
+    if method == "integrate":
+        image, raw, name, work_ms = sample.integrated, sample.log, "integrate", sample.integrate_ms
+    else:
+        net = load_model(model, dev)
+        t1 = time.perf_counter()
+        raw = run_model(net, sample.frames, sample.physics)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        work_ms = (time.perf_counter() - t1) * 1e3
+        image, name = output_to_uint8(raw), str(model)
     scores = (None, None, None)
     if sample.truth is not None:
         scores = (psnr(image, sample.truth), ssim(image, sample.truth), psnr(sample.baseline, sample.truth))
-    name = str(model)
-    return Reconstruction(image, raw, sample.depth, name, str(dev), (t2 - t1) * 1e3, (t2 - t0) * 1e3, *scores)
+    total_ms = (time.perf_counter() - t0) * 1e3
+    return Reconstruction(image, raw, sample.depth, name, str(dev), work_ms, total_ms, *scores)
 
 
 # -- preparation and training -------------------------------------------------------------------------
 
 
 def prepare(files: Sequence[str | Path], out: str | Path, bins: int = 30, job: Job | None = None) -> int:
-    """Refocus each file at its true depth and cache frames + ground truth in one HDF5 file (atomic)."""
+    """Refocus each file at its true depth and cache frames, physics channels and ground truth in one HDF5
+    file (atomic), in the layout :func:`spikelens.pipelines.sai_world.prepare_world` writes."""
     job = ensure(job)
     files = [Path(f) for f in files]
     if not files:
@@ -208,6 +260,7 @@ def prepare(files: Sequence[str | Path], out: str | Path, bins: int = 30, job: J
                 raise ValueError(f"{f}: no occlusion-free frame (occ_free_aps) to train against")
             g = h5.create_group(f"{i:05d}")
             g.create_dataset("frames", data=s.frames, compression="gzip", compression_opts=1, chunks=True)
+            g.create_dataset("physics", data=np.asarray(s.physics, np.float16))
             g.create_dataset("truth", data=s.truth)
             g.attrs["source"] = str(f)
             job.report(i + 1, len(files), "refocusing")
@@ -215,40 +268,48 @@ def prepare(files: Sequence[str | Path], out: str | Path, bins: int = 30, job: J
 
 
 class PreparedPairs(torch.utils.data.Dataset):
-    """Random crops (and flips) of prepared pairs; targets in [-1, 1]."""
+    """Random crops (and flips) of prepared pairs from one or more caches; targets in [-1, 1]."""
 
-    def __init__(self, path: str | Path, crop: int = 128, augment: bool = True) -> None:
-        self.path, self.crop, self.augment = Path(path), crop, augment
-        with h5py.File(self.path, "r") as h5:
-            self.keys = sorted(h5)
-        self._h5 = None
+    def __init__(self, paths: str | Path | Sequence[str | Path], crop: int = 128, augment: bool = True) -> None:
+        self.paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+        self.crop, self.augment = crop, augment
+        self.keys = []
+        for n, path in enumerate(self.paths):
+            with h5py.File(path, "r") as h5:
+                self.keys += [(n, k) for k in sorted(h5)]
+        self._h5: list[h5py.File] | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def close(self) -> None:
-        if self._h5 is not None:
-            self._h5.close()
-            self._h5 = None
+        for h5 in self._h5 or ():
+            h5.close()
+        self._h5 = None
 
-    def pair(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+    def pair(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(frames, physics, truth) of pair ``i``."""
         if self._h5 is None:
-            self._h5 = h5py.File(self.path, "r")
-        g = self._h5[self.keys[i]]
-        return g["frames"][()], g["truth"][()]
+            self._h5 = [h5py.File(p, "r") for p in self.paths]
+        n, key = self.keys[i]
+        g = self._h5[n][key]
+        return g["frames"][()], g["physics"][()], g["truth"][()]
 
-    def crop_pair(self, i: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        frames, truth = self.pair(i)
+    def crop_pair(self, i: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        frames, physics, truth = self.pair(i)
         h, w = truth.shape
-        c = min(self.crop, h, w) // 4 * 4
+        c = min(self.crop, h, w) // 8 * 8
         y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
         f = frames[..., y : y + c, x : x + c].astype(np.float32)
+        p = physics[:, y : y + c, x : x + c].astype(np.float32)
         t = truth[y : y + c, x : x + c].astype(np.float32) / 127.5 - 1
-        if self.augment and rng.random() < 0.5:  # a left-right flip is a camera moving the other way
-            f, t = f[..., ::-1], t[:, ::-1]
         if self.augment and rng.random() < 0.5:
-            f, t = f[..., ::-1, :], t[::-1]
-        return torch.from_numpy(f.copy()), torch.from_numpy(t.copy())[None]
+            # a left-right flip is a mirrored scene seen by a camera moving the other way: the events keep
+            # their polarity, so the gradient channel (dlog I / dx of the mirror) changes sign
+            f, p, t = f[..., ::-1], p[..., ::-1] * np.float32([[[-1]], [[1]]]), t[:, ::-1]
+        if self.augment and rng.random() < 0.5:
+            f, p, t = f[..., ::-1, :], p[:, ::-1], t[::-1]
+        return tuple(torch.from_numpy(a.copy()) for a in (f, p, t[None]))  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -264,7 +325,7 @@ class TrainConfig:
 
 def train(
     model: nn.Module,
-    data: str | Path,
+    data: str | Path | Sequence[str | Path],
     cfg: TrainConfig,
     out: str | Path,
     device: str = "auto",
@@ -304,9 +365,9 @@ def train(
         losses = []
         for s in range(steps):
             idx = mine[(s * cfg.batch) % len(mine) :][: cfg.batch]
-            xs, ys = zip(*(pairs.crop_pair(int(i), crop_rng) for i in idx), strict=True)
+            xs, ps, ys = zip(*(pairs.crop_pair(int(i), crop_rng) for i in idx), strict=True)
             x, y = torch.stack(xs).to(run.dev), torch.stack(ys).to(run.dev)
-            pred = run.forward(x)
+            pred = run.forward(x, torch.stack(ps).to(run.dev)) if uses_physics(model) else run.forward(x)
             loss = (pred - y).abs().mean() + cfg.ssim_weight * (1 - ssim_torch((pred + 1) / 2, (y + 1) / 2))
             losses.append(run.step(loss))
             job.report(epoch * steps + s + 1, cfg.epochs * steps, f"loss {losses[-1]:.4f}")
@@ -315,32 +376,57 @@ def train(
     return run.finish()
 
 
+def _scores(row: dict, prefix: str, image: np.ndarray, truth: np.ndarray) -> None:
+    row[f"{prefix}psnr"], row[f"{prefix}ssim"] = psnr(image, truth), ssim(image, truth)
+    if truth.shape[0] >= 258 and truth.shape[1] >= 301:  # E-SAI's test crop (the centre 256 x 256) fits
+        c = (slice(ESAI_TEST_ROI[0], ESAI_TEST_ROI[0] + 256), slice(ESAI_TEST_ROI[1], ESAI_TEST_ROI[1] + 256))
+        row[f"{prefix}psnr_crop"], row[f"{prefix}ssim_crop"] = psnr(image[c], truth[c]), ssim(image[c], truth[c])
+
+
+def score_sample(s: Sample, image: np.ndarray | None, path: str | Path = "") -> dict:
+    """One evaluation row: the model's image (when given) and every baseline against the ground truth.
+
+    Baselines, as shown to a user: the accumulation (``baseline_``), the training-free integration
+    (``integrate_``) and frame-based SAI (``frame_sai_``, when the file has APS frames). With an oracle's
+    best affine fit (``oracle_``): the raw accumulation and the integrated log map, judged on structure.
+    """
+    if s.truth is None:
+        raise ValueError(f"{path}: no occlusion-free frame to score against")
+    row: dict = {"file": str(path)}
+    images = {"": image, "baseline_": s.baseline, "integrate_": s.integrated, "frame_sai_": s.frame_sai}
+    for prefix, im in images.items():
+        if im is not None:
+            _scores(row, prefix, im, s.truth)
+    for name, raw in (("accumulation", s.accumulation), ("integrate", s.log)):
+        if raw is not None:
+            _scores(row, f"oracle_{name}_", oracle_fit(raw, s.truth), s.truth)
+    if image is not None and "oracle_accumulation_psnr" in row:
+        row["gain_db"] = row["psnr"] - row["oracle_accumulation_psnr"]
+    return row
+
+
 def evaluate(
-    files: Sequence[str | Path], model: str | Path, device: str = "auto", bins: int = 30, job: Job | None = None
+    files: Sequence[str | Path],
+    model: str | Path | None,
+    device: str = "auto",
+    bins: int = 30,
+    job: Job | None = None,
 ) -> dict:
-    """PSNR / SSIM of the model and of the accumulation baseline against ``occ_free_aps``, per file and mean."""
+    """PSNR / SSIM of the model (None: baselines only) and of every baseline, per file and mean.
+
+    ``gain_db`` is the model's PSNR over the best affine fit of the accumulation, an oracle it does not get.
+    """
     job = ensure(job)
-    net = load_model(model, device)
+    net = load_model(model, device) if model is not None else None
     rows = []
     for i, f in enumerate(files):
         s = load_sample(f, None, bins)
-        if s.truth is None:
-            raise ValueError(f"{f}: no occlusion-free frame to score against")
-        img = output_to_uint8(run_model(net, s.frames))
-        row = {"file": str(f)}
-        images = {"": img, "baseline_": s.baseline, "frame_sai_": s.frame_sai}
-        for prefix, im in images.items():
-            if im is None:
-                continue
-            row[f"{prefix}psnr"], row[f"{prefix}ssim"] = psnr(im, s.truth), ssim(im, s.truth)
-            if s.truth.shape[0] >= 258 and s.truth.shape[1] >= 301:  # E-SAI's test crop fits
-                c = (slice(ESAI_TEST_ROI[0], ESAI_TEST_ROI[0] + 256), slice(ESAI_TEST_ROI[1], ESAI_TEST_ROI[1] + 256))
-                row[f"{prefix}psnr_crop"], row[f"{prefix}ssim_crop"] = psnr(im[c], s.truth[c]), ssim(im[c], s.truth[c])
-        rows.append(row)
+        img = output_to_uint8(run_model(net, s.frames, s.physics)) if net is not None else None
+        rows.append(score_sample(s, img, f))
         job.report(i + 1, len(files), "evaluating")
     keys = [k for k in rows[0] if k != "file" and all(k in r for r in rows)]
     mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
-    return {"model": str(model), "n": len(rows), "mean": mean, "files": rows}
+    return {"model": None if model is None else str(model), "n": len(rows), "mean": mean, "files": rows}
 
 
 def write_report(report: dict, json_path: str | Path) -> None:
@@ -367,3 +453,91 @@ def build_model(name: str, seed: int = 0, **config: object) -> nn.Module:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         return cls(cls.config_class(**config))
+
+
+#: Makes the job for one phase of a long run: (description, unit, total) -> a context manager yielding a Job.
+JobFactory = Callable[[str, str, int | None], AbstractContextManager[Job]]
+
+
+def _no_jobs(desc: str, unit: str, total: int | None) -> AbstractContextManager[Job]:
+    return contextlib.nullcontext(Job())
+
+
+def recordings(paths: Sequence[str | Path], split: str | None = None) -> list[Path]:
+    """The recordings behind ``paths``: files as they are; folders' ``split`` subfolder (or the folder
+    itself when it has none) searched for .npy and .h5."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            d = p / split if split and (p / split).is_dir() else p
+            out += sorted(d.glob("*.npy")) + sorted(d.glob("*.h5"))
+        else:
+            out.append(p)
+    return out
+
+
+def train_reconstruction(
+    data: Sequence[str | Path],
+    out: str | Path,
+    cfg: TrainConfig,
+    *,
+    test: Sequence[str | Path] = (),
+    model: str = DEFAULT_ARCH,
+    model_config: dict | None = None,
+    init: str | Path | None = None,
+    device: str = "auto",
+    bins: int = 30,
+    resume: bool = False,
+    jobs: JobFactory = _no_jobs,
+) -> dict | None:
+    """Train on ``data`` and score the test set: the whole of ``spikelens train-reconstruct``.
+
+    ``data``: prepared caches (.h5 written by :func:`prepare` or ``spikelens simulate world``) used as
+    they are, or E-SAI-layout folders whose train/ split is refocused into a cache beside ``out`` first.
+    ``test``: recordings or folders scored after training (default: the data folders' test/ splits).
+    Under torchrun every rank trains its share; rank 0 prepares, saves and returns the report (the others
+    return None). The report (JSON + CSV beside ``out``) carries every baseline and the loss curve.
+    """
+    data = [Path(d) for d in data]
+    caches = [d for d in data if d.is_file() and d.suffix == ".h5" and _is_cache(d)]
+    folders = [d for d in data if d not in caches]
+    test_files = recordings(test, "test") if test else recordings(folders, "test")
+    if not test_files:
+        raise ValueError("nothing to score after training: give --test recordings, or folders with a test/ split")
+    rank = training.start_distributed(device)
+    out = Path(out)
+    made = out.with_suffix(".train.h5") if folders else None
+    if made is not None:
+        train_files = recordings(folders, "train")
+        if not train_files:
+            raise ValueError(f"{folders[0]}: no train/ recordings (spikelens simulate sai writes them)")
+        if rank == 0:
+            with jobs("refocus", "file", len(train_files)) as job:
+                prepare(train_files, made, bins, job)
+        training.barrier()
+        caches.append(made)
+    net = load_model(init, "cpu") if init is not None else build_model(model, cfg.seed, **(model_config or {}))
+    with jobs("train", "step", None) as job:
+        history = train(net, caches, cfg, out, device, job, resume)
+    if rank > 0:
+        return None
+    if made is not None:
+        made.unlink()
+    with jobs("evaluate", "file", len(test_files)) as job:
+        report = evaluate(test_files, out, device, bins, job)
+    report["train"] = {
+        "config": dataclasses.asdict(cfg),
+        "data": [str(d) for d in data],
+        "model_config": dataclasses.asdict(net.config),
+        "loss": history,
+    }
+    write_report(report, out.with_suffix(".json"))
+    return report
+
+
+def _is_cache(path: Path) -> bool:
+    try:
+        with h5py.File(path, "r") as h5:
+            return len(h5) > 0 and all(isinstance(g, h5py.Group) and "truth" in g for g in h5.values())
+    except OSError:
+        return False

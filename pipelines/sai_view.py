@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikelens.pipelines.jobs import Job, ensure
-from spikelens.pipelines.reconstruction import esai_frames, output_to_uint8, psnr, run_model, ssim
+from spikelens.pipelines.reconstruction import output_to_uint8, psnr, run_model, ssim
 from spikelens.pipelines.sai import image_to_uint8
+from spikelens.pipelines.sai_world import network_inputs
 from spikelens.refocus import SAIGeometry, accumulate, autofocus
 from spikelens.refocus.autofocus import DEPTH_RANGE, AutofocusResult, focal_stack
 
@@ -82,9 +83,9 @@ class ReconstructView:
 def reconstructed(inp: SAIInputs, depth: float, model, bins: int = 30) -> ReconstructView:
     """What ``spikelens reconstruct --depth`` computes, on the open recording: E-SAI's packing, the network,
     and PSNR / SSIM against the ground truth."""
-    frames = esai_frames(inp.events, inp.geometry, depth, bins, inp.sensor)
+    inputs = network_inputs(inp.events, inp.geometry, depth, bins, inp.sensor)
     t0 = time.perf_counter()
-    image = output_to_uint8(run_model(model, frames))
+    image = output_to_uint8(run_model(model, inputs.frames, inputs.physics))
     net_ms = (time.perf_counter() - t0) * 1e3
     gt = inp.ground_truth
     scores = (psnr(image, gt), ssim(image, gt)) if gt is not None and gt.shape == image.shape else (None, None)

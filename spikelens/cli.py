@@ -130,7 +130,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     check_suffix(args.output, ".png", "the reconstructed image")
     if args.raw:
         check_suffix(args.raw, ".npy", "the raw network output")
-    r = reconstruct(args.input, args.depth, args.auto, args.model, args.device, args.roi, args.bins)
+    r = reconstruct(args.input, args.depth, args.auto, args.model, args.device, args.roi, args.bins, args.method)
     write_png(r.image, args.output)
     if args.raw:
         from spikelens.datasets import atomic_output
@@ -144,49 +144,82 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
         print(json.dumps(out))
     else:
         score = "" if r.psnr is None else f", PSNR {r.psnr:.2f} dB (accumulation {r.baseline_psnr:.2f} dB)"
-        print(f"depth {r.depth:.4f} m, {r.model} on {r.device} in {r.net_ms:.0f} ms{score}, wrote {args.output}")
+        where = "" if r.model == "integrate" else f" on {r.device}"
+        print(f"depth {r.depth:.4f} m, {r.model}{where} in {r.net_ms:.0f} ms{score}, wrote {args.output}")
     return 0
 
 
 def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from spikelens.hybrid_net.registry import load_model
     from spikelens.pipelines import reconstruction as rc
-    from spikelens.pipelines import training
     from spikelens.progress import cli_job
 
-    root = Path(args.data)
-    splits = {s: sorted((root / s).glob("*.npy")) + sorted((root / s).glob("*.h5")) for s in ("train", "test")}
-    if not splits["train"] or not splits["test"]:
-        raise ValueError(f"{root}: need train/ and test/ recordings (spikelens simulate sai writes them)")
-    rank = training.start_distributed(args.device)  # under torchrun: one process per GPU (or CPU share)
-    quiet = args.quiet or rank > 0
-    cache = args.output.with_suffix(".train.h5")
-    if rank == 0:
-        with cli_job("refocus", "file", quiet, len(splits["train"])) as job:
-            rc.prepare(splits["train"], cache, args.bins, job)
-    training.barrier()
+    config = dict(rc.DEFAULT_CONFIG) if args.model == rc.DEFAULT_ARCH else {}
+    if args.stride:
+        config["stride"] = args.stride
+    if args.no_physics:
+        config["physics"] = False
+    elif args.model == "hybridnet":
+        config["physics"] = True
     cfg = rc.TrainConfig(epochs=args.epochs, batch=args.batch, crop=args.crop, seed=args.seed)
-    with cli_job("train", "step", quiet) as job:
-        if args.init is not None:
-            model = load_model(args.init, "cpu")
-        else:
-            model = rc.build_model(args.model, args.seed, **({"stride": args.stride} if args.stride else {}))
-        history = rc.train(model, cache, cfg, args.output, args.device, job, args.resume)
-    if rank > 0:
-        return 0
-    cache.unlink()
-    with cli_job("evaluate", "file", quiet, len(splits["test"])) as job:
-        report = rc.evaluate(splits["test"], args.output, args.device, args.bins, job)
-    report["train"] = {"config": dataclasses.asdict(cfg), "loss": history}
-    rc.write_report(report, args.output.with_suffix(".json"))
-    m = report["mean"]
-    print(
-        f"test split ({report['n']} files): PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}; "
-        f"accumulation baseline {m['baseline_psnr']:.2f} dB, SSIM {m['baseline_ssim']:.3f}"
+
+    def jobs(desc: str, unit: str, total: int | None):
+        return cli_job(desc, unit, args.quiet or _rank() > 0, total)
+
+    report = rc.train_reconstruction(
+        args.data,
+        args.output,
+        cfg,
+        test=args.test or (),
+        model=args.model,
+        model_config=config,
+        init=args.init,
+        device=args.device,
+        bins=args.bins,
+        resume=args.resume,
+        jobs=jobs,
     )
+    if report is None:  # a torchrun rank other than 0
+        return 0
+    print(_score_line(f"test set ({report['n']} files)", report["mean"]))
     print(f"wrote {args.output} and {args.output.with_suffix('.json')}")
+    return 0
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _score_line(what: str, m: dict) -> str:
+    """The model's mean scores beside every baseline's, in one line."""
+    parts = [f"{what}:"]
+    if "psnr" in m:
+        parts.append(
+            f"model {m['psnr']:.2f} dB / SSIM {m['ssim']:.3f} "
+            f"({m.get('gain_db', 0):+.2f} dB over oracle-fit accumulation);"
+        )
+    parts.append(f"accumulation {m['baseline_psnr']:.2f} dB (oracle fit {m['oracle_accumulation_psnr']:.2f}),")
+    parts.append(f"integrate {m['integrate_psnr']:.2f} dB (oracle fit {m['oracle_integrate_psnr']:.2f})")
+    if "frame_sai_psnr" in m:
+        parts[-1] += f", frame SAI {m['frame_sai_psnr']:.2f} dB"
+    return " ".join(parts)
+
+
+def _cmd_evaluate_reconstruct(args: argparse.Namespace) -> int:
+    from spikelens.pipelines import reconstruction as rc
+    from spikelens.progress import cli_job
+
+    files = rc.recordings(args.inputs, "test")
+    if not files:
+        raise ValueError(f"no recordings (.npy, .h5) in {', '.join(map(str, args.inputs))}")
+    model = None if args.model == "none" else args.model
+    with cli_job("evaluate", "file", args.quiet, len(files)) as job:
+        report = rc.evaluate(files, model, args.device, args.bins, job)
+    if args.output:
+        rc.write_report(report, args.output)
+    if args.json:
+        print(json.dumps(report["mean"]))
+    else:
+        print(_score_line(f"{report['n']} files", report["mean"]))
     return 0
 
 
@@ -194,7 +227,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from spikelens.pipelines import simulate as sim
     from spikelens.progress import cli_job
 
-    unit = {"video": "frame", "sai": "sample", "gesture": "recording"}[args.kind]
+    unit = {"video": "frame", "sai": "sample", "gesture": "recording", "world": "scene"}[args.kind]
     total = None if args.kind == "video" else args.count
     with cli_job(f"simulate {args.kind}", unit, args.quiet, total) as job:
         if args.kind == "video":
@@ -215,6 +248,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                 f"{k} {n}" for k, n in zip(sim.SPLITS, splits, strict=True)
             )
             what += f"; split rule: {sim.SPLIT_RULE})"
+        elif args.kind == "world":
+            from spikelens.pipelines import sai_world
+
+            if args.recordings:
+                paths = sai_world.write_world_recordings(args.output, args.count, args.seed, args.split, job=job)
+                what = f"{len(paths)} {args.split} recordings to {args.output}"
+            else:
+                size = sai_world.prepare_world(args.output, args.count, args.seed, args.split, args.crop, job=job)
+                what = f"{args.count} {args.split} scenes ({size / 1e6:.0f} MB of crops) to {args.output}"
         else:
             seg = tuple(args.segment_s)
             m = sim.write_gesture_dataset(args.output, args.count, args.seed, seg, job=job)
@@ -247,7 +289,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     simp = sub.add_parser(
         "simulate", help="simulate an event camera: a video, E-SAI scenes or DVS gestures", formatter_class=_Formatter
     )
-    kinds = simp.add_subparsers(dest="kind", required=True, metavar="{video,sai,gesture}")
+    kinds = simp.add_subparsers(dest="kind", required=True, metavar="{video,sai,gesture,world}")
     vid = kinds.add_parser("video", help="events of a video file (OpenCV) written to HDF5", formatter_class=_Formatter)
     vid.add_argument("input", type=Path, help="a video OpenCV can read (.mp4, .avi, ...)")
     vid.add_argument("output", type=Path, help="output .h5")
@@ -271,6 +313,18 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     ges.add_argument(
         "--segment-s", type=float, nargs=2, default=(1.5, 3.0), metavar=("MIN", "MAX"), help="gesture length, s"
     )
+    world = kinds.add_parser(
+        "world",
+        help="the open-ended training world: a cache of network-input crops, or whole recordings",
+        formatter_class=_Formatter,
+    )
+    world.add_argument("output", type=Path, help="the cache (.h5), or a folder with --recordings")
+    world.add_argument("--count", type=int, default=100, help="scenes")
+    world.add_argument(
+        "--split", choices=("train", "cross"), default="train", help="train, or the held-out cross-domain world"
+    )
+    world.add_argument("--crop", type=int, default=128, help="crop size of the cache, px")
+    world.add_argument("--recordings", action="store_true", help="write whole recordings (HDF5) to evaluate on")
     for k in kinds.choices.values():
         k.add_argument("--seed", type=int, default=0, help="seed of every random draw")
         k.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
@@ -313,6 +367,12 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     focus = rec.add_mutually_exclusive_group()
     focus.add_argument("--depth", type=float, help="focus depth in metres (default: the file's, else autofocus)")
     focus.add_argument("--auto", action="store_true", help="find the depth by see-through autofocus")
+    rec.add_argument(
+        "--method",
+        choices=("network", "integrate"),
+        default="network",
+        help="network: the hybrid SNN-CNN; integrate: the training-free integration of the signed events",
+    )
     rec.add_argument("--model", default="hybridlite", help="bundled model name or checkpoint path")
     rec.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     rec.add_argument("--roi", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="crop (top, left, height, width)")
@@ -329,25 +389,43 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     rec.set_defaults(func=_cmd_reconstruct)
     tr = sub.add_parser(
         "train-reconstruct",
-        help="train a reconstruction model on an E-SAI-layout folder, score it on its test split",
+        help="train a reconstruction model (on world caches or E-SAI folders) and score it beside the baselines",
         formatter_class=_Formatter,
     )
-    tr.add_argument("data", type=Path, help="folder with train/ and test/ recordings (spikelens simulate sai)")
+    tr.add_argument(
+        "data",
+        type=Path,
+        nargs="+",
+        help="caches from `spikelens simulate world` (.h5), or E-SAI-layout folders (their train/ split)",
+    )
     tr.add_argument("-o", "--output", type=Path, required=True, help="checkpoint (.pt); the report goes beside it")
+    tr.add_argument("--test", type=Path, nargs="+", help="recordings or folders to score (default: DATA's test/)")
     tr.add_argument("--model", default="hybridlite", choices=("hybridlite", "hybridnet"), help="architecture")
-    tr.add_argument("--epochs", type=int, default=10, help="passes over the training recordings")
+    tr.add_argument("--no-physics", action="store_true", help="events only (E-SAI's own input), no physics channels")
+    tr.add_argument("--epochs", type=int, default=10, help="passes over the training crops")
     tr.add_argument("--batch", type=int, default=4, help="crops per step")
-    tr.add_argument("--crop", type=int, default=128, help="crop size, px")
+    tr.add_argument("--crop", type=int, default=96, help="crop size, px")
     tr.add_argument("--bins", type=int, default=30, help="time bins T")
     tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
     tr.add_argument("--seed", type=int, default=0, help="seed of the crops and the initial weights")
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT's .state.pt")
     tr.add_argument("--init", help="start from this checkpoint's weights and architecture (path or bundled name)")
-    tr.add_argument(
-        "--stride", type=int, choices=(1, 2), help="hybridlite: 2 runs the spiking encoder at half size (4x faster)"
-    )
+    tr.add_argument("--stride", type=int, choices=(1, 2), help="hybridlite: 2 (default) runs the encoder at half size")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train_reconstruct)
+    ev = sub.add_parser(
+        "evaluate-reconstruct",
+        help="score a model and every baseline (accumulation, integrate, frame SAI, oracle fits) on recordings",
+        formatter_class=_Formatter,
+    )
+    ev.add_argument("inputs", type=Path, nargs="+", help="recordings with ground truth, or folders (their test/)")
+    ev.add_argument("--model", default="hybridlite", help="bundled name, checkpoint path, or none (baselines only)")
+    ev.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ev.add_argument("--bins", type=int, default=30, help="time bins T")
+    ev.add_argument("-o", "--output", type=Path, help="write the report (.json, per-file .csv beside it)")
+    ev.add_argument("--json", action="store_true", help="print the mean scores as JSON")
+    ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=_cmd_evaluate_reconstruct)
 
 
 def build_parser() -> argparse.ArgumentParser:

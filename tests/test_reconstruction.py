@@ -43,8 +43,10 @@ def trained(dataset, tmp_path_factory):
 
 def test_training_writes_a_checkpoint_and_a_report(trained):
     report = json.loads(trained.with_suffix(".json").read_text())
-    want = {f"{p}{m}" for p in ("", "baseline_", "frame_sai_") for m in ("psnr", "ssim")}
+    prefixes = ("", "baseline_", "integrate_", "frame_sai_", "oracle_accumulation_", "oracle_integrate_")
+    want = {f"{p}{m}" for p in prefixes for m in ("psnr", "ssim")} | {"gain_db"}
     assert report["n"] >= 1 and set(report["mean"]) == want  # no E-SAI crop on a 66 x 50 sensor
+    assert report["train"]["model_config"]["physics"] and report["train"]["model_config"]["stride"] == 2
     csv_rows = trained.with_suffix(".csv").read_text().splitlines()
     assert csv_rows[0].startswith("file,psnr,ssim") and len(csv_rows) == report["n"] + 1
     loss = report["train"]["loss"]
@@ -63,7 +65,7 @@ def test_reconstruct_beats_the_accumulation_baseline(dataset, trained, tmp_path,
     r = np.load(raw)
     assert r.dtype == np.float32 and r.shape == (50, 66) and np.abs(r).max() <= 1
     s = load_sample(sample)
-    np.testing.assert_array_equal(r, run_model(load_model(trained, "cpu"), s.frames))
+    np.testing.assert_array_equal(r, run_model(load_model(trained, "cpu"), s.frames, s.physics))
     compat = ["reconstruct", str(sample), "--model", str(trained), "-o", str(png), "--raw", str(raw), "--esai-compat"]
     assert main(compat) == 0  # E-SAI's mode is the only mode: the same output
     capsys.readouterr()
