@@ -133,4 +133,3 @@ def write_world_recordings(
         paths.append(path)
         job.report(i + 1, count, path.name)
     return paths
-
