@@ -37,6 +37,8 @@ SCHEMA = 1
 COLUMNS = ("t", "x", "y", "p")
 CHUNK = 1 << 18
 INDEX_BIN_US = 10_000
+#: the longest stretch without events the dense index covers (a day: 8.6 M entries, 69 MB)
+MAX_GAP_US = 86_400_000_000
 
 
 def sniff(head: bytes) -> bool:
@@ -109,6 +111,12 @@ class H5EventWriter:
         if self._origin is None:
             self._origin = int(t[0]) - int(t[0]) % self._bin
         # index entries for every bin edge up to (and including) the bin of the last event
+        start = int(t[0]) if self._last_t is None else self._last_t
+        if int(t[-1]) - start > MAX_GAP_US:
+            raise ValueError(
+                f"events {(int(t[-1]) - start) / 3.6e9:.1f} hours apart: the time index would need "
+                f"{(int(t[-1]) - start) // self._bin:,} entries (a damaged timestamp?)"
+            )
         last_bin = (int(t[-1]) - self._origin) // self._bin
         if last_bin >= self._n_bins:
             edges = self._origin + self._bin * np.arange(self._n_bins, last_bin + 1, dtype=np.int64)

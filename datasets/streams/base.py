@@ -24,6 +24,9 @@ from spikelens.datasets.recording import RecordingMeta
 
 #: how often an idle live source hands control back (an empty packet)
 HEARTBEAT_S = 0.05
+#: the furthest a live stream's clock may jump forward between or within packets: no camera's clock
+#: jumps a day inside one stream, a damaged timestamp does (and would size the file's time index)
+MAX_JUMP_US = 86_400_000_000
 
 
 class StreamError(FormatError):
@@ -107,6 +110,13 @@ class LiveStream:
         if self._last_t is not None and ev["t"][0] < self._last_t:
             raise StreamError(
                 self.source, f"time went back from {self._last_t} us to {int(ev['t'][0])} us between packets"
+            )
+        start = int(ev["t"][0]) if self._last_t is None else self._last_t
+        if int(ev["t"][-1]) - start > MAX_JUMP_US:
+            raise StreamError(
+                self.source,
+                f"time jumped forward by {(int(ev['t'][-1]) - start) / 3.6e9:.1f} hours after "
+                f"{self.events_received} events (a damaged timestamp?)",
             )
         self._last_t = int(ev["t"][-1])
         self.events_received += ev.size

@@ -23,6 +23,7 @@ import numpy as np
 from spikelens.datasets.events import empty_events
 from spikelens.datasets.recording import RecordingMeta
 from spikelens.datasets.streams.base import HEARTBEAT_S, LiveStream, StreamDisconnected, StreamError, StreamTimeout
+from spikelens.datasets.streams.dv_gate import DvGate, GateError
 
 #: how long to sleep when nothing is queued: bounds the added latency
 POLL_S = 0.0005
@@ -101,13 +102,18 @@ class DvReaderStream(LiveStream):
                 yield empty_events()
                 continue
             if item is _END:
+                self._raise_refusal()
                 if not self._closing.is_set():
                     self.end_reason = f"the sender closed the connection after {self.events_received} events"
                 return
             if isinstance(item, Exception):
+                self._raise_refusal()
                 raise StreamDisconnected(self.source, f"read failed after {self.events_received} events: {item}")
             idle_since = time.monotonic()
             yield self._checked(item["timestamp"], item["x"], item["y"], item["polarity"])
+
+    def _raise_refusal(self) -> None:
+        """Raise what the network gate refused, if it refused anything (network streams only)."""
 
     def _reconnect(self) -> bool:
         deadline = time.monotonic() + self.reconnect_s
@@ -129,11 +135,17 @@ class DvReaderStream(LiveStream):
 
 
 class NetworkStream(DvReaderStream):
-    """``dv-net:HOST:PORT``: the event stream of a DV NetworkWriter (or DV's "Output to network")."""
+    """``dv-net:HOST:PORT``: the event stream of a DV NetworkWriter (or DV's "Output to network").
+
+    dv-processing reads the stream through a :class:`~.dv_gate.DvGate`, which checks DV's framing with
+    bounded buffers first: a peer that is not a DV sender, or lies about its sizes, is one error line
+    (within a few seconds, in bounded memory) instead of gigabytes allocated.
+    """
 
     def __init__(self, host: str, port: int, read_timeout_s: float | None = None, reconnect_s: float = 0.0) -> None:
         self.host, self.port = host, int(port)
         source = f"dv-net:{host}:{port}"
+        self._gate: DvGate | None = None
         reader = self._open(source)
         w, h = reader.getEventResolution() or (0, 0)
         meta = RecordingMeta(None, "dv-net", int(w), int(h), reader.getCameraName() or None, {"source": source})
@@ -141,16 +153,38 @@ class NetworkStream(DvReaderStream):
 
     def _open(self, source: str) -> Any:
         try:
-            reader = _dv().io.NetworkReader(self.host, self.port)
+            gate = DvGate(self.host, self.port)
+        except GateError as exc:
+            raise StreamError(source, str(exc)) from None
+        except OSError as exc:
+            reason = "connection refused" if isinstance(exc, ConnectionRefusedError) else str(exc)
+            raise StreamError(source, f"cannot connect: {reason} (is a DV network output running there?)") from None
+        try:
+            reader = _dv().io.NetworkReader(*gate.address)
         except RuntimeError as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else str(exc).split(" [", 1)[0]
-            raise StreamError(source, f"cannot connect: {reason} (is a DV network output running there?)") from exc
+            gate.close()
+            why = gate.refusal(0) or f"not a DV event stream: {str(exc).split(' [', 1)[0]}"
+            raise StreamError(source, why) from None
         if not reader.isEventStreamAvailable():
+            gate.close()
             raise StreamError(source, "the server sends no event stream")
+        if self._gate is not None:
+            self._gate.close()
+        self._gate = gate
         return reader
 
     def _connect(self) -> Any:
         return self._open(self.source)
+
+    def _raise_refusal(self) -> None:
+        why = self._gate.refusal() if self._gate is not None else None
+        if why:
+            raise StreamError(self.source, f"{why} (after {self.events_received} events)")
+
+    def close(self) -> None:
+        super().close()
+        if self._gate is not None:
+            self._gate.close()
 
 
 class CameraStream(DvReaderStream):
