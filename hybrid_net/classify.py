@@ -49,10 +49,14 @@ class ClassifierConfig:
     dropout: float = 0.2
     threshold: float = 0.5
     extra: dict = field(default_factory=dict)  # free-form notes (training data), kept in the checkpoint
+    #: (width, height) of the recordings it was trained on; None when the checkpoint does not say
+    sensor: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
         object.__setattr__(self, "channels", tuple(self.channels))
+        if self.sensor is not None:
+            object.__setattr__(self, "sensor", (int(self.sensor[0]), int(self.sensor[1])))
         if self.neuron not in ("lif", "plif"):
             raise ValueError(f"neuron must be lif or plif, got {self.neuron!r}")
         if self.attention not in ("none", "tcja", "ma"):

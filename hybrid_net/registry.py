@@ -28,6 +28,11 @@ FORMAT_VERSION = 1
 MODELS: dict[str, type[nn.Module]] = {"hybridnet": HybridNet, "hybridlite": HybridLite, "classifier": HybridClassifier}
 #: Where bundled weights live: ``<name>.pt`` beside this module.
 BUNDLED = Path(__file__).parent / "weights"
+#: What each architecture is for; commands ask for one kind.
+KINDS = {"hybridnet": "reconstruction", "hybridlite": "reconstruction", "classifier": "classifier"}
+#: The bundled models by kind (a test keeps this equal to the files' headers).
+BUNDLED_KINDS = {"hybridlite": "reconstruction", "gesture": "classifier"}
+_KIND_WORDS = {"reconstruction": "a reconstruction model", "classifier": "a classifier"}
 
 
 class CheckpointError(ValueError):
@@ -91,19 +96,60 @@ def bundled_path(name: str) -> Path | None:
     return p if name and "/" not in name and p.is_file() else None
 
 
-def load_model(path_or_name: str | Path, device: str | torch.device = "auto") -> nn.Module:
-    """A model in eval mode on ``device`` from a checkpoint path, an E-SAI checkpoint, or a bundled name."""
+def kind_of(model: nn.Module) -> str:
+    """``reconstruction`` or ``classifier``."""
+    return KINDS[model_name(model)]
+
+
+def _what_file(path: Path) -> str:
+    """What a file that is no checkpoint looks like, for the error line."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive that is no PyTorch checkpoint (or one holding objects other than tensors)"
+    try:
+        text = head.decode("utf-8").lstrip()
+    except UnicodeDecodeError:
+        return "binary data that is no PyTorch checkpoint"
+    return "a JSON file" if text[:1] in ("{", "[") else "a text file"
+
+
+def _needs(kind: str, command: str | None) -> str:
+    names = ", ".join(n for n, k in BUNDLED_KINDS.items() if k == kind)
+    who = command or "this"
+    return f"{who} needs {_KIND_WORDS[kind]}: {names} (bundled) or a checkpoint file of one"
+
+
+def load_model(
+    path_or_name: str | Path,
+    device: str | torch.device = "auto",
+    kind: str | None = None,
+    command: str | None = None,
+) -> nn.Module:
+    """A model in eval mode on ``device`` from a checkpoint path, an E-SAI checkpoint, or a bundled name.
+
+    ``kind`` (``reconstruction`` or ``classifier``) refuses the other kind with one line that says what
+    the file holds and what ``command`` needs. No error repeats torch's advice to unpickle unsafely.
+    """
+    if kind is not None and kind not in _KIND_WORDS:
+        raise ValueError(f"unknown model kind {kind!r}; choose from {sorted(_KIND_WORDS)}")
     dev = resolve_device(device)
     path = Path(path_or_name)
     if not path.exists():
         found = bundled_path(str(path_or_name))
         if found is None:
-            raise CheckpointError(f"{path_or_name}: no such file, and no bundled model of that name")
+            hint = f"; {_needs(kind, command)}" if kind else ""
+            raise CheckpointError(f"{path_or_name}: no such file, and no bundled model of that name{hint}")
         path = found
+    if path.is_dir():
+        raise CheckpointError(f"{path}: a folder, not a checkpoint file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # refused globals, not a zip/pickle, truncated
-        raise CheckpointError(f"{path}: not a loadable checkpoint: {exc}") from exc
+    except Exception:  # refused globals, not a zip/pickle, truncated: torch's own text advises unsafe loading
+        hint = f"; {_needs(kind, command)}" if kind else ""
+        raise CheckpointError(f"{path}: not a SpikeLens or E-SAI checkpoint ({_what_file(path)}){hint}") from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path}: not a checkpoint (a {type(payload).__name__})")
     if "header" in payload and "state_dict" in payload:
@@ -120,8 +166,12 @@ def load_model(path_or_name: str | Path, device: str | torch.device = "auto") ->
         state = {k.removeprefix("module."): v for k, v in payload.items()}
     else:
         raise CheckpointError(f"{path}: neither a spikelens checkpoint nor an E-SAI HybridNet state dict")
+    if kind is not None and kind_of(model) != kind:
+        label = str(path_or_name) if bundled_path(str(path_or_name)) else f"{path} holds a {model_name(model)}, which"
+        raise CheckpointError(f"{label} is {_KIND_WORDS[kind_of(model)]}; {_needs(kind, command)}")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit {type(model).__name__}: {exc}") from exc
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not fit {type(model).__name__}: {first}") from None
     return model.to(dev).eval()

@@ -33,7 +33,7 @@ from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines import training
 from spikelens.pipelines.images import write_png
 from spikelens.pipelines.jobs import Job, ensure
-from spikelens.pipelines.windows import classify_segment
+from spikelens.pipelines.windows import classify_segment, classify_timeline
 
 #: The bundled default classifier's name.
 DEFAULT_MODEL = "gesture"
@@ -248,21 +248,47 @@ def labels_beside(path: Path) -> Path | None:
     return p if p.is_file() else None
 
 
+def check_sensor(model: nn.Module, sensor: tuple[int, int], where: object, force: bool = False) -> None:
+    """Refuse a recording whose sensor (width, height) is not the one the model was trained on: it would
+    be scaled to the network's input and answered with confidence, meaninglessly. ``force`` lets it run."""
+    want = model.config.sensor
+    if force or want is None or tuple(sensor) == tuple(want):
+        return
+    raise ValueError(
+        f"{where}: a {sensor[0]}x{sensor[1]} recording, but this model was trained on {want[0]}x{want[1]} "
+        "recordings; its answer would mean nothing (--force runs it anyway)"
+    )
+
+
+#: A bare recording longer than this many windows is classified as a timeline, as ``live`` decides.
+TIMELINE_WINDOWS = 5
+
+
 def classify_path(
-    path: str | Path, model: str | Path | nn.Module = DEFAULT_MODEL, device: str = "auto", job: Job | None = None
+    path: str | Path,
+    model: str | Path | nn.Module = DEFAULT_MODEL,
+    device: str = "auto",
+    job: Job | None = None,
+    *,
+    force: bool = False,
+    hop_us: int = 100_000,
+    smooth: int = 3,
 ) -> dict:
     """What ``spikelens classify`` prints: a folder's test split or a labelled file scored (accuracy, n,
-    classes, confusion, spikes), or a bare recording's label, probabilities and net_ms."""
-    net = model if isinstance(model, nn.Module) else load_model(model, device)
+    classes, confusion, spikes), or a bare recording's label, probabilities and net_ms, and for one longer
+    than :data:`TIMELINE_WINDOWS` windows its ``timeline`` (one decision per hop, merged into runs)."""
+    net = model if isinstance(model, nn.Module) else load_model(model, device, "classifier", "classify")
     path = Path(path)
     if path.is_dir():
         ds = DVSGesture(path, train=False)
         segments = dataset_segments(ds)
         if not segments:
             raise ValueError(f"{path}: the test split (trials_to_test.txt) lists no labelled gestures")
+        check_sensor(net, ds.sensor_size[:2], path, force)
         return evaluate(net, segments, ds.sensor_size[:2], job)
     with open_recording(path) as rec:
         events, sensor = rec.load(), (rec.meta.width, rec.meta.height)
+    check_sensor(net, sensor, path, force)
     labels = labels_beside(path)
     if labels is not None:
         segments = [Segment(events, c, t0, t1) for c, t0, t1 in read_labels(labels)]
@@ -274,9 +300,30 @@ def classify_path(
     net_ms = (time.perf_counter() - t0) * 1e3
     k = int(np.argmax(probs))
     classes = list(net.config.classes)
-    return {
+    report = {
         "label": classes[k],
         "class": k,
         "probabilities": {c: float(p) for c, p in zip(classes, probs, strict=True)},
         "net_ms": net_ms,
     }
+    if int(events["t"][-1]) - int(events["t"][0]) > TIMELINE_WINDOWS * net.config.window_us:
+        tl = classify_timeline(net, events, sensor, hop_us, smooth)
+        report["timeline"] = {
+            "hop_us": hop_us,
+            "smooth": smooth,
+            "windows": [
+                {
+                    "t_us": int(t),
+                    "label": classes[int(p.argmax())],
+                    "class": int(p.argmax()),
+                    "probability": float(p.max()),
+                }
+                for t, p in zip(tl.ends_us, tl.smoothed, strict=True)
+            ],
+            "runs": [
+                {"label": classes[r.cls], "class": r.cls, "t0_us": r.t0_us, "t1_us": r.t1_us}
+                | {"windows": r.windows, "confidence": r.confidence}
+                for r in tl.runs
+            ],
+        }
+    return report

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,19 @@ class LiveSummary:
     skipped: int
     events: int
     end_reason: str
+    wall_s: float = 0.0
+    #: the source paces itself (camera, network, paced replay): latency means something; otherwise
+    #: (a file read as fast as it goes) only throughput does
+    realtime: bool = True
+    interrupted: bool = False
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def decisions_per_s(self) -> float:
+        return self.decisions / self.wall_s if self.wall_s > 0 else 0.0
 
 
 def with_window(model: nn.Module, window_ms: float | None) -> nn.Module:
@@ -49,24 +63,30 @@ def classify_stream(
     stop: threading.Event | None = None,
     stats: bool = False,
 ) -> LiveSummary:
-    """Run until the stream ends or ``stop`` is set; returns what happened. ``stats``: each decision also
-    carries its window's frames, spikes per layer and energy estimate (for a GUI)."""
+    """Run until the stream ends, ``stop`` is set or the user interrupts (Ctrl-C: the summary says so);
+    returns what happened. ``stats``: each decision also carries its window's frames, spikes per layer and
+    energy estimate (for a GUI)."""
     speed = getattr(stream, "speed", 1.0) if stream.realtime else None
     sensor = (stream.meta.width, stream.meta.height)
     if not (sensor[0] > 0 and sensor[1] > 0):
         raise ValueError(f"{getattr(stream, 'source', stream)}: the stream does not say its sensor size")
     sc = StreamClassifier(model, sensor, round(hop_ms * 1000), smooth, speed, stats=stats, keep_frames=stats)
     events = 0
-    reason = "stopped"
-    for pkt in stream.packets():
-        if stop is not None and stop.is_set():
-            break
-        events += pkt.size
-        for d in sc.feed(pkt):
-            on_decision(d)
-    else:
-        reason = getattr(stream, "end_reason", None) or "the source ended"
-    return LiveSummary(sc.decided, sc.skipped, events, reason)
+    reason, interrupted = "stopped", False
+    start = time.monotonic()
+    try:
+        for pkt in stream.packets():
+            if stop is not None and stop.is_set():
+                break
+            events += pkt.size
+            for d in sc.feed(pkt):
+                on_decision(d)
+        else:
+            reason = getattr(stream, "end_reason", None) or "the source ended"
+    except KeyboardInterrupt:
+        reason, interrupted = "stopped by Ctrl-C", True
+    wall = time.monotonic() - start
+    return LiveSummary(sc.decided, sc.skipped, events, reason, wall, bool(stream.realtime), interrupted)
 
 
 class ClassifySession:

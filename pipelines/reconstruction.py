@@ -229,7 +229,7 @@ def reconstruct(
     if method == "integrate":
         image, raw, name, work_ms = sample.integrated, sample.log, "integrate", sample.integrate_ms
     else:
-        net = load_model(model, dev)
+        net = load_model(model, dev, "reconstruction", "reconstruct")
         t1 = time.perf_counter()
         raw = run_model(net, sample.frames, sample.physics)
         if dev.type == "cuda":
@@ -417,7 +417,7 @@ def evaluate(
     ``gain_db`` is the model's PSNR over the best affine fit of the accumulation, an oracle it does not get.
     """
     job = ensure(job)
-    net = load_model(model, device) if model is not None else None
+    net = load_model(model, device, "reconstruction", "evaluate") if model is not None else None
     rows = []
     for i, f in enumerate(files):
         s = load_sample(f, None, bins)

@@ -91,6 +91,53 @@ def classify_offline(
     return ends, (predict(model, frames) if frames is not None else np.empty((0, len(cfg.classes)), np.float32))
 
 
+@dataclass(frozen=True)
+class Run:
+    """Consecutive windows with the same (smoothed) decision."""
+
+    cls: int
+    t0_us: int  # the first decision's interval starts here (its window end minus one hop)
+    t1_us: int  # the last window's end
+    windows: int
+    confidence: float  # the mean smoothed probability of ``cls`` over the run
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A recording classified as ``live`` would: one decision per hop, smoothed, merged into runs."""
+
+    hop_us: int
+    ends_us: np.ndarray  # window ends
+    probabilities: np.ndarray  # per window, as the network gave them
+    smoothed: np.ndarray  # mean of the last ``smooth`` windows (live's label)
+    runs: list[Run]
+
+
+def classify_timeline(
+    model: nn.Module, events: np.ndarray, sensor: tuple[int, int], hop_us: int, smooth: int = 3, batch: int = 64
+) -> Timeline:
+    """Every complete window on the streaming grid, in batches (bounded memory for any length)."""
+    cfg = model.config
+    ends = window_ends(int(events["t"][0]), int(events["t"][-1]), cfg, hop_us) if events.size else np.empty(0, int)
+    probs = np.empty((ends.size, len(cfg.classes)), np.float32)
+    for i in range(0, ends.size, batch):
+        part = ends[i : i + batch]
+        probs[i : i + part.size] = predict(model, np.stack([window_frames(events, int(e), cfg, sensor) for e in part]))
+    cum = np.cumsum(np.vstack([np.zeros((1, probs.shape[1]), np.float64), probs]), axis=0)
+    lo = np.maximum(np.arange(ends.size) + 1 - max(smooth, 1), 0)
+    smoothed = ((cum[1:] - cum[lo]) / (np.arange(ends.size) + 1 - lo)[:, None]).astype(np.float32)
+    runs: list[Run] = []
+    labels = smoothed.argmax(axis=1) if ends.size else np.empty(0, int)
+    start = 0
+    for i in range(1, ends.size + 1):
+        if i == ends.size or labels[i] != labels[start]:
+            k = int(labels[start])
+            conf = float(smoothed[start:i, k].mean())
+            runs.append(Run(k, int(ends[start]) - hop_us, int(ends[i - 1]), i - start, conf))
+            start = i
+    return Timeline(hop_us, ends, probs, smoothed, runs)
+
+
 def classify_segment(model: nn.Module, events: np.ndarray, t0: int, t1: int, sensor: tuple[int, int]) -> np.ndarray:
     """Probabilities of one labelled segment: the mean over its windows, one bin apart, events of
     [t0, t1) only. A segment shorter than a window is one window from t0 (the rest is empty)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -15,12 +16,24 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from spikelens.pipelines.classification import classify_path, confusion_png
     from spikelens.progress import cli_job
 
-    with cli_job("classify", "segment", args.quiet or args.json) as job:
-        report = classify_path(args.path, args.model, args.device, job)
+    with cli_job("classify", "segment", args.quiet or args.json or args.csv) as job:
+        report = classify_path(
+            args.path, args.model, args.device, job, force=args.force, hop_us=round(args.hop_ms * 1000)
+        )
     if args.confusion and "confusion" in report:
         confusion_png(report, args.confusion)
-    if args.json:
+    if args.csv:
+        _print_csv(report)
+    elif args.json:
         print(json.dumps(report))
+    elif "timeline" in report:
+        runs = report["timeline"]["runs"]
+        for r in runs:
+            print(
+                f"[{r['t0_us'] / 1e6:9.3f}, {r['t1_us'] / 1e6:9.3f}) s  {r['label']:<28} "
+                f"{r['confidence']:.2f}  ({r['windows']} windows)"
+            )
+        print(f"{len(runs)} runs over {len(report['timeline']['windows'])} decisions, one every {args.hop_ms:g} ms")
     elif "accuracy" in report:
         names = report["classes"]
         for row in report["segments"]:
@@ -36,6 +49,25 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_csv(report: dict) -> None:
+    """The timeline's runs (a bare recording), or the labelled segments, as CSV on stdout."""
+    import csv
+
+    w = csv.writer(sys.stdout)
+    if "timeline" in report:
+        w.writerow(["t0_us", "t1_us", "label", "class", "confidence", "windows"])
+        for r in report["timeline"]["runs"]:
+            w.writerow([r["t0_us"], r["t1_us"], r["label"], r["class"], f"{r['confidence']:.4f}", r["windows"]])
+    elif "segments" in report:
+        names = report["classes"]
+        w.writerow(["t0_us", "t1_us", "label", "predicted", "probability"])
+        for r in report["segments"]:
+            w.writerow([r["t0"], r["t1"], names[r["label"]], names[r["predicted"]], f"{r['probability']:.4f}"])
+    else:
+        w.writerow(["label", "class", "probability"])
+        w.writerow([report["label"], report["class"], f"{report['probabilities'][report['label']]:.4f}"])
+
+
 def _print_energy(spikes: dict | None) -> None:
     if not spikes:
         return
@@ -48,10 +80,13 @@ def _print_energy(spikes: dict | None) -> None:
 def _cmd_live(args: argparse.Namespace) -> int:
     from spikelens.datasets.streams import StreamError, open_stream
     from spikelens.hybrid_net.registry import load_model
+    from spikelens.pipelines.classification import check_sensor
     from spikelens.pipelines.live_classify import classify_stream, with_window
 
-    model = with_window(load_model(args.model, args.device), args.window_ms)
+    model = with_window(load_model(args.model, args.device, "classifier", "live"), args.window_ms)
     names = model.config.classes
+    stream = open_stream(args.source)  # a source that cannot open is a plain error (status 2)
+    realtime = bool(stream.realtime)
 
     def show(d) -> None:
         k = d.cls
@@ -61,7 +96,9 @@ def _cmd_live(args: argparse.Namespace) -> int:
                 "label": names[k],
                 "class": k,
                 "probability": round(float(d.smoothed[k]), 4),
-                "latency_ms": round(d.latency_ms, 2),
+                # latency is only meaningful where the source paces itself; a file read as fast as it goes
+                # has throughput instead (in the summary)
+                "latency_ms": round(d.latency_ms, 2) if realtime else None,
                 "window_class": d.window_class,
                 "net_ms": round(d.net_ms, 2),
                 "skipped": d.skipped,
@@ -69,37 +106,49 @@ def _cmd_live(args: argparse.Namespace) -> int:
             print(json.dumps(row), flush=True)
         else:
             skipped = f"  (skipped {d.skipped} windows to keep up)" if d.skipped else ""
+            latency = f"  latency {d.latency_ms:5.1f} ms" if realtime else ""
             print(
-                f"{d.t_us / 1e6:12.3f} s  {names[k]:<28} {d.smoothed[k]:.2f}  "
-                f"net {d.net_ms:5.1f} ms  latency {d.latency_ms:5.1f} ms{skipped}",
+                f"{d.t_us / 1e6:12.3f} s  {names[k]:<28} {d.smoothed[k]:.2f}  net {d.net_ms:5.1f} ms{latency}{skipped}",
                 flush=True,
             )
 
-    stream = open_stream(args.source)  # a source that cannot open is a plain error (status 2)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM ends like Ctrl-C: with the summary
     try:
+        check_sensor(model, (stream.meta.width, stream.meta.height), args.source, args.force)
         summary = classify_stream(stream, model, args.hop_ms, args.smooth, show)
     except StreamError as exc:
         print(f"spikelens: stream lost: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        return 130
     finally:
+        signal.signal(signal.SIGTERM, previous)
         stream.close()
     end = {
         "end": summary.end_reason,
         "decisions": summary.decisions,
         "skipped": summary.skipped,
         "events": summary.events,
+        "wall_s": round(summary.wall_s, 3),
+        "events_per_s": round(summary.events_per_s),
+        "decisions_per_s": round(summary.decisions_per_s, 2),
     }
+    pace = "" if realtime else f", {summary.events_per_s / 1e6:.2f} M ev/s, {summary.decisions_per_s:.1f} decisions/s"
     print(
         json.dumps(end)
         if args.json
         else f"ended: {summary.end_reason}; {summary.decisions} decisions, "
-        f"{summary.skipped} windows skipped, {summary.events} events",
+        f"{summary.skipped} windows skipped, {summary.events} events{pace}",
         file=sys.stderr,
         flush=True,
     )
-    return 0
+    return EXIT_INTERRUPTED if summary.interrupted else 0
+
+
+#: ``live`` stopped by Ctrl-C or SIGTERM: the summary is printed, then this status (the shell's 128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _cmd_train_classify(args: argparse.Namespace) -> int:
@@ -129,6 +178,7 @@ def _cmd_train_classify(args: argparse.Namespace) -> int:
             neuron=args.neuron,
             attention=args.attention,
             extra={"trained_on": f"{args.dataset}: {', '.join(d.name for d in args.data)}", "seed": args.seed},
+            sensor=tuple(sensor),
         )
         model = cl.build_model(cfg, args.seed)
     tcfg = cl.TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed)
@@ -158,7 +208,10 @@ def add_parsers(sub: argparse._SubParsersAction, formatter: type) -> None:
     cls.add_argument("--model", default="gesture", help="bundled model name or checkpoint path")
     cls.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     cls.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    cls.add_argument("--csv", action="store_true", help="print the timeline's runs (or the segments) as CSV")
     cls.add_argument("--confusion", type=Path, help="also draw the confusion matrix to this .png")
+    cls.add_argument("--hop-ms", type=float, default=100.0, help="a long recording's timeline: time between decisions")
+    cls.add_argument("--force", action="store_true", help="classify even a recording from another sensor size")
     cls.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     cls.set_defaults(func=_cmd_classify)
 
@@ -172,6 +225,7 @@ def add_parsers(sub: argparse._SubParsersAction, formatter: type) -> None:
     live.add_argument("--smooth", type=int, default=3, help="decisions average this many windows' probabilities")
     live.add_argument("--device", default="auto", help="auto, cpu or cuda")
     live.add_argument("--json", action="store_true", help="one JSON object per decision")
+    live.add_argument("--force", action="store_true", help="classify even a stream from another sensor size")
     live.set_defaults(func=_cmd_live)
 
     tr = sub.add_parser(

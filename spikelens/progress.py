@@ -13,6 +13,8 @@ from spikelens.pipelines.jobs import Job
 
 #: seconds between progress lines when stderr is not a terminal (logs, CI, pipes)
 LINE_EVERY_S = 3.0
+#: a bar on a terminal appears once the work has run this long
+SHOW_AFTER_S = 0.5
 
 
 class _Lines:
@@ -44,6 +46,9 @@ def cli_job(desc: str, unit: str = "it", quiet: bool = False, total: int | None 
         unit_scale=unit == "ev",
         file=sys.stderr if tty else _Lines(sys.stderr),
         mininterval=0.1 if tty else LINE_EVERY_S,
+        # nothing until the work has run a moment: a command that fails (or ends) at once prints no
+        # progress before its error line, and a log gets no "0 done" line followed by the same at close
+        delay=SHOW_AFTER_S if tty else LINE_EVERY_S,
         dynamic_ncols=tty,
         ascii=not tty,
     )
@@ -57,5 +62,8 @@ def cli_job(desc: str, unit: str = "it", quiet: bool = False, total: int | None 
 
     try:
         yield Job(show)
+    except BaseException:
+        bar.disable = True  # the error line is what matters: no progress line after (or before) it
+        raise
     finally:
         bar.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -140,3 +141,76 @@ def test_live_refuses_a_bad_window_and_an_unreachable_source(capsys):
     assert "split into 8" in capsys.readouterr().err
     assert main(["live", f"dv-net:127.0.0.1:{free_port()}"]) == 2
     assert "connection refused" in capsys.readouterr().err
+
+
+def test_a_long_bare_recording_is_a_timeline(gestures, capsys):
+    """Eleven gestures without their labels: one decision per hop, merged into runs that tile the
+    recording (text, JSON and CSV), and the runs mostly name the gestures they cover."""
+    _, rec = gestures
+    bare = rec.parent / "bare" / rec.name
+    bare.parent.mkdir(exist_ok=True)
+    bare.write_bytes(rec.read_bytes())  # no _labels.csv beside this copy
+    assert main(["classify", str(bare), "--json"]) == 0
+    tl = json.loads(capsys.readouterr().out)["timeline"]
+    runs, windows = tl["runs"], tl["windows"]
+    assert sum(r["windows"] for r in runs) == len(windows) > 50
+    assert all(a["t1_us"] == b["t0_us"] for a, b in itertools.pairwise(runs))  # the runs tile the recording
+    assert all(0 < r["confidence"] <= 1 and r["label"] == CLASSES[r["class"]] for r in runs)
+    right = 0
+    segs = read_labels(rec.with_name(f"{rec.stem}_labels.csv"))
+    for c, t0, t1 in segs:
+        inside = [w["class"] for w in windows if t0 <= w["t_us"] < t1]
+        right += bool(inside) and Counter(inside).most_common(1)[0][0] == c
+    assert right >= 0.8 * len(segs)
+    assert main(["classify", str(bare)]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert len(text) == len(runs) + 1 and text[-1].startswith(f"{len(runs)} runs over {len(windows)} decisions")
+    assert main(["classify", str(bare), "--csv"]) == 0
+    csv_rows = capsys.readouterr().out.splitlines()
+    assert csv_rows[0] == "t0_us,t1_us,label,class,confidence,windows" and len(csv_rows) == len(runs) + 1
+
+
+def test_a_recording_from_another_sensor_is_refused_unless_forced(tmp_path, capsys):
+    """A 346 x 260 SAI scene is no DVS128 gesture: one line, status 2; --force answers anyway."""
+    from spikelens.datasets.formats.hdf5 import write_h5
+    from spikelens.datasets.patterns import random_events
+    from spikelens.datasets.recording import RecordingMeta
+
+    path = tmp_path / "sai.h5"
+    write_h5(path, random_events(20_000, 346, 260, seed=1), RecordingMeta(None, "test", 346, 260, None))
+    assert main(["classify", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a 346x260 recording, but this model was trained on 128x128" in err
+    assert "--force" in err
+    assert main(["classify", str(path), "--force", "--json"]) == 0
+    assert "label" in json.loads(capsys.readouterr().out)
+
+
+def test_live_on_a_file_reports_throughput_not_latency(gestures):
+    _, rec = gestures
+    rows, end, r = _live(str(rec))
+    assert r.returncode == 0 and rows
+    assert all(row["latency_ms"] is None for row in rows)  # read as fast as it goes: no latency to speak of
+    assert end["events_per_s"] > 0 and end["decisions_per_s"] > 0 and end["decisions"] == len(rows)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_live_stopped_by_a_signal_prints_its_summary(sig):
+    import signal
+    import time
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "spikelens", "live", "sim:gesture", "--device", "cpu"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert p.stdout.readline()  # the first decision: it is running
+        time.sleep(0.3)
+        p.send_signal(getattr(signal, sig))
+        _, err = p.communicate(timeout=30)
+    finally:
+        p.kill()
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("ended: stopped by Ctrl-C;")
