@@ -136,17 +136,22 @@ def write_sai_dataset(
     count: int,
     seed: int = 0,
     config: SAIConfig | None = None,
-    h5: bool = False,
+    formats: tuple[str, ...] = ("npy",),
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     job: Job | None = None,
 ) -> dict[str, Any]:
-    """``count`` E-SAI samples in ``out_dir/<split>/NNNN.npy``; no source image is shared between splits.
+    """``count`` E-SAI samples in ``out_dir/<split>/NNNN.<format>``; no source image is shared between splits.
+
+    ``formats``: ``npy`` (E-SAI's own layout, about 13 bytes an event) and/or ``h5`` (SpikeLens HDF5,
+    compressed: about 4 bytes an event); the manifest names the first.
 
     Half of the targets are photographs (when scikit-image is installed), half
     procedural textures whose seeds are unique to their sample.
     """
     if count < 1:
         raise ValueError("count must be at least 1")
+    if not formats or set(formats) - {"npy", "h5"}:
+        raise ValueError(f"formats must be npy and/or h5, got {formats}")
     job = ensure(job)
     cfg = config or SAIConfig()
     out = Path(out_dir)
@@ -164,10 +169,11 @@ def write_sai_dataset(
             else:
                 source = f"procedural:{PROCEDURAL[int(rng.integers(len(PROCEDURAL)))]}:{seed * 100_000 + i}"
             events, meta = simulate_scene(make_scene(source, rng, cfg), rng)
-            path = out / split / f"{i:04d}.npy"
-            with atomic_output(path, ".npy") as tmp:
-                write_esai(tmp, events, meta)
-            if h5:
+            path = out / split / f"{i:04d}.{formats[0]}"
+            if "npy" in formats:
+                with atomic_output(path.with_suffix(".npy"), ".npy") as tmp:
+                    write_esai(tmp, events, meta)
+            if "h5" in formats:
                 with atomic_output(path.with_suffix(".h5"), ".h5") as tmp:
                     write_h5(tmp, events, replace(meta, path=tmp, extra={**meta.extra, "source": source}))
             x = meta.extra
@@ -188,6 +194,20 @@ def write_sai_dataset(
     }
     _write_json(out / "manifest.json", manifest)
     return manifest
+
+
+#: what a simulated SAI scene costs on disk, measured: events per pixel per second of sweep, and bytes
+#: per event in each format (HDF5 compresses; E-SAI's .npy stores x, y, t as float seconds and p)
+EVENTS_PER_PIXEL_S = 55
+BYTES_PER_EVENT = {"npy": 13.0, "h5": 4.0}
+
+
+def estimate_sai_bytes(cfg: SAIConfig, formats: tuple[str, ...]) -> int:
+    """A typical scene's size on disk (its APS frames included), to say before writing many."""
+    pixels = cfg.width * cfg.height
+    events = EVENTS_PER_PIXEL_S * pixels * cfg.duration_us / 1e6
+    frames = cfg.aps_fps * cfg.duration_us / 1e6 * pixels * 2  # occluded frames and the ground truth
+    return int(sum(events * BYTES_PER_EVENT[f] + frames for f in formats))
 
 
 def _segments(rng: np.random.Generator, segment_s: tuple[float, float], gap_us: int) -> list[tuple[int, int, int]]:

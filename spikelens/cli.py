@@ -18,6 +18,14 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     """Shows every option's default (where it has one) and keeps descriptions as written."""
 
 
+def _refuse_existing(path: Path, overwrite: bool) -> None:
+    """An existing output (a file, or a folder with anything in it) stays unless --overwrite is given."""
+    p = Path(path)
+    taken = p.is_file() or (p.is_dir() and any(p.iterdir()))
+    if taken and not overwrite:
+        raise ValueError(f"{p} exists: pass --overwrite to replace it")
+
+
 def _print_fields(fields: dict[str, object]) -> None:
     width = max(len(k) for k in fields) + 2
     for key, value in fields.items():
@@ -47,6 +55,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from spikelens.pipelines.convert import convert
     from spikelens.progress import cli_job
 
+    _refuse_existing(args.output, args.overwrite)
     with cli_job("convert", "ev", args.quiet) as job:
         n = convert(args.input, args.output, job)
     if not args.quiet:
@@ -59,6 +68,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     from spikelens.pipelines.record import record
     from spikelens.progress import cli_job
 
+    _refuse_existing(args.output, args.overwrite)
     with open_stream(args.source) as stream, cli_job("record", "ev", args.quiet, args.events) as job:
         stats = record(stream, args.output, seconds=args.seconds, events=args.events, job=job)
     span = 0 if stats.t_first_us is None else (stats.t_last_us - stats.t_first_us) / 1e6
@@ -227,6 +237,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from spikelens.pipelines import simulate as sim
     from spikelens.progress import cli_job
 
+    _refuse_existing(args.output, args.overwrite)
     unit = {"video": "frame", "sai": "sample", "gesture": "recording", "world": "scene"}[args.kind]
     total = None if args.kind == "video" else args.count
     with cli_job(f"simulate {args.kind}", unit, args.quiet, total) as job:
@@ -242,7 +253,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                 print("note: scikit-image is not installed, so every target is procedural", file=sys.stderr)
             w, h = args.size
             cfg = sim.SAIConfig(width=w, height=h, duration_us=round(args.duration_s * 1e6))
-            m = sim.write_sai_dataset(args.output, args.count, args.seed, cfg, h5=args.h5, job=job)
+            formats = ("npy", "h5") if args.format == "both" else (args.format,)
+            if not args.quiet:
+                each = sim.estimate_sai_bytes(cfg, formats)
+                print(
+                    f"simulate sai: {args.count} scenes as {' and '.join(formats)}, about {each / 1e6:.0f} MB each "
+                    f"({each * args.count / 1e9:.2f} GB in all)",
+                    file=sys.stderr,
+                )
+            m = sim.write_sai_dataset(args.output, args.count, args.seed, cfg, formats, job=job)
             splits = [sum(s["split"] == k for s in m["samples"]) for k in sim.SPLITS]
             what = f"{len(m['samples'])} SAI samples to {args.output} (" + ", ".join(
                 f"{k} {n}" for k, n in zip(sim.SPLITS, splits, strict=True)
@@ -302,7 +321,12 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     )
     sai.add_argument("output", type=Path, help="dataset folder (train/, val/, test/, manifest.json)")
     sai.add_argument("--count", type=int, default=10, help="samples (70/15/15 %%, each split >= 1 from 3 up)")
-    sai.add_argument("--h5", action="store_true", help="also write each sample as SpikeLens HDF5")
+    sai.add_argument(
+        "--format",
+        choices=("h5", "npy", "both"),
+        default="h5",
+        help="h5: SpikeLens HDF5 (compressed, about 4 bytes an event); npy: E-SAI's own layout (13 bytes)",
+    )
     sai.add_argument("--size", type=int, nargs=2, default=(346, 260), metavar=("W", "H"), help="sensor size")
     sai.add_argument("--duration-s", type=float, default=1.0, help="camera sweep length in seconds")
     ges = kinds.add_parser(
@@ -327,6 +351,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     world.add_argument("--recordings", action="store_true", help="write whole recordings (HDF5) to evaluate on")
     for k in kinds.choices.values():
         k.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+        k.add_argument("--overwrite", action="store_true", help="replace an existing output")
         k.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
     simp.set_defaults(func=_cmd_simulate)
 
@@ -446,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("input", type=Path, help="any supported recording")
     conv.add_argument("output", type=Path, help="output .h5/.hdf5 (streamed) or .npz (loaded whole)")
     conv.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    conv.add_argument("--overwrite", action="store_true", help="replace an existing output")
     conv.set_defaults(func=_cmd_convert)
 
     rec = sub.add_parser(
@@ -456,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--seconds", type=float, help="stop after this much of the stream (default: until it ends)")
     rec.add_argument("--events", type=int, help="stop after this many events (default: no limit)")
     rec.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    rec.add_argument("--overwrite", action="store_true", help="replace an existing output")
     rec.set_defaults(func=_cmd_record)
 
     _add_refocus(sub)

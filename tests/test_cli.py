@@ -148,3 +148,16 @@ def test_progress_prints_lines_when_stderr_is_not_a_terminal(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("simulate gesture")]
     assert len(lines) >= 2 and "\r" not in r.stderr and "1/1" in lines[-1]
+
+
+def test_outputs_are_not_overwritten_without_asking(tmp_path, capsys):
+    out = tmp_path / "copy.h5"
+    assert main(["convert", str(bundled_sample()), str(out), "-q"]) == 0
+    before = out.read_bytes()
+    assert main(["convert", str(bundled_sample()), str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{out} exists: pass --overwrite to replace it" in err
+    assert out.read_bytes() == before
+    assert main(["convert", str(bundled_sample()), str(out), "-q", "--overwrite"]) == 0
+    assert main(["record", str(bundled_sample()), "-o", str(out), "-q"]) == 2
+    assert "--overwrite" in capsys.readouterr().err

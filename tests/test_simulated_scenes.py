@@ -44,7 +44,7 @@ def test_scene_geometry_and_ground_truth():
 
 def test_sai_dataset_splits_keep_sources_apart(tmp_path):
     cfg = SAIConfig(width=64, height=48, duration_us=200_000, aps_fps=10)
-    m = write_sai_dataset(tmp_path, 12, seed=5, config=cfg, h5=True)
+    m = write_sai_dataset(tmp_path, 12, seed=5, config=cfg, formats=("npy", "h5"))
     by_split = {s: {r["source"] for r in m["samples"] if r["split"] == s} for s in ("train", "val", "test")}
     assert all(by_split.values())
     assert not (
@@ -70,20 +70,25 @@ def test_sai_dataset_splits_keep_sources_apart(tmp_path):
 
 
 def test_cli_simulate_sai(tmp_path, capsys):
-    assert (
-        main(["simulate", "sai", str(tmp_path), "--count", "1", "--size", "64", "48", "--duration-s", "0.2", "-q"]) == 0
-    )
-    assert len(ESAIDataset(tmp_path, split="train")) == 1
+    args = ["simulate", "sai", str(tmp_path), "--count", "1", "--size", "64", "48", "--duration-s", "0.2", "-q"]
+    assert main([*args, "--format", "npy"]) == 0
+    assert len(ESAIDataset(tmp_path, split="train")) == 1  # E-SAI's layout, asked for
 
 
 @pytest.mark.parametrize(("count", "splits"), [(2, (2, 0, 0)), (3, (1, 1, 1)), (7, (5, 1, 1))])
 def test_cli_simulate_sai_states_its_split_rule(tmp_path, capsys, count, splits):
     args = ["simulate", "sai", str(tmp_path), "--count", str(count), "--size", "32", "24", "--duration-s", "0.1"]
     assert main(args) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "train {}, val {}, test {}".format(*splits) in out and "at least one each from 3 samples up" in out
-    for split, n in zip(("train", "val", "test"), splits, strict=True):
-        assert (tmp_path / split).is_dir() and len(list((tmp_path / split).glob("*.npy"))) == n
+    assert f"simulate sai: {count} scenes as h5, about" in captured.err  # the size, said before writing
+    for split, n in zip(("train", "val", "test"), splits, strict=True):  # compact HDF5 unless E-SAI's is asked
+        d = tmp_path / split
+        assert d.is_dir() and len(list(d.glob("*.h5"))) == n and not list(d.glob("*.npy"))
+    assert main(args) == 2  # the folder is taken now
+    assert "exists: pass --overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite", "-q"]) == 0
 
 
 def test_cli_simulate_gesture_loads_in_the_dataset_class(tmp_path):
