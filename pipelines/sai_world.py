@@ -21,7 +21,7 @@ from spikelens.datasets import atomic_output
 from spikelens.datasets.formats.hdf5 import write_h5
 from spikelens.datasets.recording import RecordingMeta
 from spikelens.datasets.simulator.sai import simulate_scene
-from spikelens.datasets.simulator.world import SPLITS, WorldScene, bandwidth_limited, draw_scene
+from spikelens.datasets.simulator.world import SPLITS, WorldScene, WorldSplit, bandwidth_limited, draw_scene
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.refocus import SAIGeometry, pack_frames_esai
 from spikelens.refocus.frames import Roi
@@ -53,7 +53,14 @@ def simulate_world(
     """One scene of the named split (``train`` or ``cross``) on a ``size`` = (width, height) sensor."""
     if split not in SPLITS:
         raise ValueError(f"unknown world split {split!r}; choose from {sorted(SPLITS)}")
-    ws = draw_scene(SPLITS[split], rng, *size)
+    return simulate_world_split(SPLITS[split], rng, size)
+
+
+def simulate_world_split(
+    split: WorldSplit, rng: np.random.Generator, size: tuple[int, int] = (346, 260)
+) -> tuple[WorldScene, np.ndarray, RecordingMeta]:
+    """One scene drawn from ``split``'s ranges, simulated; its sensor settings go into the metadata."""
+    ws = draw_scene(split, rng, *size)
     front = (lambda render: bandwidth_limited(render, ws.tau_us)) if ws.tau_us else None
     events, meta = simulate_scene(ws.scene, rng, front)
     sensor = ws.scene.config.sensor

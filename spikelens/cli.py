@@ -218,10 +218,17 @@ def _cmd_evaluate_reconstruct(args: argparse.Namespace) -> int:
     from spikelens.pipelines import reconstruction as rc
     from spikelens.progress import cli_job
 
+    model = None if args.model == "none" else args.model
+    if args.robustness:
+        from spikelens.pipelines.robustness import format_table, robustness
+
+        with cli_job("robustness", "scene", args.quiet) as job:
+            rows = robustness(model, args.robustness, job=job)
+        print(format_table(rows))
+        return 0
     files = rc.recordings(args.inputs, "test")
     if not files:
         raise ValueError(f"no recordings (.npy, .h5) in {', '.join(map(str, args.inputs))}")
-    model = None if args.model == "none" else args.model
     with cli_job("evaluate", "file", args.quiet, len(files)) as job:
         report = rc.evaluate(files, model, args.device, args.bins, job)
     if args.output:
@@ -443,7 +450,14 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
         help="score a model and every baseline (accumulation, integrate, frame SAI, oracle fits) on recordings",
         formatter_class=_Formatter,
     )
-    ev.add_argument("inputs", type=Path, nargs="+", help="recordings with ground truth, or folders (their test/)")
+    ev.add_argument("inputs", type=Path, nargs="*", help="recordings with ground truth, or folders (their test/)")
+    ev.add_argument(
+        "--robustness",
+        type=int,
+        metavar="SCENES",
+        help="instead: simulate SCENES scenes per level and tabulate PSNR against threshold, noise, coverage, "
+        "depth and speed error",
+    )
     ev.add_argument("--model", default="hybridlite", help="bundled name, checkpoint path, or none (baselines only)")
     ev.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ev.add_argument("--bins", type=int, default=30, help="time bins T")
