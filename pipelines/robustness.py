@@ -107,7 +107,7 @@ def robustness(
 def format_table(rows: list[Row]) -> str:
     """A plain-text table, one line per row."""
     cols = [c for c in COLUMNS if c in rows[0].scores]
-    head = f"{'axis':<12}{'level':>8}" + "".join(f"{c.replace('_psnr', ''):>26}" for c in cols)
+    head = f"{'axis':<12}{'level':>8}" + "".join(f"{c.replace('_psnr', ''):>22}" for c in cols)
     lines = [head]
     for r in rows:
         lines.append(f"{r.axis:<12}{r.level:>8g}" + "".join(f"{r.scores[c]:>22.2f}" for c in cols))
