@@ -1,13 +1,13 @@
-"""Reconstruction latency per image: E-SAI's HybridNet transcribed from the text vs ours, and HybridLite.
+"""Reconstruction per image, every path on the same input in one run: E-SAI's HybridNet transcribed from the
+text, ours in fp32 (exact) and on the CPU fast path (bf16 autocast + channels_last), HybridLite (the bundled
+default) in both precisions, and the training-free integration.
 
     python benchmarks/reconstruct.py [--size 256] [--bins 30] [--repeat 3] [--device cpu|cuda]
 
-One input (B = 1, T x 2 x size x size refocused event counts, 10 % active)
-goes through: the from-the-text transcription (tests/esai_reference.py: the
-three spiking layers stepped together, as E-SAI's forward does), our
-HybridNet with the same weights (its output compared with the
-transcription's), and HybridLite as bundled. Medians of --repeat runs after a warm-up,
-in inference mode; the machine is shared, so compare ratios.
+One input (B = 1, T x 2 x size x size refocused event counts, 10 % active, plus its physics channels)
+goes through each network; the integration runs on a simulated 346 x 260 scene's events (it reads events,
+not frames). Medians of --repeat runs after a warm-up, in inference mode; the machine is shared, so
+compare ratios. The max |diff| column is each output against its own fp32 twin.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from esai_reference import RefHybridNet, randomise
 
-from spikelens.hybrid_net.reconstruct import HybridLite, HybridNet
+from spikelens.hybrid_net.reconstruct import HybridNet
 from spikelens.hybrid_net.registry import load_model
+from spikelens.pipelines.reconstruction import cpu_has_bf16, run_model
 
 
 def median_ms(fn, repeat: int, sync) -> float:
@@ -39,6 +41,18 @@ def median_ms(fn, repeat: int, sync) -> float:
     return statistics.median(times) * 1e3
 
 
+def integrate_row(repeat: int) -> tuple[str, float, str]:
+    from spikelens.datasets.simulator.sai import make_scene, simulate_scene
+    from spikelens.refocus.integrate import integrate
+
+    rng = np.random.default_rng(0)
+    scene = make_scene("procedural:shapes:7", rng)
+    events, meta = simulate_scene(scene, rng)
+    rate = scene.rate(scene.depth)
+    ms = median_ms(lambda: integrate(events, rate, scene.t_ref_us, (meta.height, meta.width)), repeat, lambda: None)
+    return (f"integrate, 346x260, {events.size / 1e6:.1f} M events", ms, "-")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=256)
@@ -49,31 +63,61 @@ def main() -> None:
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     g = torch.Generator().manual_seed(0)
-    shape = (1, args.bins, 2, args.size, args.size)
-    x = ((torch.rand(shape, generator=g) < 0.1).float() * torch.randint(1, 4, shape, generator=g)).to(dev)
+    shape = (args.bins, 2, args.size, args.size)
+    frames = ((torch.rand(shape, generator=g) < 0.1).float() * torch.randint(1, 4, shape, generator=g)).numpy()
+    physics = torch.randn(2, args.size, args.size, generator=g).numpy()
     ref = randomise(RefHybridNet()).eval()
     ours = HybridNet().eval()
     ours.load_state_dict(ref.state_dict())
-    lite = HybridLite(load_model("hybridlite", "cpu").config).eval()  # the bundled model's shape
-    ref, ours, lite = ref.to(dev), ours.to(dev), lite.to(dev)
+    lite = load_model("hybridlite", "cpu")
+    ours, lite = ours.to(dev), lite.to(dev)
     with torch.inference_mode():
-        if dev.type == "cuda":  # the transcription allocates its state on the CPU; keep it on the CPU there
-            ref = ref.cpu()
-        want = ref(x.cpu())
-        diff = (ours(x).cpu() - want).abs().max().item()
+        want = ref(torch.from_numpy(frames)[None])[0, 0].numpy()  # the transcription runs on the CPU
+        exact = run_model(ours, frames)
         rows = [
-            ("HybridNet, from-the-text transcription", median_ms(lambda: ref(x.cpu()), args.repeat, sync), "-"),
-            ("HybridNet, ours", median_ms(lambda: ours(x), args.repeat, sync), f"{diff:.1e}"),
-            (f"HybridLite (stride {lite.config.stride}), ours", median_ms(lambda: lite(x), args.repeat, sync), "-"),
+            (
+                "HybridNet, from-the-text transcription",
+                median_ms(lambda: ref(torch.from_numpy(frames)[None]), args.repeat, lambda: None),
+                "-",
+            ),
+            (
+                "HybridNet, ours fp32",
+                median_ms(lambda: run_model(ours, frames), args.repeat, sync),
+                f"{np.abs(exact - want).max():.1e}",
+            ),
         ]
+        lite_exact = run_model(lite, frames, physics)
+        fast = dev.type == "cpu" and cpu_has_bf16()
+        if fast:
+            d = np.abs(run_model(ours, frames, precision="bf16") - exact).max()
+            rows.append(
+                (
+                    "HybridNet, ours bf16 fast path",
+                    median_ms(lambda: run_model(ours, frames, precision="bf16"), args.repeat, sync),
+                    f"{d:.1e}",
+                )
+            )
+        rows.append(
+            ("HybridLite (bundled) fp32", median_ms(lambda: run_model(lite, frames, physics), args.repeat, sync), "-")
+        )
+        if fast:
+            d = np.abs(run_model(lite, frames, physics, "bf16") - lite_exact).max()
+            rows.append(
+                (
+                    "HybridLite (bundled) bf16",
+                    median_ms(lambda: run_model(lite, frames, physics, "bf16"), args.repeat, sync),
+                    f"{d:.1e}",
+                )
+            )
+    rows.append(integrate_row(args.repeat))
     print(
         f"reconstruct one {args.size}x{args.size} image, T={args.bins}, {dev}, "
-        f"{torch.get_num_threads()} threads, torch {torch.__version__}"
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}, native bf16: {cpu_has_bf16()}"
     )
-    print(f"{'path':<42}{'median ms':>11}{'vs transcription':>18}  max |diff|")
+    print(f"{'path':<44}{'median ms':>11}{'vs transcription':>18}  max |diff|")
     base = rows[0][1]
     for name, ms, d in rows:
-        print(f"{name:<42}{ms:>11.0f}{base / ms:>17.2f}x  {d}")
+        print(f"{name:<44}{ms:>11.0f}{base / ms:>17.2f}x  {d}")
 
 
 if __name__ == "__main__":

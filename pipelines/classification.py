@@ -225,6 +225,8 @@ def confusion_png(report: dict, path: str | Path) -> None:
         col[:, margin + j * cell : margin + (j + 1) * cell] = cv2.rotate(strip, cv2.ROTATE_90_COUNTERCLOCKWISE)
     img[:margin] = np.minimum(img[:margin], col)
     cv2.putText(img, f"accuracy {report['accuracy']:.3f} (n={report['n']})", (6, 20), font, 0.5, (0, 0, 0), 1)
+    cv2.putText(img, "predicted (columns)", (margin, 42), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "true (rows)", (6, margin - 12), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     write_png(img, path)
 
 

@@ -84,7 +84,7 @@ def describe_source(source: str | Path, probe_s: float = 1.0) -> dict[str, Any]:
         "t_start_us": t0,
         "t_end_us": t1,
         "duration_us": 0 if t0 is None else t1 - t0,
-        "rate_hz": n / wall if wall > 0 else 0.0,
+        "rate_hz": round(n / wall, 1) if wall > 0 else 0.0,
         "probe_s": round(wall, 3),
         "camera": m.camera,
         "extra": _plain(m.extra),

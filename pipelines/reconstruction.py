@@ -161,12 +161,39 @@ def uses_physics(model: nn.Module) -> bool:
     return bool(getattr(model, "uses_physics", False))
 
 
-def run_model(model: nn.Module, frames: np.ndarray, physics: np.ndarray | None = None) -> np.ndarray:
+#: ``run_model``'s precisions: fp32 (exact, the default) and the CPU fast path
+PRECISIONS = ("fp32", "bf16")
+
+
+def cpu_has_bf16() -> bool:
+    """The CPU multiplies bf16 natively (avx512_bf16 or AMX), so oneDNN's bf16 convolutions pay off."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _fast(model: nn.Module) -> nn.Module:
+    """The model with channels_last weights (oneDNN's preferred layout for bf16), converted once."""
+    if not getattr(model, "_channels_last", False):
+        model.to(memory_format=torch.channels_last)
+        model._channels_last = True
+    return model
+
+
+def run_model(
+    model: nn.Module, frames: np.ndarray, physics: np.ndarray | None = None, precision: str = "fp32"
+) -> np.ndarray:
     """The network's raw H x W float32 output (channel 0 of its tanh) on T x 2 x H x W frames (and the
     2 x H x W physics channels, for the models that read them).
 
     Inputs are reflect-padded up to the model's size multiple and cropped back, so any sensor size works.
+    ``precision="bf16"`` is the CPU fast path: bf16 autocast with channels_last weights, on CPUs with
+    native bf16 (:func:`cpu_has_bf16`); spikes near threshold may flip, so outputs differ slightly from fp32.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
     dev = next(model.parameters()).device
     x = torch.from_numpy(np.asarray(frames, np.float32))[None].to(dev)
     h, w = x.shape[-2:]
@@ -180,8 +207,14 @@ def run_model(model: nn.Module, frames: np.ndarray, physics: np.ndarray | None =
             raise ValueError("this model reads the physics channels: pass them (Sample.physics)")
         p = torch.from_numpy(np.asarray(physics, np.float32))[None].to(dev)
         extra = (F.pad(p, (0, pw, 0, ph), mode="reflect") if ph or pw else p,)
-    with torch.inference_mode():
-        y = model(x, *extra)
+    if precision == "bf16":
+        if dev.type != "cpu" or not cpu_has_bf16():
+            raise ValueError("the bf16 fast path needs a CPU with avx512_bf16 or AMX (this one has neither)")
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            y = _fast(model)(x, *extra)
+    else:
+        with torch.inference_mode():
+            y = model(x, *extra)
     return y[0, 0, :h, :w].float().cpu().numpy()
 
 
@@ -217,6 +250,7 @@ def reconstruct(
     roi: Roi | None = None,
     bins: int = 30,
     method: str = "network",
+    precision: str = "fp32",
 ) -> Reconstruction:
     """Refocus ``path`` (at ``depth``, by autofocus with ``auto``, else at the file's depth) and reconstruct,
     with a network or (``method="integrate"``) by integrating the signed events (no training, no torch
@@ -231,7 +265,7 @@ def reconstruct(
     else:
         net = load_model(model, dev, "reconstruction", "reconstruct")
         t1 = time.perf_counter()
-        raw = run_model(net, sample.frames, sample.physics)
+        raw = run_model(net, sample.frames, sample.physics, precision)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         work_ms = (time.perf_counter() - t1) * 1e3

@@ -15,7 +15,13 @@ SOURCE_HELP = "PATH, file:PATH[@SPEED], dv-net:HOST:PORT, camera[:SERIAL] or sim
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows every option's default (where it has one) and keeps descriptions as written."""
+    """Shows every option's default (where it has one, once) and keeps descriptions as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default is None or action.default is False or "default" in text:
+            return text  # no default to show, or the help already says it
+        return super()._get_help_string(action)
 
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:
@@ -140,7 +146,9 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     check_suffix(args.output, ".png", "the reconstructed image")
     if args.raw:
         check_suffix(args.raw, ".npy", "the raw network output")
-    r = reconstruct(args.input, args.depth, args.auto, args.model, args.device, args.roi, args.bins, args.method)
+    r = reconstruct(
+        args.input, args.depth, args.auto, args.model, args.device, args.roi, args.bins, args.method, args.precision
+    )
     write_png(r.image, args.output)
     if args.raw:
         from spikelens.datasets import atomic_output
@@ -407,6 +415,12 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     )
     rec.add_argument("--model", default="hybridlite", help="bundled model name or checkpoint path")
     rec.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    rec.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: the CPU fast path (bf16 autocast, channels_last) on CPUs with avx512_bf16 or AMX",
+    )
     rec.add_argument("--roi", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="crop (top, left, height, width)")
     rec.add_argument("--bins", type=int, default=30, help="time bins T (E-SAI's preprocessing)")
     rec.add_argument(

@@ -107,6 +107,7 @@ def test_every_argument_has_help_and_defaults_show():
     assert "(default: (1.5, 3.0))" in text["gesture"] and "(default: 0)" in text["gesture"]
     assert "(default: 25)" in text["train-refocusnet"]
     assert "(--depth DEPTH | --auto)" in text["refocus"]
+    assert "(default: None)" not in text["refocus"] and text["refocus"].count("(default: from the file") == 3
 
 
 def test_gui_without_a_display_is_one_line_and_status_2():
