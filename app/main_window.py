@@ -73,6 +73,11 @@ def _load(path: Path, first_packet, job: Job) -> tuple[EventSource, np.ndarray |
     return source, events
 
 
+#: a metadata value shows this many lines of this many characters; the tooltip holds all of it
+META_LINES = 12
+META_LINE = 100
+
+
 class MainWindow(QMainWindow):
     recordingOpened = pyqtSignal(str)
     loadFailed = pyqtSignal(str)
@@ -368,6 +373,7 @@ class MainWindow(QMainWindow):
         self.clock.seek(source.t_start_us + self.frame_settings.window_us)
         m = source.meta
         self.setWindowTitle(f"{path.name} [{m.format}, {m.width}x{m.height}] - SpikeLens")
+        self.statusBar().showMessage(f"opened {path.name}", 4000)  # replaces "reading ...": it has loaded
         self._fill_meta(source)
         self.rate_plot.set_origin(source.t_start_us)
         self.rate_plot.set_rate(source.t_start_us, RATE_BIN_US, source.rate_hz)
@@ -403,18 +409,27 @@ class MainWindow(QMainWindow):
         ]
         for key, value in m.extra.items():
             text = f"array {value.shape}" if isinstance(value, np.ndarray) and value.size > 8 else str(value)
-            rows.append((key, text[:60]))
+            rows.append((key, text))
         self._fill_meta_rows(rows)
 
     def _fill_meta_rows(self, rows: list[tuple[str, str]]) -> None:
         while self.meta_form.rowCount():
             self.meta_form.removeRow(0)
         for key, value in rows:
-            label = QLabel(value)
+            lines = value.splitlines() or [""]
+            shown = "\n".join(
+                ln if len(ln) <= META_LINE else ln[: META_LINE - 1] + "\u2026" for ln in lines[:META_LINES]
+            )
+            if len(lines) > META_LINES:
+                shown += f"\n\u2026 ({len(lines) - META_LINES} more lines: hover to read them all)"
+            label = QLabel(shown)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            if shown != value:
+                label.setToolTip(value[:20_000])  # every line of a long header, whole
             self.meta_form.addRow(key, label)
 
     def _open_failed(self, path: Path, message: str) -> None:
+        self.statusBar().clearMessage()  # no "reading ..." or "connecting ..." left behind
         self.show_error("Cannot open recording", f"{path}\n\n{message}")
         self.loadFailed.emit(str(path))
 
@@ -459,6 +474,7 @@ class MainWindow(QMainWindow):
         self.clock = Clock(0, None, 0)
         m = stream.meta
         self.setWindowTitle(f"{text} [live, {m.width}x{m.height}] - SpikeLens")
+        self.statusBar().showMessage(f"streaming {text}", 4000)  # replaces "connecting ...": it is live
         self._fill_meta_rows(
             [("source", text), ("format", m.format), ("sensor", f"{m.width} x {m.height}"), ("camera", m.camera or "")]
         )

@@ -200,6 +200,7 @@ class SAIPanel(QWidget):
             labelOpts={"position": 0.85},
         )
         self.occluder_line.setVisible(False)
+        self.best.setVisible(False)  # a "target" line says where autofocus found it: none before it ran
         self.plot.addItem(self.best)
         self.plot.addItem(self.occluder_line)
         lay.addWidget(self.plot)
@@ -223,6 +224,8 @@ class SAIPanel(QWidget):
         """New recording: fx, v and t_ref from its scene; times in the boxes count from its first event."""
         self._events = events
         self.setEnabled(True)
+        self.best.setVisible(False)  # the previous recording's autofocus says nothing about this one
+        self.occluder_line.setVisible(False)
         self._t0 = int(events["t"][0]) if events.size else 0
         for box, value in ((self.fx, scene.fx), (self.v, scene.v)):
             if value is not None:
@@ -388,6 +391,7 @@ class SAIPanel(QWidget):
         self.curve.setData(r.depths, r.scores)
         self.behind_curve.setData(r.behind_depths, r.behind_scores)
         self.best.setValue(r.depth)
+        self.best.setVisible(True)
         self.occluder_line.setVisible(r.occluder_depth is not None)
         truth = f" (true {self.inputs.true_depth:.3f} m)" if self.inputs and self.inputs.true_depth else ""
         if r.occluder_depth is not None:

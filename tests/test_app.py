@@ -18,6 +18,7 @@ from helpers import WAIT, make_window, open_file
 def test_open_play_seek_speed_and_modes(qtbot, window):
     w = window
     open_file(qtbot, w, bundled_sample())
+    assert w.statusBar().currentMessage().startswith("opened ")  # not a stale "reading ..."
     assert "rotating_bar.h5" in w.windowTitle() and "128x128" in w.windowTitle()
     assert w.source.n_events == 80_000
     labels = [
@@ -86,6 +87,7 @@ def test_sai_view_marks_the_target_and_the_occluder(qtbot, window, sai_file):
     """Both peaks on the plot, both depths in the status line, focus on the target."""
     sai = window.sai
     open_file(qtbot, window, sai_file)
+    assert not sai.best.isVisible()  # no "target" on the plot before autofocus has found one
     depths = np.linspace(0.2, 2.0, 50)
     found = AutofocusResult(
         depth=1.1,
@@ -98,7 +100,7 @@ def test_sai_view_marks_the_target_and_the_occluder(qtbot, window, sai_file):
         behind_scores=np.exp(-(((depths[depths > 0.47] - 1.1) / 0.03) ** 2)),
     )
     sai._autofocused(found)
-    assert sai.depth == pytest.approx(1.1) and sai.best.value() == pytest.approx(1.1)
+    assert sai.depth == pytest.approx(1.1) and sai.best.value() == pytest.approx(1.1) and sai.best.isVisible()
     assert sai.occluder_line.isVisible() and sai.occluder_line.value() == pytest.approx(0.4)
     assert sai.behind_curve.getData()[0].size == found.behind_depths.size
     assert "target at 1.100 m" in sai.status.text() and "occluder at 0.400 m" in sai.status.text()
@@ -152,3 +154,28 @@ def test_settings_persist(qtbot, settings_dir):
     assert again._recent() == [str(bundled_sample())]
     assert again.recent_menu.actions()[0].text() == str(bundled_sample())
     again.close()
+
+
+def test_a_long_header_is_shown_whole_or_said_to_be_longer(qtbot, window, tmp_path):
+    """An AEDAT 3.1 header's lines are shown as lines (not cut at 60 characters), and a header longer than
+    the panel says so and holds every line in its tooltip."""
+    from PyQt6.QtWidgets import QLabel
+
+    from spikelens.datasets.formats.aedat3 import Aedat31Writer
+    from spikelens.datasets.patterns import random_events
+
+    path = tmp_path / "g.aedat"
+    with Aedat31Writer(path) as wr:
+        wr.append(random_events(2000, 128, 128, seed=2))
+    open_file(qtbot, window, path)
+    form = window.meta_form
+    texts = {
+        form.itemAt(i, form.ItemRole.LabelRole).widget().text(): form.itemAt(i, form.ItemRole.FieldRole).widget()
+        for i in range(form.rowCount())
+    }
+    label = texts["header"]
+    assert isinstance(label, QLabel)
+    header = window.source.meta.extra["header"]
+    first_lines = header.splitlines()[:3]
+    assert all(line in label.text() for line in first_lines)
+    assert "Start-Time" not in header or any("Start-Time" in ln and ln in label.text() for ln in header.splitlines())

@@ -53,6 +53,7 @@ def test_live_view_of_a_dv_network_stream_records_and_survives_the_end(qtbot, wi
             w.open_stream(sender.source)
         assert w.live is not None and "live" in w.windowTitle()
         qtbot.waitUntil(lambda: w.frame is not None and w.frame.n_events > 0, timeout=WAIT)
+        assert not w.statusBar().currentMessage().startswith("connecting")  # it streams: say so, not "connecting"
         out = tmp_path / "live.h5"
         w.start_recording(out)
         assert w.live_bar.record.isChecked()
