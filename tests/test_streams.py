@@ -51,6 +51,8 @@ def bar(tmp_path_factory):
         ("camera:DXA00093", {"kind": "camera", "serial": "DXA00093"}),
         ("sim:gesture", {"kind": "sim", "seed": 0}),
         ("sim:gesture:42", {"kind": "sim", "seed": 42}),
+        ("sim:gesture:42@4", {"kind": "sim", "seed": 42, "speed": 4.0}),
+        ("sim:gesture@2x", {"kind": "sim", "seed": 0, "speed": 2.0}),
     ],
 )
 def test_source_strings(text, want):
@@ -62,7 +64,18 @@ def test_source_strings(text, want):
 
 
 @pytest.mark.parametrize(
-    "text", ["dv-net:7777", "dv-net:host:port", "dv-net:h:70000", "sim:cars", "sim:gesture:x", "file:", "file:a@0", ""]
+    "text",
+    [
+        "dv-net:7777",
+        "dv-net:host:port",
+        "dv-net:h:70000",
+        "sim:cars",
+        "sim:gesture:x",
+        "sim:gesture@0",
+        "file:",
+        "file:a@0",
+        "",
+    ],
 )
 def test_bad_source_strings_say_what_is_wrong(text):
     with pytest.raises(SourceSyntaxError, match="sources are PATH"):
@@ -273,6 +286,18 @@ def test_simulated_gesture_stream_is_live_and_labelled():
     assert ev["x"].max() < 128 and ev["y"].max() < 128
     assert ev["t"][-1] <= 1e6 * (time.monotonic() - start) + 10_000  # never ahead of real time
     assert len(s.labels) == 11 and sorted(lab for lab, _, _ in s.labels) == list(range(11))
+
+
+def test_the_simulator_can_be_paced_faster_than_real_time():
+    with open_stream("sim:gesture:3@4") as s:
+        start, last = time.monotonic(), 0
+        for pkt in s.packets():
+            last = int(pkt["t"][-1]) if pkt.size else last
+            if time.monotonic() - start > 0.5:
+                break
+        wall = time.monotonic() - start
+    assert last <= 4e6 * wall + 10_000  # never ahead of 4x real time
+    assert last > 4e6 * 0.5 * 0.5  # and not far behind it
 
 
 def test_info_probes_a_live_source(capsys):

@@ -27,10 +27,14 @@ SEGMENT_S = (1.5, 3.0)
 
 
 class SimulatedGestureStream(LiveStream):
-    def __init__(self, seed: int = 0, realtime: bool = True, step_us: int = STEP_US) -> None:
+    def __init__(self, seed: int = 0, realtime: bool = True, step_us: int = STEP_US, speed: float = 1.0) -> None:
         super().__init__(f"sim:gesture:{seed}", RecordingMeta(None, "sim-gesture", SIZE, SIZE, "simulated"))
         self.meta.extra.update({"source": self.source, "classes": list(CLASSES)})
+        if not speed > 0:
+            raise ValueError(f"the simulator's speed must be positive, got {speed}")
         self.realtime = realtime
+        #: stream seconds per wall second (paced, like a replay at SPEED)
+        self.speed = float(speed)
         self.rng = np.random.default_rng(seed)
         self.subject = Subject.draw(self.rng)
         self.params = SensorParams(threshold_on=0.2, threshold_off=0.2, noise_rate_hz=0.1)
@@ -59,7 +63,7 @@ class SimulatedGestureStream(LiveStream):
                 t += self.step_us
                 ev = sim.step(render(t), t)
                 if self.realtime:
-                    sleep_until(start + t / 1e6)
+                    sleep_until(start + t / 1e6 / self.speed)
                 if ev.size:
                     self.events_received += ev.size
                 yield ev

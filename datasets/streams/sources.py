@@ -23,7 +23,7 @@ from spikelens.datasets.streams.base import EventStream
 
 Kind = Literal["path", "file", "dv-net", "camera", "sim"]
 SCHEMES = ("file:", "dv-net:", "camera", "sim:")
-SYNTAX = "PATH, file:PATH[@SPEED], dv-net:HOST:PORT, camera[:SERIAL] or sim:gesture[:SEED]"
+SYNTAX = "PATH, file:PATH[@SPEED], dv-net:HOST:PORT, camera[:SERIAL] or sim:gesture[:SEED][@SPEED]"
 
 
 class SourceSyntaxError(ValueError):
@@ -83,10 +83,14 @@ def parse_source(text: str | Path) -> SourceSpec:
         serial = s[7:] or None
         return SourceSpec("camera", s, serial=serial)
     if s.startswith("sim:"):
-        what, _, seed = s[4:].partition(":")
+        body, at, pace = s[4:].partition("@")
+        what, _, seed = body.partition(":")
         if what != "gesture":
-            raise SourceSyntaxError(s, f"unknown simulator {what!r}: sim:gesture[:SEED]")
-        return SourceSpec("sim", s, seed=_number(s, seed, int, "the seed") if seed else 0)
+            raise SourceSyntaxError(s, f"unknown simulator {what!r}: sim:gesture[:SEED][@SPEED]")
+        speed = _number(s, pace.rstrip("x"), float, "the speed") if at else 1.0
+        if not speed > 0:
+            raise SourceSyntaxError(s, "the simulator's speed must be positive")
+        return SourceSpec("sim", s, seed=_number(s, seed, int, "the seed") if seed else 0, speed=speed)
     if not s:
         raise SourceSyntaxError(s, "empty source")
     return SourceSpec("path", s, path=Path(s))
@@ -116,4 +120,4 @@ def open_stream(source: str | Path | SourceSpec, **options: Any) -> EventStream:
         return CameraStream(spec.serial, **options)
     from spikelens.datasets.streams.simulated import SimulatedGestureStream
 
-    return SimulatedGestureStream(spec.seed, **options)
+    return SimulatedGestureStream(spec.seed, speed=spec.speed, **options)
