@@ -10,6 +10,7 @@ window carries on.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -28,10 +29,12 @@ from PyQt6.QtWidgets import (
 
 from spikelens.app.model_picker import ModelPicker
 from spikelens.app.workers import Worker, WorkerPool
-from spikelens.datasets.collections.dvs_gesture import read_labels
+from spikelens.datasets.collections.dvs_gesture import labels_beside, read_labels
 from spikelens.datasets.streams import parse_source
-from spikelens.pipelines.classification import DEFAULT_MODEL, classify_path, labels_beside
-from spikelens.pipelines.live_classify import ClassifySession
+from spikelens.pipelines.extras import DEFAULT_CLASSIFIER as DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from spikelens.pipelines.live_classify import ClassifySession
 
 MAX_POINTS = 3000  # decisions kept on the timeline
 
@@ -153,6 +156,8 @@ class ClassifyPanel(QWidget):
         self._truth = read_labels(labels) if labels is not None else []
         self._times, self._classes, self._origin = [], [], None
         self.scored.setData([], [])
+        from spikelens.pipelines.live_classify import ClassifySession  # torch: only once a model runs
+
         self.session = ClassifySession(text, self.model).start()
         self.start_button.setText("Stop")
         self.status.setText(f"classifying {text} ...")
@@ -230,6 +235,8 @@ class ClassifyPanel(QWidget):
         if spec.path is None or self.model is None:
             self.status.setText("scoring needs a recording file and a loaded model")
             return None
+        from spikelens.pipelines.classification import classify_path  # torch: only once a model runs
+
         w = Worker(classify_path, spec.path, self.model)
         w.signals.result.connect(self._scored)
         w.signals.error.connect(lambda msg: QMessageBox.warning(self, "Cannot classify", msg))

@@ -8,27 +8,39 @@ The last model and device are remembered under ``key``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import torch
-from PyQt6.QtCore import QSettings, pyqtSignal
+from PyQt6.QtCore import QSettings, Qt, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QWidget
-from torch import nn
 
 from spikelens.app.workers import Worker, WorkerPool
-from spikelens.hybrid_net.registry import load_model
+from spikelens.pipelines.extras import INSTALL, TORCH_PIN, available, require
+
+if TYPE_CHECKING:
+    from torch import nn
 
 BROWSE = "Checkpoint file..."
 
 
+def _load(name: str, device: str) -> nn.Module:
+    """On a worker: torch is imported here, so the GUI starts without it (the tab then says what to install)."""
+    require("torch", "running a model")
+    from spikelens.hybrid_net.registry import load_model
+
+    return load_model(name, device)
+
+
 def devices() -> list[tuple[str, bool]]:
     """(name, usable) for the device list; CUDA is listed greyed out when absent."""
-    cuda = torch.cuda.is_available()
+    cuda = available("torch") and require("torch", "the device list").cuda.is_available()
     return [("auto", True), ("cpu", True), ("cuda" if cuda else "cuda (not available)", cuda)]
 
 
 class ModelPicker(QWidget):
     #: the model (on its device) and the name or path it came from
     modelChanged = pyqtSignal(object, str)
+    #: why a model did not load (the previous one stays)
+    loadFailed = pyqtSignal(str)
 
     def __init__(
         self,
@@ -59,6 +71,12 @@ class ModelPicker(QWidget):
         saved = str(settings.value(f"{key}/device", "auto"))
         if saved in [self.device_box.itemText(i) for i in range(self.device_box.count())]:
             self.device_box.setCurrentText(saved)
+        self.last_error: str | None = None
+        if not available("torch"):  # the GUI runs without torch: say what the tab needs instead of failing
+            self.setEnabled(False)
+            self.setToolTip(f"models need PyTorch: {INSTALL['torch']}")
+            lay.addWidget(QLabel(f"needs PyTorch ({TORCH_PIN})"))
+            return
         self.load(str(settings.value(f"{key}/model", default)))
 
     @property
@@ -77,7 +95,7 @@ class ModelPicker(QWidget):
 
     def load(self, name: str) -> Worker:
         """Load a bundled name or a checkpoint on a worker."""
-        w = Worker(load_model, name, self.device)
+        w = Worker(_load, name, self.device)
         w.signals.result.connect(lambda model, n=name: self._loaded(n, model))
         w.signals.error.connect(lambda msg, n=name: self._failed(msg))
         return self.workers.start(w)
@@ -96,5 +114,12 @@ class ModelPicker(QWidget):
         self.modelChanged.emit(model, name)
 
     def _failed(self, message: str) -> None:
+        """The previous model stays; a window-modal box says why (it never blocks the event loop)."""
         self.model_box.setCurrentText(self.name)
-        QMessageBox.warning(self, "Cannot load the model", message)
+        self.last_error = message
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, "Cannot load the model", message, QMessageBox.StandardButton.Ok, self
+        )
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.open()
+        self.loadFailed.emit(message)

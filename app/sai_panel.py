@@ -30,8 +30,8 @@ from PyQt6.QtWidgets import (
 from spikelens.app.model_picker import ModelPicker
 from spikelens.app.workers import Worker, WorkerPool
 from spikelens.datasets.sai_scene import SAIScene
+from spikelens.pipelines.extras import DEFAULT_RECONSTRUCTOR
 from spikelens.pipelines.images import write_png
-from spikelens.pipelines.reconstruction import DEFAULT_MODEL as DEFAULT_RECONSTRUCTOR
 from spikelens.pipelines.sai_view import (
     ReconstructView,
     SAIInputs,

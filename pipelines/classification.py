@@ -26,17 +26,18 @@ from torch import nn
 from spikelens.datasets import atomic_output
 from spikelens.datasets.collections import CIFAR10DVS, DVSGesture, NCaltech101
 from spikelens.datasets.collections.base import EventDataset
-from spikelens.datasets.collections.dvs_gesture import read_labels
+from spikelens.datasets.collections.dvs_gesture import labels_beside, read_labels
 from spikelens.datasets.detect import open_recording
 from spikelens.hybrid_net.classify import ClassifierConfig, HybridClassifier, energy
 from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines import training
+from spikelens.pipelines.extras import DEFAULT_CLASSIFIER
 from spikelens.pipelines.images import write_png
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.pipelines.windows import classify_segment, classify_timeline
 
 #: The bundled default classifier's name.
-DEFAULT_MODEL = "gesture"
+DEFAULT_MODEL = DEFAULT_CLASSIFIER
 DATASETS: dict[str, type[EventDataset]] = {
     "dvsgesture": DVSGesture,
     "cifar10dvs": CIFAR10DVS,
@@ -242,12 +243,6 @@ def build_model(config: ClassifierConfig | None = None, seed: int = 0) -> Hybrid
 
 
 # ---- classify PATH: a dataset folder, a labelled recording, or a bare one ----
-
-
-def labels_beside(path: Path) -> Path | None:
-    """DVS128 Gesture's ``<stem>_labels.csv`` next to a recording, if there is one."""
-    p = path.with_name(f"{path.stem}_labels.csv")
-    return p if p.is_file() else None
 
 
 def check_sensor(model: nn.Module, sensor: tuple[int, int], where: object, force: bool = False) -> None:

@@ -30,6 +30,7 @@ from spikelens.datasets import atomic_output
 from spikelens.datasets.sai_scene import SAIScene
 from spikelens.hybrid_net.registry import load_model, resolve_device
 from spikelens.pipelines import training
+from spikelens.pipelines.extras import DEFAULT_RECONSTRUCTOR
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.pipelines.sai import image_to_uint8, open_sai
 from spikelens.pipelines.sai_world import network_inputs
@@ -38,7 +39,7 @@ from spikelens.refocus.frames import ESAI_TEST_ROI, Roi
 from spikelens.refocus.integrate import log_to_uint8
 
 #: The bundled default model's name.
-DEFAULT_MODEL = "hybridlite"
+DEFAULT_MODEL = DEFAULT_RECONSTRUCTOR
 #: The architecture new models are built with, and its default config: reads the physics channels.
 DEFAULT_ARCH = "hybridlite"
 DEFAULT_CONFIG = {"stride": 2, "physics": True}

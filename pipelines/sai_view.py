@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikelens.pipelines.jobs import Job, ensure
-from spikelens.pipelines.reconstruction import output_to_uint8, psnr, run_model, ssim
 from spikelens.pipelines.sai import image_to_uint8
 from spikelens.pipelines.sai_world import network_inputs
 from spikelens.refocus import SAIGeometry, accumulate, autofocus
@@ -83,6 +82,8 @@ class ReconstructView:
 def reconstructed(inp: SAIInputs, depth: float, model, bins: int = 30) -> ReconstructView:
     """What ``spikelens reconstruct --depth`` computes, on the open recording: E-SAI's packing, the network,
     and PSNR / SSIM against the ground truth."""
+    from spikelens.pipelines.reconstruction import output_to_uint8, psnr, run_model, ssim  # the model's own deps
+
     inputs = network_inputs(inp.events, inp.geometry, depth, bins, inp.sensor)
     t0 = time.perf_counter()
     image = output_to_uint8(run_model(model, inputs.frames, inputs.physics))

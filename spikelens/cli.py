@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from spikelens import __version__, cli_classify
+from spikelens.pipelines.extras import require
 
 EXIT_BAD_INPUT = 2
 SOURCE_HELP = "PATH, file:PATH[@SPEED], dv-net:HOST:PORT, camera[:SERIAL] or sim:gesture[:SEED]"
@@ -120,10 +121,7 @@ def _cmd_refocus(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_refocusnet(args: argparse.Namespace) -> int:
-    try:
-        import torch  # noqa: F401
-    except ImportError as exc:
-        raise ValueError("train-refocusnet needs PyTorch: pip install torch==2.13.0 (or the [ml] extra)") from exc
+    require("torch", "train-refocusnet")
     from spikelens.pipelines.refocusnet import train_to_checkpoint
     from spikelens.progress import cli_job
 
@@ -138,6 +136,7 @@ def _cmd_train_refocusnet(args: argparse.Namespace) -> int:
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    require("torch", "reconstruct")
     import numpy as np
 
     from spikelens.pipelines.images import check_suffix, write_png
@@ -168,6 +167,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
+    require("torch", "train-reconstruct")
     from spikelens.pipelines import reconstruction as rc
     from spikelens.progress import cli_job
 
@@ -223,6 +223,7 @@ def _score_line(what: str, m: dict) -> str:
 
 
 def _cmd_evaluate_reconstruct(args: argparse.Namespace) -> int:
+    require("torch", "evaluate-reconstruct")
     from spikelens.pipelines import reconstruction as rc
     from spikelens.progress import cli_job
 

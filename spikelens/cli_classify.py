@@ -8,11 +8,14 @@ import signal
 import sys
 from pathlib import Path
 
+from spikelens.pipelines.extras import require
+
 EXIT_BAD_INPUT = 2
 SOURCE_HELP = "dv-net:HOST:PORT, camera[:SERIAL], file:PATH[@SPEED], sim:gesture[:SEED] or a PATH"
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
+    require("torch", "classify")
     from spikelens.pipelines.classification import classify_path, confusion_png
     from spikelens.progress import cli_job
 
@@ -78,6 +81,7 @@ def _print_energy(spikes: dict | None) -> None:
 
 
 def _cmd_live(args: argparse.Namespace) -> int:
+    require("torch", "live")
     from spikelens.datasets.streams import StreamError, open_stream
     from spikelens.hybrid_net.registry import load_model
     from spikelens.pipelines.classification import check_sensor
@@ -152,6 +156,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _cmd_train_classify(args: argparse.Namespace) -> int:
+    require("torch", "train-classify")
     import dataclasses
 
     from spikelens.hybrid_net.classify import ClassifierConfig

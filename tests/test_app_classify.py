@@ -81,18 +81,18 @@ def test_classify_tab_over_a_dv_network_stream_survives_the_sender_cut(qtbot, wi
     assert window.isVisible() and panel.start_button.isEnabled()
 
 
-def test_a_bad_checkpoint_shows_a_dialog_and_keeps_the_model(qtbot, window, tmp_path, monkeypatch):
+def test_a_bad_checkpoint_shows_a_dialog_and_keeps_the_model(qtbot, window, tmp_path):
     panel = window.classify
     wait_model(qtbot, panel)
     before = panel.model
     shown = []
-    monkeypatch.setattr("spikelens.app.model_picker.QMessageBox.warning", lambda *a: shown.append(a[2]))
+    panel.picker.loadFailed.connect(shown.append)
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"not a checkpoint at all")
     worker = panel.picker.load(str(bad))
     qtbot.waitUntil(lambda: len(shown) == 1, timeout=WAIT)
     assert worker.done.wait(5)
-    assert "not a loadable checkpoint" in shown[0] and panel.model is before
+    assert "not a SpikeLens or E-SAI checkpoint (a text file)" in shown[0] and panel.model is before
     assert panel.picker.model_box.currentText() == "gesture"
     recon = tmp_path / "recon.pt"  # a real checkpoint, but of a reconstruction network
     from spikelens.hybrid_net.registry import save_model

@@ -54,11 +54,11 @@ def test_depth_changes_rerun_and_the_newest_wins(qtbot, window, sai_file, tmp_pa
     assert cv2.imread(str(fig)).shape[1] > 4 * 96  # four panels side by side
 
 
-def test_a_classifier_checkpoint_is_refused_and_the_model_stays(qtbot, window, sai_file, monkeypatch):
+def test_a_classifier_checkpoint_is_refused_and_the_model_stays(qtbot, window, sai_file):
     sai = reconstruct_on(qtbot, window, sai_file)
     before = sai.picker.model
     shown = []
-    monkeypatch.setattr("spikelens.app.model_picker.QMessageBox.warning", lambda *a: shown.append(a[2]))
+    sai.picker.loadFailed.connect(shown.append)
     sai.picker.load("gesture")
     qtbot.waitUntil(lambda: len(shown) == 1, timeout=WAIT)
     assert "not a reconstruction network" in shown[0] and sai.picker.model is before

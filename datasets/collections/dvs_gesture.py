@@ -37,6 +37,12 @@ CLASSES = [
 ]
 
 
+def labels_beside(path: Path) -> Path | None:
+    """DVS128 Gesture's ``<stem>_labels.csv`` next to a recording, if there is one."""
+    p = Path(path).with_name(f"{Path(path).stem}_labels.csv")
+    return p if p.is_file() else None
+
+
 def read_labels(path: Path) -> list[tuple[int, int, int]]:
     """(class index 0-10, start us, end us) rows of a ``*_labels.csv``."""
     if not path.is_file():
