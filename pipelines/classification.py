@@ -34,7 +34,7 @@ from spikelens.pipelines import training
 from spikelens.pipelines.extras import DEFAULT_CLASSIFIER
 from spikelens.pipelines.images import write_png
 from spikelens.pipelines.jobs import Job, ensure
-from spikelens.pipelines.windows import classify_segment, classify_timeline
+from spikelens.pipelines.windows import bin_events, classify_segment, classify_timeline
 
 #: The bundled default classifier's name.
 DEFAULT_MODEL = DEFAULT_CLASSIFIER
@@ -65,32 +65,51 @@ def dataset_segments(ds: EventDataset, job: Job | None = None) -> list[Segment]:
     return out
 
 
+@dataclass(frozen=True)
+class ScaleShift:
+    """Events scaled by ``k`` about the sensor's centre and shifted by (dx, dy) sensor pixels; events that
+    leave the sensor are dropped. A small frozen transform on events, in tonic's style."""
+
+    k: float
+    dx: float
+    dy: float
+
+    def __call__(self, events: np.ndarray, sensor: tuple[int, int]) -> np.ndarray:
+        w, h = sensor
+        x = np.floor((events["x"] + 0.5 - w / 2) * self.k + w / 2 + self.dx).astype(np.int64)
+        y = np.floor((events["y"] + 0.5 - h / 2) * self.k + h / 2 + self.dy).astype(np.int64)
+        keep = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        out = events[keep].copy()
+        out["x"], out["y"] = x[keep], y[keep]
+        return out
+
+
+@dataclass(frozen=True)
+class DropEvents:
+    """A random ``fraction`` of the events left out (thinning: a dimmer scene, a higher threshold)."""
+
+    fraction: float
+
+    def __call__(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return events[rng.random(events.size) >= self.fraction]
+
+
 def augment_window(
     seg: Segment, cfg: ClassifierConfig, sensor: tuple[int, int], rng: np.random.Generator, augment: bool = True
 ) -> np.ndarray:
-    """T x 2 x S x S frames of a random window inside the segment; with ``augment`` shifted (up to S / 8),
-    scaled (0.85-1.15 about the centre) and thinned (up to 30 % of events dropped)."""
+    """T x 2 x S x S frames of a random window inside the segment, through the one binner inference uses
+    (:func:`~spikelens.pipelines.windows.bin_events`); with ``augment`` the events are first scaled
+    (0.85-1.15 about the centre), shifted (up to an eighth of the sensor) and thinned (up to 30 %)."""
     span = max(0, seg.t1 - seg.t0 - cfg.window_us)
     start = seg.t0 + int(rng.integers(span + 1))
-    ev = seg.events
-    lo, hi = np.searchsorted(ev["t"], [start, start + cfg.window_us])
-    ev = ev[lo:hi]
-    s = cfg.size
-    xs = (ev["x"] + 0.5) * (s / sensor[0])
-    ys = (ev["y"] + 0.5) * (s / sensor[1])
+    lo, hi = np.searchsorted(seg.events["t"], [start, start + cfg.window_us])
+    ev = seg.events[lo:hi]
     if augment:
+        w, h = sensor
         k = rng.uniform(0.85, 1.15)
-        dx, dy = rng.uniform(-s / 8, s / 8, 2)
-        xs = (xs - s / 2) * k + s / 2 + dx
-        ys = (ys - s / 2) * k + s / 2 + dy
-    keep = (xs >= 0) & (xs < s) & (ys >= 0) & (ys < s)
-    if augment:
-        keep &= rng.random(ev.size) >= rng.uniform(0, 0.3)
-    b = (ev["t"][keep] - start) // cfg.bin_us
-    ch = 1 - (ev["p"][keep] > 0)
-    flat = ((b * 2 + ch) * s + ys[keep].astype(np.int64)) * s + xs[keep].astype(np.int64)
-    counts = np.bincount(flat, minlength=cfg.steps * 2 * s * s)
-    return counts.reshape(cfg.steps, 2, s, s).astype(np.float32)
+        dx, dy = rng.uniform(-1, 1, 2) * (w / 8, h / 8)
+        ev = DropEvents(rng.uniform(0, 0.3))(ScaleShift(k, dx, dy)(ev, sensor), rng)
+    return bin_events(ev, start, cfg.bin_us, cfg.steps, sensor, cfg.size)
 
 
 @dataclass(frozen=True)
