@@ -12,20 +12,6 @@ from spikelens.cli import main
 from spikelens.hybrid_net.registry import BUNDLED, BUNDLED_KINDS, KINDS, load_model
 
 
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory):
-    import numpy as np
-
-    from spikelens.datasets.formats.esai import write_esai
-    from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
-
-    rng = np.random.default_rng(0)
-    events, meta = simulate_scene(make_scene("procedural:shapes:1", rng, SAIConfig(64, 48, duration_us=200_000)), rng)
-    path = tmp_path_factory.mktemp("m") / "scene.npy"
-    write_esai(path, events, meta)
-    return path
-
-
 def one_line(capsys) -> str:
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err, err
@@ -41,20 +27,20 @@ def test_bundled_kinds_match_the_files():
 
 
 @pytest.mark.parametrize("command", [["classify", "{rec}"], ["live", "{rec}"]])
-def test_a_reconstruction_model_for_classify_or_live(command, tmp_path, capsys, scene):
-    args = [a.format(rec=scene) for a in command]
+def test_a_reconstruction_model_for_classify_or_live(command, tmp_path, capsys, sai_file):
+    args = [a.format(rec=sai_file) for a in command]
     assert main([*args, "--model", "hybridlite"]) == 2
     err = one_line(capsys)
     assert "hybridlite is a reconstruction model; " in err and "needs a classifier: gesture" in err
 
 
-def test_a_classifier_for_reconstruct(tmp_path, capsys, scene):
-    assert main(["reconstruct", str(scene), "--model", "gesture", "-o", str(tmp_path / "o.png")]) == 2
+def test_a_classifier_for_reconstruct(tmp_path, capsys, sai_file):
+    assert main(["reconstruct", str(sai_file), "--model", "gesture", "-o", str(tmp_path / "o.png")]) == 2
     err = one_line(capsys)
     assert "gesture is a classifier; reconstruct needs a reconstruction model: hybridlite" in err
     copy = tmp_path / "net.pt"
     copy.write_bytes((BUNDLED / "gesture.pt").read_bytes())
-    assert main(["reconstruct", str(scene), "--model", str(copy), "-o", str(tmp_path / "o.png")]) == 2
+    assert main(["reconstruct", str(sai_file), "--model", str(copy), "-o", str(tmp_path / "o.png")]) == 2
     assert f"{copy} holds a classifier, which is a classifier" in one_line(capsys)
 
 
