@@ -97,12 +97,13 @@ def test_reconstruct_refuses_a_file_without_sai_metadata(tmp_path, capsys):
 
 
 def test_the_bundled_default_loads_by_name_and_reconstructs(dataset, tmp_path, capsys):
-    """``--model`` defaults to the bundled HybridLite; its shipped report beats the baseline by over 3 dB."""
-    from spikelens.hybrid_net.registry import BUNDLED
+    """``--model`` defaults to the bundled HybridLite; run here on scenes from another simulator setting
+    (the older scene generator, a 66 x 50 sensor), it beats the accumulation as shown, in PSNR and SSIM."""
+    from spikelens.pipelines.reconstruction import evaluate
 
     assert type(load_model("hybridlite", "cpu")).__name__ == "HybridLite"
-    shipped = json.loads((BUNDLED / "hybridlite.json").read_text())["mean"]
-    assert shipped["psnr"] > shipped["baseline_psnr"] + 3
+    m = evaluate(sorted((dataset / "test").glob("*.npy")), "hybridlite", "cpu")["mean"]
+    assert m["psnr"] > m["baseline_psnr"] + 2 and m["ssim"] > m["baseline_ssim"]
     sample = sorted((dataset / "test").glob("*.npy"))[0]
     assert main(["reconstruct", str(sample), "-o", str(tmp_path / "d.png"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == "hybridlite"
