@@ -64,6 +64,10 @@ def cli_job(desc: str, unit: str = "it", quiet: bool = False, total: int | None 
         yield Job(show)
     except BaseException:
         bar.disable = True  # the error line is what matters: no progress line after (or before) it
-        raise
-    finally:
         bar.close()
+        raise
+    bar.delay = 0  # finished: its final state is shown once, even if it was too quick to show before
+    if not tty:
+        bar.refresh()  # the one final line; close() would write it again
+        bar.disable = True
+    bar.close()

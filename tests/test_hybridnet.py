@@ -79,7 +79,7 @@ def test_bad_checkpoints_are_refused_clearly_and_run_nothing(tmp_path):
     assert not (tmp_path / "PWNED").exists()
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a loadable checkpoint"):
+    with pytest.raises(CheckpointError, match="not a SpikeLens or E-SAI checkpoint"):
         load_model(junk, "cpu")
     other = tmp_path / "other.pt"
     torch.save({"weight": torch.zeros(3)}, other)
