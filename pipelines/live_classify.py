@@ -28,9 +28,6 @@ class LiveSummary:
     events: int
     end_reason: str
     wall_s: float = 0.0
-    #: the source paces itself (camera, network, paced replay): latency means something; otherwise
-    #: (a file read as fast as it goes) only throughput does
-    realtime: bool = True
     interrupted: bool = False
 
     @property
@@ -86,7 +83,7 @@ def classify_stream(
     except KeyboardInterrupt:
         reason, interrupted = "stopped by Ctrl-C", True
     wall = time.monotonic() - start
-    return LiveSummary(sc.decided, sc.skipped, events, reason, wall, bool(stream.realtime), interrupted)
+    return LiveSummary(sc.decided, sc.skipped, events, reason, wall, interrupted)
 
 
 class ClassifySession:

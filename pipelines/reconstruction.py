@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -166,6 +167,7 @@ def uses_physics(model: nn.Module) -> bool:
 PRECISIONS = ("fp32", "bf16")
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
     """The CPU multiplies bf16 natively (avx512_bf16 or AMX), so oneDNN's bf16 convolutions pay off."""
     try:

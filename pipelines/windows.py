@@ -80,15 +80,17 @@ def predict_with_stats(model: nn.Module, frames: np.ndarray) -> tuple[np.ndarray
 
 
 def classify_offline(
-    model: nn.Module, events: np.ndarray, sensor: tuple[int, int], hop_us: int
+    model: nn.Module, events: np.ndarray, sensor: tuple[int, int], hop_us: int, batch: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(window ends, probabilities) of every complete window of a recording, on the streaming grid."""
+    """(window ends, probabilities) of every complete window of a recording, on the streaming grid; the
+    frames are built ``batch`` windows at a time, so memory stays bounded for any length."""
     cfg = model.config
-    if events.size == 0:
-        return np.empty(0, np.int64), np.empty((0, len(cfg.classes)), np.float32)
-    ends = window_ends(int(events["t"][0]), int(events["t"][-1]), cfg, hop_us)
-    frames = np.stack([window_frames(events, int(e), cfg, sensor) for e in ends]) if ends.size else None
-    return ends, (predict(model, frames) if frames is not None else np.empty((0, len(cfg.classes)), np.float32))
+    ends = window_ends(int(events["t"][0]), int(events["t"][-1]), cfg, hop_us) if events.size else np.empty(0, int)
+    probs = np.empty((ends.size, len(cfg.classes)), np.float32)
+    for i in range(0, ends.size, batch):
+        part = ends[i : i + batch]
+        probs[i : i + part.size] = predict(model, np.stack([window_frames(events, int(e), cfg, sensor) for e in part]))
+    return ends.astype(np.int64), probs
 
 
 @dataclass(frozen=True)
@@ -116,13 +118,8 @@ class Timeline:
 def classify_timeline(
     model: nn.Module, events: np.ndarray, sensor: tuple[int, int], hop_us: int, smooth: int = 3, batch: int = 64
 ) -> Timeline:
-    """Every complete window on the streaming grid, in batches (bounded memory for any length)."""
-    cfg = model.config
-    ends = window_ends(int(events["t"][0]), int(events["t"][-1]), cfg, hop_us) if events.size else np.empty(0, int)
-    probs = np.empty((ends.size, len(cfg.classes)), np.float32)
-    for i in range(0, ends.size, batch):
-        part = ends[i : i + batch]
-        probs[i : i + part.size] = predict(model, np.stack([window_frames(events, int(e), cfg, sensor) for e in part]))
+    """Every complete window on the streaming grid (:func:`classify_offline`), smoothed, merged into runs."""
+    ends, probs = classify_offline(model, events, sensor, hop_us, batch)
     cum = np.cumsum(np.vstack([np.zeros((1, probs.shape[1]), np.float64), probs]), axis=0)
     lo = np.maximum(np.arange(ends.size) + 1 - max(smooth, 1), 0)
     smoothed = ((cum[1:] - cum[lo]) / (np.arange(ends.size) + 1 - lo)[:, None]).astype(np.float32)

@@ -48,7 +48,7 @@ network, or a user's affine fit).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import fft
@@ -75,6 +75,7 @@ class Integrated:
 
     signed: np.ndarray  # H x W float32: S = ON - r OFF refocused at the target's rate, times sign(rate)
     visibility: np.ndarray  # W float32: n_visible, the sensor columns that viewed each output column
+    gradient: np.ndarray  # H x W float32: g = S / n_visible (dlog I / dx in threshold units), 0 where unseen
     log: np.ndarray  # H x W float32: log intensity in units of the threshold, mean 0
     balance: float  # r = N_on / N_off, the weight given to OFF events
     hot_pixels: int  # pixels dropped for firing one polarity
@@ -154,8 +155,9 @@ def integrate(
     vis = visibility(width, rate, span_us, t_ref_us, x0, w)
     if rate < 0:  # the sensor sweeps the target the other way: every step is seen with the opposite sign
         signed = -signed
-    result = Integrated(signed, vis, np.zeros_like(signed), r, int(hot.sum()))
-    return replace(result, log=solve_log(gradient(result), smooth_y, screen))
+    seen = vis >= MIN_VISIBLE * max(float(vis.max()), 1e-9)
+    grad = np.where(seen[None, :], signed / np.maximum(vis, 1.0)[None, :], 0.0).astype(np.float32)
+    return Integrated(signed, vis, grad, solve_log(grad, smooth_y, screen), r, int(hot.sum()))
 
 
 def log_to_uint8(
@@ -167,20 +169,13 @@ def log_to_uint8(
     return np.clip(np.rint((img - lo) / max(hi - lo, 1e-12) * 255), 0, 255).astype(np.uint8)
 
 
-def gradient(result: Integrated) -> np.ndarray:
-    """g = S / n_visible, dlog I / dx in units of the threshold; 0 where almost nothing saw the column."""
-    vis = result.visibility
-    seen = vis >= MIN_VISIBLE * max(float(vis.max()), 1e-9)
-    return np.where(seen[None, :], result.signed / np.maximum(vis, 1.0)[None, :], 0.0).astype(np.float32)
-
-
 def physics_channels(result: Integrated) -> np.ndarray:
     """2 x H x W float32 for the networks: the gradient g and the log map, each scaled to unit RMS.
 
     Scaling each image by its own RMS takes out the threshold, the event count and the speed (E2VID
     normalises its voxel grids the same way): halve C and both maps double, and the input is unchanged.
     """
-    out = np.stack([gradient(result), result.log]).astype(np.float32)
+    out = np.stack([result.gradient, result.log]).astype(np.float32)
     for c in out:
         rms = float(np.sqrt(np.mean(c.astype(np.float64) ** 2)))
         if rms > 0:

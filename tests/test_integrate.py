@@ -17,7 +17,7 @@ from spikelens.datasets.simulator.textures import Occluder, occluder
 from spikelens.refocus import RefocusError, accumulate
 from spikelens.refocus import reference as ref
 from spikelens.refocus.frames import polarity_images
-from spikelens.refocus.integrate import gradient, integrate, log_to_uint8, physics_channels, solve_log, visibility
+from spikelens.refocus.integrate import integrate, log_to_uint8, physics_channels, solve_log, visibility
 
 W, H = 120, 48
 CFG = SAIConfig(W, H, fx=320.0, v=0.177, duration_us=600_000, sensor=SensorParams(noise_rate_hz=0.0))
@@ -59,7 +59,7 @@ def test_ramp_gives_its_slope_in_threshold_units():
     a, c = 0.02, 0.2
     events, rate, t_ref, _ = _scene(lambda x: a * x - 2.5, sensor=SensorParams(c, c, 0.0, noise_rate_hz=0.0))
     r = integrate(events, rate, t_ref, (H, W), span_us=(0, CFG.duration_us), screen=0.0)
-    g = gradient(r)[:, SEEN]
+    g = r.gradient[:, SEEN]
     assert abs(float(g.mean()) - a / c) < 0.1 * a / c  # each target pixel gets 4 or 5 events: the mean
     slopes = [_slope(row, SEEN) for row in r.log]
     assert abs(float(np.median(slopes)) - a / c) < 0.15 * a / c
@@ -149,7 +149,7 @@ def test_other_direction_and_roi():
     mirrored = events.copy()
     mirrored["x"] = W - 1 - events["x"]
     r = integrate(mirrored, -rate, t_ref, (H, W))
-    assert float(np.median(gradient(r)[:, W - 90 : W - 30])) < 0  # the mirror's intensity falls along x
+    assert float(np.median(r.gradient[:, W - 90 : W - 30])) < 0  # the mirror's intensity falls along x
     full = integrate(events, rate, t_ref, (H, W))
     part = integrate(events, rate, t_ref, (H, W), roi=(4, 20, 32, 64))
     np.testing.assert_array_equal(part.signed, full.signed[4:36, 20:84])

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import socket
 import struct
-import threading
 import time
 
 #: the largest IOHeader we accept (a real one is a few kB)
@@ -36,7 +35,7 @@ MAX_PACKET = 16 * 1024 * 1024
 #: a real sender writes its header on connect
 HEADER_TIMEOUT_S = 3.0
 CONNECT_TIMEOUT_S = 5.0
-#: how long a read may block before the gate checks whether it was closed
+#: how long a read may block before the gate checks the header's deadline
 POLL_S = 0.2
 #: after the sender's clean end, how long the reader's side stays open so it can parse what came
 LINGER_S = 0.5
@@ -50,13 +49,11 @@ class Cut(Exception):
     """The sender stopped inside a block: a sender that dies mid-stream, not a malformed one."""
 
 
-def _read_exact(sock: socket.socket, n: int, deadline: float | None, closing: threading.Event) -> bytes | None:
-    """``n`` bytes, or None at a clean end of stream; GateError past ``deadline`` or on a short read."""
+def _read_exact(sock: socket.socket, n: int, deadline: float | None = None) -> bytes | None:
+    """``n`` bytes, or None at a clean end of stream; GateError past ``deadline``, Cut on a short read."""
     buf = bytearray(n)
     view, got = memoryview(buf), 0
     while got < n:
-        if closing.is_set():
-            return None
         if deadline is not None and time.monotonic() > deadline:
             raise GateError(f"no complete DV header within {HEADER_TIMEOUT_S:g} s")
         try:
@@ -71,24 +68,22 @@ def _read_exact(sock: socket.socket, n: int, deadline: float | None, closing: th
     return bytes(buf)
 
 
-def read_header(sock: socket.socket, closing: threading.Event | None = None) -> bytes:
-    """The length prefix and IOHeader, checked: GateError names what was wrong."""
-    closing = closing or threading.Event()
-    deadline = time.monotonic() + HEADER_TIMEOUT_S
+def read_header(sock: socket.socket) -> bytes:
+    """The length prefix and IOHeader, checked within HEADER_TIMEOUT_S: GateError names what was wrong."""
     try:
-        return _header(sock, deadline, closing)
+        return _header(sock, time.monotonic() + HEADER_TIMEOUT_S)
     except Cut as exc:
         raise GateError(f"not a DV event stream: {exc} of its header") from None
 
 
-def _header(sock: socket.socket, deadline: float, closing: threading.Event) -> bytes:
-    prefix = _read_exact(sock, 4, deadline, closing)
+def _header(sock: socket.socket, deadline: float) -> bytes:
+    prefix = _read_exact(sock, 4, deadline)
     if prefix is None:
         raise GateError("the sender closed before sending a DV header")
     (size,) = struct.unpack("<i", prefix)
     if not 8 <= size <= MAX_HEADER:
         raise GateError(f"not a DV event stream: its header claims {size} bytes (a real one is a few kB)")
-    body = _read_exact(sock, size, deadline, closing)
+    body = _read_exact(sock, size, deadline)
     if body is None:
         raise GateError("the sender closed inside its DV header")
     if body[4:8] != b"IOHE":
@@ -143,7 +138,6 @@ def _serve(host: str, port: int, out) -> int:
     One line on ``out`` says how it went: ``READY <port>``, ``REFUSED <why>`` or ``ERROR <why>`` (also
     when a packet is refused later). Exit status 0 when the sender simply went away.
     """
-    closing = threading.Event()
     try:
         up = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S)
     except ConnectionRefusedError:
@@ -155,7 +149,7 @@ def _serve(host: str, port: int, out) -> int:
     down = None
     try:
         up.settimeout(POLL_S)
-        header = read_header(up, closing)
+        header = read_header(up)
         with socket.create_server(("127.0.0.1", 0)) as listener:
             print(f"READY {listener.getsockname()[1]}", file=out, flush=True)
             listener.settimeout(CONNECT_TIMEOUT_S)
@@ -163,11 +157,11 @@ def _serve(host: str, port: int, out) -> int:
         down.sendall(header)
         while True:
             try:
-                head = _read_exact(up, 8, None, closing)
+                head = _read_exact(up, 8)
                 if head is not None:
                     stream_id, size = struct.unpack("<ii", head)
                     check_packet(stream_id, size)
-                    payload = _read_exact(up, size, None, closing)
+                    payload = _read_exact(up, size)
             except Cut:
                 head = None  # a sender that dies mid-packet ends the stream like one that closes
             if head is None or payload is None:
