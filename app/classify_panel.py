@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from spikelens.app.elide import middle_elided
 from spikelens.app.model_picker import ModelPicker
 from spikelens.app.workers import Worker, WorkerPool
 from spikelens.datasets.collections.dvs_gesture import labels_beside, read_labels
@@ -57,7 +58,7 @@ class ClassifyPanel(QWidget):
 
         lay = QVBoxLayout(self)
         row = QHBoxLayout()
-        self.source = QComboBox(editable=True)
+        self.source = middle_elided(QComboBox(editable=True))
         self.source.setMinimumWidth(320)
         self.source.addItems(self._history())
         self.source.lineEdit().setPlaceholderText("sim:gesture, dv-net:HOST:PORT, camera, file:PATH@1, PATH")

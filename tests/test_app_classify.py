@@ -126,3 +126,22 @@ def test_device_list_and_settings_persist(qtbot, settings_dir):
     assert again.classify.picker.model_box.currentText() == "gesture"
     again.close()
     assert QThreadPool.globalInstance().waitForDone(WAIT)
+
+
+def test_a_long_source_path_is_elided_in_the_middle(qtbot, window):
+    """Unfocused, the source box shows both the start of the path and the file name, with "…" between; the
+    text itself (what Start reads) and the tooltip stay whole."""
+    panel = window.classify
+    path = "/data/recordings/" + "deep/" * 30 + "user07_fluorescent_led.aedat"
+    panel.source.setCurrentText(path)
+    window.resize(1100, 700)
+    window.show()
+    window.tabs.setCurrentWidget(panel)
+    edit = panel.source.lineEdit()
+    qtbot.waitUntil(lambda: edit.width() > 250, timeout=WAIT)
+    shown = edit.shown_text()
+    assert "…" in shown and shown.startswith("/data/") and shown.endswith("led.aedat")
+    assert edit.text() == path and panel.source.currentText() == path and edit.toolTip() == path
+    edit.repaint()  # the eliding paint path runs without error
+    panel.source.setCurrentText("sim:gesture")
+    assert edit.shown_text() == "sim:gesture"
