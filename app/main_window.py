@@ -460,12 +460,13 @@ class MainWindow(QMainWindow):
             return
         self._remember_in("stream_history", text)
         w = Worker(open_stream, spec)  # connecting can take a moment: never on the GUI thread
-        w.signals.result.connect(lambda stream, t=text: self._stream_opened(t, stream))
+        w.signals.result.connect(lambda stream, t=text: self.view_stream(t, stream))
         w.signals.error.connect(lambda msg, t=text: self._open_failed(t, msg))
         self.statusBar().showMessage(f"connecting to {text} ...", 3000)
         self.workers.start(w)
 
-    def _stream_opened(self, text: str, stream) -> None:
+    def view_stream(self, text: str, stream) -> None:
+        """Show an open event stream live (what opening a source ends in; a benchmark may pass its own)."""
         self._close_current()
         self.path = None
         self.live = StreamPump(stream).start()

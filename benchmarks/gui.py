@@ -21,6 +21,12 @@ classifies a second real-time replay of it and the SAI tab reconstructs a
 simulated occluded scene at a new depth every 300 ms: the live view's frames
 per second and the longest GUI stall (targets: >= 30 fps, < 50 ms).
 
+With --soak S (run on its own) the live view shows an endless 2 M ev/s
+128x128 stream (a block of random events looped with advancing time, paced
+in real time) for S seconds (the issue's soak: 600): resident memory every
+10 s, the longest GUI stall, stalls over 100 ms counted, and every event
+sent accounted for in the live buffer's count.
+
 With --big-gb G (run on its own) a Prophesee .dat file of G GB is written and
 the time from open to the first frame on screen is measured (target < 2 s for
 1 GB), with the peak resident memory while it is indexed (mapped file pages
@@ -195,6 +201,87 @@ def models_under_load(tmp: Path, seconds: float = 6.0, rate: float = 2e6) -> dic
     }
 
 
+class LoopStream:
+    """An endless real-time stream: one block of events sent again and again with advancing time."""
+
+    finite = False
+    realtime = True
+
+    def __init__(self, rate: float, packet_s: float = 0.01) -> None:
+        from spikelens.datasets import RecordingMeta
+
+        self.meta = RecordingMeta(None, "benchmark", 128, 128)
+        self.source = f"loop:{rate:g}"
+        self.end_reason = None
+        self.sent = 0
+        self._block = random_events(int(rate * 2), 128, 128, rate_hz=rate, seed=5)
+        self._packet = int(rate * packet_s)
+        self._stop = False
+
+    def packets(self):
+        span = int(self._block["t"][-1]) + 1
+        start, k, lo = time.monotonic(), 0, 0
+        while not self._stop:
+            pkt = self._block[lo : lo + self._packet].copy()
+            pkt["t"] += k * span
+            due = start + int(pkt["t"][-1]) / 1e6
+            while (left := due - time.monotonic()) > 0 and not self._stop:
+                time.sleep(min(left, 0.05))
+            self.sent += pkt.size
+            yield pkt
+            lo += self._packet
+            if lo >= self._block.size:
+                lo, k = 0, k + 1
+
+    def close(self) -> None:
+        self._stop = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def live_soak(seconds: float, rate: float = 2e6) -> dict:
+    """The live view on an endless ``rate`` stream for ``seconds``: memory, stalls, events accounted for."""
+    window = MainWindow()
+    window.show()
+    stream = LoopStream(rate)
+    window.view_stream(stream.source, stream)
+    beat = Heartbeat()
+    beat.start()
+    n0, t0 = window.frames_rendered, time.perf_counter()
+    samples = []
+    while (now := time.perf_counter() - t0) < seconds:
+        wait(10.0)
+        samples.append((now + 10, rss_mb()))
+    elapsed = time.perf_counter() - t0
+    fps = (window.frames_rendered - n0) / elapsed
+    received = window.live.buffer.n_total
+    window.close()
+    gaps = [(g - beat.interval) * 1000 for g in beat.gaps]
+    after = [m for t, m in samples if t >= 60] or [m for _, m in samples]
+    return {
+        "seconds": elapsed,
+        "fps": fps,
+        "stall_ms": max(gaps, default=0.0),
+        "stalls_over_100ms": sum(g > 100 for g in gaps),
+        "rss_first": after[0],
+        "rss_peak": max(after),
+        "rss_end": after[-1],
+        "sent": stream.sent,
+        "received": received,
+    }
+
+
 def first_frame(path: Path) -> tuple[float, float, float]:
     window = MainWindow()
     window.show()
@@ -239,6 +326,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=5e6)
     ap.add_argument("--big-gb", type=float, default=0.0)
     ap.add_argument("--models", action="store_true", help="live view + live classification + reconstruction")
+    ap.add_argument("--soak", type=float, default=0.0, help="live view of an endless 2 M ev/s stream, seconds")
     args = ap.parse_args()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
@@ -255,6 +343,19 @@ def main() -> None:
             f"  view {r['fps']:.1f} fps, longest GUI stall {r['stall_ms']:.1f} ms; "
             f"{r['reconstructions']} reconstructions, {r['decisions']} decisions, {r['skipped']} windows skipped\n"
             "  targets: >= 30 fps, stall < 50 ms"
+        )
+        return
+    if args.soak > 0:
+        r = live_soak(args.soak)
+        growth = 100 * (r["rss_peak"] - r["rss_first"]) / r["rss_first"]
+        print(
+            f"live view soak, 2 M ev/s for {r['seconds']:.0f} s (platform {app.platformName()}):\n"
+            f"  view {r['fps']:.1f} fps; longest GUI stall {r['stall_ms']:.1f} ms, "
+            f"{r['stalls_over_100ms']} over 100 ms\n"
+            f"  RSS after 1 min {r['rss_first']:.0f} MB, peak {r['rss_peak']:.0f} MB, end {r['rss_end']:.0f} MB "
+            f"(growth {growth:.1f} %)\n"
+            f"  events sent {r['sent']:,}, received by the view {r['received']:,}\n"
+            "  targets: memory growth < 10 % after the first minute, no stall over 100 ms"
         )
         return
     if args.big_gb > 0:  # on its own, so peak memory is this file's alone
