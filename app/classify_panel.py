@@ -32,6 +32,7 @@ from spikelens.app.model_picker import ModelPicker
 from spikelens.app.workers import Worker, WorkerPool
 from spikelens.datasets.collections.dvs_gesture import labels_beside, read_labels
 from spikelens.datasets.streams import parse_source
+from spikelens.datasets.streams.sources import SYNTAX as SOURCE_SYNTAX
 from spikelens.pipelines.extras import DEFAULT_CLASSIFIER as DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class ClassifyPanel(QWidget):
         self.source = middle_elided(QComboBox(editable=True))
         self.source.setMinimumWidth(320)
         self.source.addItems(self._history())
-        self.source.lineEdit().setPlaceholderText("sim:gesture, dv-net:HOST:PORT, camera, file:PATH@1, PATH")
+        self.source.lineEdit().setPlaceholderText(SOURCE_SYNTAX)
         self.picker = ModelPicker(workers, settings, "classify", DEFAULT_MODEL, _not_a_classifier)
         self.picker.modelChanged.connect(self._loaded)
         self.start_button = QPushButton("Start")

@@ -41,6 +41,7 @@ class MiddleElidedLineEdit(QLineEdit):
         painter.drawText(rect.adjusted(2, 0, -2, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, shown)
         painter.end()
 
+
 def middle_elided(combo: QComboBox) -> QComboBox:
     """Give an editable combo box the eliding line edit, and elide its drop-down's items in the middle."""
     combo.setLineEdit(MiddleElidedLineEdit(combo))

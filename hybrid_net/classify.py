@@ -14,7 +14,7 @@ The window (``window_us`` split into ``steps`` bins) is part of the config:
 the model is trained on and must be fed windows of that length.
 
 ``forward(x, stats=True)`` also returns spike statistics per layer and the
-operation counts the energy estimate needs (see :func:`energy`).
+operation counts the energy estimate needs (:func:`spikelens.hybrid_net.energy.energy`).
 """
 
 from __future__ import annotations
@@ -28,12 +28,8 @@ from torch import Tensor, nn
 
 from spikelens.datasets.collections.dvs_gesture import CLASSES
 from spikelens.hybrid_net.attention import TCJA, MultiDimAttention
+from spikelens.hybrid_net.energy import conv_macs, conv_synops
 from spikelens.hybrid_net.neurons import LIF, PLIF
-
-#: Energy per operation at 45 nm, 32-bit float (Horowitz, "Computing's energy problem", ISSCC 2014), the
-#: figures SNN papers (SEW-ResNet, TCJA-SNN, MA-SNN) use: a multiply-accumulate 4.6 pJ, an accumulate 0.9 pJ.
-E_MAC_PJ = 4.6
-E_AC_PJ = 0.9
 
 
 @dataclass(frozen=True)
@@ -112,6 +108,8 @@ class HybridClassifier(nn.Module):
         )
         self.drop = nn.Dropout(cfg.dropout)
         self.fc = nn.Linear(cfg.head, len(cfg.classes))
+        #: mean spike rate of each stage in the last forward pass (the spike-rate regulariser reads it)
+        self.spike_rates: list[Tensor] = []
 
     def forward(self, x_seq: Tensor, stats: bool = False) -> Tensor | tuple[Tensor, dict]:
         cfg = self.config
@@ -120,11 +118,13 @@ class HybridClassifier(nn.Module):
                 f"expected T x B x 2 x {cfg.size} x {cfg.size} with T = {cfg.steps}; got {tuple(x_seq.shape)}"
             )
         x = torch.log1p(x_seq.float())
-        layers = []
+        layers, ops, self.spike_rates = [], [], []
         for i, stage in enumerate(self.stages):
             spikes = stage(x)
+            self.spike_rates.append(spikes.mean())
             if stats:
-                layers.append(_layer_stats(f"stage{i + 1}", stage.conv, x, spikes, first=i == 0))
+                layers.append(_layer_stats(f"stage{i + 1}", spikes))
+                ops.append(_stage_ops(f"stage{i + 1}", stage.conv, x, first=i == 0))
             x = spikes
         feat = _per_step(lambda s: F.adaptive_avg_pool2d(s, POOLED).flatten(1), x)  # T x B x C * POOLED^2
         feat = self.temporal(feat.permute(1, 2, 0)).mean(dim=2)  # B x head
@@ -134,21 +134,11 @@ class HybridClassifier(nn.Module):
         t, b = x_seq.shape[:2]
         head_step = self.temporal[0].in_channels * cfg.head * 3
         fc = len(cfg.classes) * cfg.head
-        return logits, {"layers": layers, "head_step_macs": head_step, "fc_macs": fc, "batch": b, "steps": t}
+        ops.append({"name": "head", "macs_ann": head_step + fc, "macs_snn": head_step * t + fc, "synops": 0.0})
+        return logits, {"layers": layers, "ops": ops, "batch": b, "steps": t}
 
 
-def _conv_macs(conv: nn.Conv2d) -> int:
-    """Multiply-accumulates per output pixel."""
-    return conv.in_channels * conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1] // conv.groups
-
-
-def _layer_stats(name: str, conv: nn.Conv2d, inputs: Tensor, spikes: Tensor, first: bool) -> dict:
-    """Spike counts of a stage, and its convolution's work: MACs per sample and step as an ANN layer, and
-    the synaptic operations (accumulates) per sample its binary input triggers over the whole window: each
-    input spike reaches C_out x k x k synapses. The first stage sees event counts, not spikes: it multiplies."""
-    b = inputs.shape[1]
-    h, w = inputs.shape[-2:]
-    fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+def _layer_stats(name: str, spikes: Tensor) -> dict:
     per_sample = spikes.detach().flatten(2).sum(dim=(0, 2))
     return {
         "name": name,
@@ -156,32 +146,14 @@ def _layer_stats(name: str, conv: nn.Conv2d, inputs: Tensor, spikes: Tensor, fir
         "spikes": float(per_sample.mean()),
         "spikes_per_sample": per_sample.tolist(),
         "rate": float(spikes.mean()),  # spikes per neuron per step
-        "macs": h * w * _conv_macs(conv),
-        "synops": None if first else float(inputs.sum()) * fan_out / b,
     }
 
 
-def energy(stats: dict) -> dict:
-    """Energy estimate per sample in microjoules, beside the same network as an ANN, as the SNN papers count.
-
-    SNN (what runs): the first stage multiplies on every step, the other stages accumulate once per synaptic
-    operation, the head multiplies on every step. ANN: every layer's MACs once (one pass over the window's
-    frame). Constants: :data:`E_MAC_PJ`, :data:`E_AC_PJ` (Horowitz 2014, 45 nm).
-    """
-    layers, t = stats["layers"], stats["steps"]
-    macs_snn = (layers[0]["macs"] + stats["head_step_macs"]) * t + stats["fc_macs"]
-    synops = sum(layer["synops"] for layer in layers[1:])
-    macs_ann = sum(layer["macs"] for layer in layers) + stats["head_step_macs"] + stats["fc_macs"]
-    snn_uj = (macs_snn * E_MAC_PJ + synops * E_AC_PJ) * 1e-6
-    ann_uj = macs_ann * E_MAC_PJ * 1e-6
-    return {
-        "snn_uj": snn_uj,
-        "ann_uj": ann_uj,
-        "ann_over_snn": ann_uj / snn_uj if snn_uj else float("inf"),
-        "synops": synops,
-        "macs_snn": macs_snn,
-        "macs_ann": macs_ann,
-        "e_mac_pj": E_MAC_PJ,
-        "e_ac_pj": E_AC_PJ,
-        "source": "Horowitz, ISSCC 2014, 45 nm 32-bit float",
-    }
+def _stage_ops(name: str, conv: nn.Conv2d, inputs: Tensor, first: bool) -> dict:
+    """A stage's convolution: MACs once as an ANN layer; as run, the first stage multiplies on the event
+    counts at every step and the others accumulate once per synapse an input spike reaches."""
+    t, b = inputs.shape[:2]
+    h, w = inputs.shape[-2:]  # stride 1, padding 1: the output is the input's size
+    macs = h * w * conv_macs(conv)
+    synops = 0.0 if first else conv_synops(conv, inputs.detach().reshape(t * b, *inputs.shape[2:])) / b
+    return {"name": name, "macs_ann": macs, "macs_snn": macs * t if first else 0, "synops": synops}

@@ -21,15 +21,26 @@ from torch import nn
 from spikelens.datasets import atomic_output
 from spikelens.hybrid_net.classify import HybridClassifier
 from spikelens.hybrid_net.reconstruct import HybridLite, HybridNet
+from spikelens.hybrid_net.spiking_classify import SpikingClassifier
 
 #: Bumped when the checkpoint layout changes.
 FORMAT_VERSION = 1
 #: Model name -> class; each class has ``config_class`` (a dataclass) and takes it as its only argument.
-MODELS: dict[str, type[nn.Module]] = {"hybridnet": HybridNet, "hybridlite": HybridLite, "classifier": HybridClassifier}
+MODELS: dict[str, type[nn.Module]] = {
+    "hybridnet": HybridNet,
+    "hybridlite": HybridLite,
+    "classifier": HybridClassifier,
+    "spiking_classifier": SpikingClassifier,
+}
 #: Where bundled weights live: ``<name>.pt`` beside this module.
 BUNDLED = Path(__file__).parent / "weights"
 #: What each architecture is for; commands ask for one kind.
-KINDS = {"hybridnet": "reconstruction", "hybridlite": "reconstruction", "classifier": "classifier"}
+KINDS = {
+    "hybridnet": "reconstruction",
+    "hybridlite": "reconstruction",
+    "classifier": "classifier",
+    "spiking_classifier": "classifier",
+}
 #: The bundled models by kind (a test keeps this equal to the files' headers).
 BUNDLED_KINDS = {"hybridlite": "reconstruction", "gesture": "classifier"}
 _KIND_WORDS = {"reconstruction": "a reconstruction model", "classifier": "a classifier"}
@@ -122,13 +133,37 @@ def _needs(kind: str, command: str | None) -> str:
     return f"{who} needs {_KIND_WORDS[kind]}: {names} (bundled) or a checkpoint file of one"
 
 
+def _is_hdf5(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89HDF\r\n\x1a\n"
+
+
+def _load_nir(path: Path, dev: torch.device, kind: str | None, command: str | None) -> nn.Module:
+    """A NIR graph (HDF5): always a classifier of event windows here."""
+    from spikelens.hybrid_net.nir_run import NIRGraphError, load_nir
+
+    if kind not in (None, "classifier"):
+        raise CheckpointError(f"{path} is a NIR graph, run as a classifier; {_needs(kind, command)}")
+    try:
+        import nir  # noqa: F401
+    except ImportError:
+        raise CheckpointError(
+            f"{path} is an HDF5 file; running a NIR graph needs the nir package: pip install nir"
+        ) from None
+    try:
+        return load_nir(path).to(dev).eval()
+    except NIRGraphError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
 def load_model(
     path_or_name: str | Path,
     device: str | torch.device = "auto",
     kind: str | None = None,
     command: str | None = None,
 ) -> nn.Module:
-    """A model in eval mode on ``device`` from a checkpoint path, an E-SAI checkpoint, or a bundled name.
+    """A model in eval mode on ``device`` from a checkpoint path, an E-SAI checkpoint, a NIR graph (run by
+    :mod:`spikelens.hybrid_net.nir_run`) or a bundled name.
 
     ``kind`` (``reconstruction`` or ``classifier``) refuses the other kind with one line that says what
     the file holds and what ``command`` needs. No error repeats torch's advice to unpickle unsafely.
@@ -145,6 +180,8 @@ def load_model(
         path = found
     if path.is_dir():
         raise CheckpointError(f"{path}: a folder, not a checkpoint file")
+    if _is_hdf5(path):
+        return _load_nir(path, dev, kind, command)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # refused globals, not a zip/pickle, truncated: torch's own text advises unsafe loading

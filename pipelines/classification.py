@@ -10,6 +10,7 @@ windows a live stream yields (:mod:`spikelens.pipelines.windows`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -28,12 +29,14 @@ from spikelens.datasets.collections import CIFAR10DVS, DVSGesture, NCaltech101
 from spikelens.datasets.collections.base import EventDataset
 from spikelens.datasets.collections.dvs_gesture import labels_beside, read_labels
 from spikelens.datasets.detect import open_recording
-from spikelens.hybrid_net.classify import ClassifierConfig, HybridClassifier, energy
+from spikelens.hybrid_net.classify import ClassifierConfig, HybridClassifier
+from spikelens.hybrid_net.energy import energy
 from spikelens.hybrid_net.registry import load_model
+from spikelens.hybrid_net.spiking_classify import SpikingClassifier, SpikingConfig
 from spikelens.pipelines import training
 from spikelens.pipelines.extras import DEFAULT_CLASSIFIER
 from spikelens.pipelines.images import write_png
-from spikelens.pipelines.jobs import Job, ensure
+from spikelens.pipelines.jobs import Job, JobFactory, ensure, no_jobs
 from spikelens.pipelines.windows import bin_events, classify_segment, classify_timeline
 
 #: The bundled default classifier's name.
@@ -121,6 +124,9 @@ class TrainConfig:
     weight_decay: float = 1e-2
     label_smoothing: float = 0.1
     seed: int = 0
+    #: weight of the mean spike rate (spikes per neuron per step, averaged over the spiking layers) in the
+    #: loss: fewer spikes, fewer synaptic operations, less energy
+    spike_rate: float = 0.0
 
 
 def train(
@@ -133,7 +139,8 @@ def train(
     job: Job | None = None,
     resume: bool = False,
 ) -> list[float]:
-    """Cross-entropy (label smoothing), AdamW + cosine, AMP on CUDA, seeded; saves the model to ``out``.
+    """Cross-entropy (label smoothing) plus ``cfg.spike_rate`` x the mean spike rate, AdamW + cosine, AMP
+    on CUDA, seeded (the global torch generator is restored after); saves the model to ``out``.
 
     Under ``torchrun`` the model is wrapped in DistributedDataParallel and each rank draws every world-th
     sample of one seeded order; rank 0 reports and saves. The training state is saved after each epoch and
@@ -143,7 +150,12 @@ def train(
     job = ensure(job) if rank == 0 else Job()
     if not segments:
         raise ValueError("no training segments")
-    torch.manual_seed(cfg.seed)
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+        torch.manual_seed(cfg.seed)  # dropout's draws; the caller's generators are left as they were
+        return _train(model, segments, sensor, cfg, out, device, job, resume, rank, world)
+
+
+def _train(model, segments, sensor, cfg, out, device, job, resume, rank, world) -> list[float]:
     order_rng = np.random.default_rng(cfg.seed)
     aug_rng = np.random.default_rng([cfg.seed, rank])
     steps = max(1, math.ceil(len(segments) * cfg.windows_per_segment / (cfg.batch * world)))
@@ -165,7 +177,10 @@ def train(
             x = np.stack([augment_window(segments[i], model.config, sensor, aug_rng) for i in idx])
             y = torch.tensor([segments[i].label for i in idx], device=run.dev)
             logits = run.forward(torch.from_numpy(x).to(run.dev).transpose(0, 1))
-            losses.append(run.step(F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)))
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            if cfg.spike_rate:
+                loss = loss + cfg.spike_rate * torch.stack(model.spike_rates).mean()
+            losses.append(run.step(loss))
             job.report(epoch * steps + s + 1, cfg.epochs * steps, f"loss {losses[-1]:.3f}")
         run.end_epoch(epoch, losses)
     return run.finish()
@@ -255,10 +270,71 @@ def write_report(report: dict, path: str | Path) -> None:
         Path(tmp).write_text(json.dumps(report, indent=2))
 
 
-def build_model(config: ClassifierConfig | None = None, seed: int = 0) -> HybridClassifier:
-    with torch.random.fork_rng():
+def build_model(config: ClassifierConfig | SpikingConfig | None = None, seed: int = 0) -> nn.Module:
+    """A fresh classifier for ``config`` (the spiking one by default), its weights drawn from ``seed``."""
+    cls = HybridClassifier if isinstance(config, ClassifierConfig) else SpikingClassifier
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return HybridClassifier(config)
+        return cls(config)
+
+
+#: The classifier architectures ``train_classifier`` builds: the all-spiking one (NIR-expressible without
+#: attention, the bundled default's) and the hybrid SNN front end with an ANN head.
+ARCHS = {"spiking": SpikingConfig, "hybrid": ClassifierConfig}
+
+
+def train_classifier(
+    data: Sequence[str | Path],
+    out: str | Path,
+    cfg: TrainConfig,
+    *,
+    dataset: str = "dvsgesture",
+    arch: str = "spiking",
+    model_config: dict | None = None,
+    init: str | Path | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    jobs: JobFactory = no_jobs,
+) -> dict | None:
+    """Train on the train splits of ``data`` and score their test splits: the whole of ``spikelens
+    train-classify``. ``model_config``: fields of the ``arch``'s config (classes, sensor and the training
+    notes come from the data). Under torchrun rank 0 evaluates and writes the report (JSON and confusion
+    PNG beside ``out``) and returns it; the other ranks return None."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}: choose from {sorted(DATASETS)}")
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}: choose from {sorted(ARCHS)}")
+    rank = training.start_distributed(device)
+    out, data = Path(out), [Path(d) for d in data]
+    cls = DATASETS[dataset]
+    train_sets, test_sets = [cls(d, train=True) for d in data], [cls(d, train=False) for d in data]
+    sensor = train_sets[0].sensor_size[:2]
+    with jobs("load", "sample", None) as job:
+        train_segs = [s for ds in train_sets for s in dataset_segments(ds, job)]
+    if init is not None:
+        model = load_model(init, "cpu", "classifier", "train-classify")
+    else:
+        notes = {"trained_on": f"{dataset}: {', '.join(d.name for d in data)}", "seed": cfg.seed}
+        fields = {"classes": tuple(train_sets[0].classes), "sensor": tuple(sensor), "extra": notes}
+        model = build_model(ARCHS[arch](**(model_config or {}) | fields), cfg.seed)
+    with jobs("train", "step", None) as job:
+        history = train(model, train_segs, sensor, cfg, out, device, job, resume)
+    if rank > 0:
+        return None
+    net = load_model(out, device)
+    test_segs = [s for ds in test_sets for s in dataset_segments(ds)]
+    with jobs("evaluate", "segment", len(test_segs)) as job:
+        report = evaluate(net, test_segs, sensor, job)
+    report["train"] = {
+        "config": dataclasses.asdict(cfg),
+        "data": [str(d) for d in data],
+        "model_config": dataclasses.asdict(net.config),
+        "loss": history,
+        "segments": len(train_segs),
+    }
+    write_report(report, out.with_suffix(".json"))
+    confusion_png(report, out.with_suffix(".png"))
+    return report
 
 
 # ---- classify PATH: a dataset folder, a labelled recording, or a bare one ----

@@ -9,8 +9,10 @@ progress arguments at all.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 ProgressFn = Callable[[int, int | None, str], object]
 
@@ -54,3 +56,12 @@ class Job:
 def ensure(job: Job | None) -> Job:
     """The job a function was given, or a silent one."""
     return job if job is not None else Job()
+
+
+#: Makes the job for one phase of a long run: (description, unit, total) -> a context manager yielding a Job
+#: (the CLI's progress bars, the GUI's progress rows; :func:`no_jobs` when nobody watches).
+JobFactory = Callable[[str, str, int | None], AbstractContextManager[Job]]
+
+
+def no_jobs(desc: str, unit: str, total: int | None) -> AbstractContextManager[Job]:
+    return contextlib.nullcontext(Job())

@@ -9,14 +9,12 @@ Prepared pairs are cached in one HDF5 file so training reads no events.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from spikelens.datasets.sai_scene import SAIScene
 from spikelens.hybrid_net.registry import load_model, resolve_device
 from spikelens.pipelines import training
 from spikelens.pipelines.extras import DEFAULT_RECONSTRUCTOR
-from spikelens.pipelines.jobs import Job, ensure
+from spikelens.pipelines.jobs import Job, JobFactory, ensure, no_jobs
 from spikelens.pipelines.sai import image_to_uint8, open_sai
 from spikelens.pipelines.sai_world import network_inputs
 from spikelens.refocus import accumulate, autofocus
@@ -492,14 +490,6 @@ def build_model(name: str, seed: int = 0, **config: object) -> nn.Module:
         return cls(cls.config_class(**config))
 
 
-#: Makes the job for one phase of a long run: (description, unit, total) -> a context manager yielding a Job.
-JobFactory = Callable[[str, str, int | None], AbstractContextManager[Job]]
-
-
-def _no_jobs(desc: str, unit: str, total: int | None) -> AbstractContextManager[Job]:
-    return contextlib.nullcontext(Job())
-
-
 def recordings(paths: Sequence[str | Path], split: str | None = None) -> list[Path]:
     """The recordings behind ``paths``: files as they are; folders' ``split`` subfolder (or the folder
     itself when it has none) searched for .npy and .h5."""
@@ -525,7 +515,7 @@ def train_reconstruction(
     device: str = "auto",
     bins: int = 30,
     resume: bool = False,
-    jobs: JobFactory = _no_jobs,
+    jobs: JobFactory = no_jobs,
 ) -> dict | None:
     """Train on ``data`` and score the test set: the whole of ``spikelens train-reconstruct``.
 

@@ -71,7 +71,7 @@ def predict(model: nn.Module, frames: np.ndarray, batch: int = 64) -> np.ndarray
 @torch.no_grad()
 def predict_with_stats(model: nn.Module, frames: np.ndarray) -> tuple[np.ndarray, dict]:
     """One window's probabilities, its spikes per layer and its energy estimate, from one forward pass."""
-    from spikelens.hybrid_net.classify import energy
+    from spikelens.hybrid_net.energy import energy
 
     dev = next(model.parameters()).device
     logits, stats = model(torch.from_numpy(frames[:, None]).to(dev), stats=True)

@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 from spikelens import __version__, cli_classify
+from spikelens.datasets.streams.sources import SYNTAX as SOURCE_HELP
+from spikelens.exits import EXIT_BAD_INPUT, refuse_existing
 from spikelens.pipelines.extras import require
-
-EXIT_BAD_INPUT = 2
-SOURCE_HELP = "PATH, file:PATH[@SPEED], dv-net:HOST:PORT, camera[:SERIAL] or sim:gesture[:SEED]"
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -23,14 +22,6 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
         if action.default is None or action.default is False or "default" in text:
             return text  # no default to show, or the help already says it
         return super()._get_help_string(action)
-
-
-def _refuse_existing(path: Path, overwrite: bool) -> None:
-    """An existing output (a file, or a folder with anything in it) stays unless --overwrite is given."""
-    p = Path(path)
-    taken = p.is_file() or (p.is_dir() and any(p.iterdir()))
-    if taken and not overwrite:
-        raise ValueError(f"{p} exists: pass --overwrite to replace it")
 
 
 def _print_fields(fields: dict[str, object]) -> None:
@@ -62,7 +53,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from spikelens.pipelines.convert import convert
     from spikelens.progress import cli_job
 
-    _refuse_existing(args.output, args.overwrite)
+    refuse_existing(args.output, args.overwrite)
     with cli_job("convert", "ev", args.quiet) as job:
         n = convert(args.input, args.output, job)
     if not args.quiet:
@@ -75,7 +66,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     from spikelens.pipelines.record import record
     from spikelens.progress import cli_job
 
-    _refuse_existing(args.output, args.overwrite)
+    refuse_existing(args.output, args.overwrite)
     with open_stream(args.source) as stream, cli_job("record", "ev", args.quiet, args.events) as job:
         stats = record(stream, args.output, seconds=args.seconds, events=args.events, job=job)
     span = 0 if stats.t_first_us is None else (stats.t_last_us - stats.t_first_us) / 1e6
@@ -253,7 +244,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from spikelens.pipelines import simulate as sim
     from spikelens.progress import cli_job
 
-    _refuse_existing(args.output, args.overwrite)
+    refuse_existing(args.output, args.overwrite)
     unit = {"video": "frame", "sai": "sample", "gesture": "recording", "world": "scene"}[args.kind]
     total = None if args.kind == "video" else args.count
     with cli_job(f"simulate {args.kind}", unit, args.quiet, total) as job:

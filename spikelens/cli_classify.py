@@ -8,10 +8,9 @@ import signal
 import sys
 from pathlib import Path
 
+from spikelens.datasets.streams.sources import SYNTAX as SOURCE_HELP
+from spikelens.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, refuse_existing
 from spikelens.pipelines.extras import require
-
-EXIT_BAD_INPUT = 2
-SOURCE_HELP = "dv-net:HOST:PORT, camera[:SERIAL], file:PATH[@SPEED], sim:gesture[:SEED] or a PATH"
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
@@ -147,59 +146,52 @@ def _cmd_live(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if summary.interrupted else 0
 
 
-#: ``live`` stopped by Ctrl-C or SIGTERM: the summary is printed, then this status (the shell's 128 + SIGINT).
-EXIT_INTERRUPTED = 130
-
-
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
 def _cmd_train_classify(args: argparse.Namespace) -> int:
     require("torch", "train-classify")
-    import dataclasses
-
-    from spikelens.hybrid_net.classify import ClassifierConfig
-    from spikelens.hybrid_net.registry import load_model
     from spikelens.pipelines import classification as cl
-    from spikelens.pipelines import training
+    from spikelens.pipelines.training import world
     from spikelens.progress import cli_job
 
-    rank = training.start_distributed(args.device)
-    quiet = args.quiet or rank > 0
-    cls = cl.DATASETS[args.dataset]
-    train_sets, test_sets = [cls(d, train=True) for d in args.data], [cls(d, train=False) for d in args.data]
-    sensor = train_sets[0].sensor_size[:2]
-    with cli_job("load", "sample", quiet) as job:
-        train_segs = [s for ds in train_sets for s in cl.dataset_segments(ds, job)]
-    if args.init:
-        model = load_model(args.init, "cpu")
-    else:
-        cfg = ClassifierConfig(
-            classes=tuple(train_sets[0].classes),
-            size=args.size,
-            steps=args.steps,
-            window_us=round(args.window_ms * 1000),
-            neuron=args.neuron,
-            attention=args.attention,
-            extra={"trained_on": f"{args.dataset}: {', '.join(d.name for d in args.data)}", "seed": args.seed},
-            sensor=tuple(sensor),
-        )
-        model = cl.build_model(cfg, args.seed)
-    tcfg = cl.TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed)
-    with cli_job("train", "step", quiet) as job:
-        history = cl.train(model, train_segs, sensor, tcfg, args.output, args.device, job, args.resume)
-    if rank > 0:
+    def jobs(desc: str, unit: str, total: int | None):
+        return cli_job(desc, unit, args.quiet or world()[0] > 0, total)
+
+    fields = {"size": args.size, "steps": args.steps, "window_us": round(args.window_ms * 1000)}
+    fields |= {"neuron": args.neuron, "attention": args.attention}
+    tcfg = cl.TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, spike_rate=args.spike_rate)
+    report = cl.train_classifier(
+        args.data,
+        args.output,
+        tcfg,
+        dataset=args.dataset,
+        arch=args.arch,
+        model_config=fields,
+        init=args.init,
+        device=args.device,
+        resume=args.resume,
+        jobs=jobs,
+    )
+    if report is None:  # a torchrun rank other than 0
         return 0
-    net = load_model(args.output, args.device)
-    with cli_job("evaluate", "segment", quiet) as job:
-        report = cl.evaluate(net, [s for ds in test_sets for s in cl.dataset_segments(ds)], sensor, job)
-    report["train"] = {"config": dataclasses.asdict(tcfg), "loss": history, "segments": len(train_segs)}
-    cl.write_report(report, args.output.with_suffix(".json"))
-    cl.confusion_png(report, args.output.with_suffix(".png"))
     print(f"test split: accuracy {report['accuracy']:.3f} on {report['n']} samples")
     _print_energy(report["spikes"])
     print(f"wrote {args.output}, {args.output.with_suffix('.json')} and {args.output.with_suffix('.png')}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    require("torch", "export")
+    require("nir", "export --to nir")
+    from spikelens.hybrid_net.nir_export import export_nir
+    from spikelens.hybrid_net.registry import load_model
+
+    refuse_existing(args.output, args.overwrite)
+    model = load_model(args.model, "cpu", "classifier", "export")
+    export_nir(model, args.output, args.dt)
+    print(f"wrote {args.output} (NIR graph of {args.model}, dt = {args.dt:g} s)")
     return 0
 
 
@@ -251,6 +243,15 @@ def add_parsers(sub: argparse._SubParsersAction, formatter: type) -> None:
     tr.add_argument("--size", type=int, default=64, help="input frames are SIZE x SIZE")
     tr.add_argument("--steps", type=int, default=8, help="time bins T per window")
     tr.add_argument("--window-ms", type=float, default=800.0, help="window length")
+    tr.add_argument(
+        "--arch",
+        default="spiking",
+        choices=("spiking", "hybrid"),
+        help="spiking: all-spiking, exportable to NIR (the bundled gesture's); hybrid: spiking front end, ANN head",
+    )
+    tr.add_argument(
+        "--spike-rate", type=float, default=1.0, help="weight of the mean spike rate in the loss (0: unregularised)"
+    )
     tr.add_argument("--neuron", default="plif", choices=("lif", "plif"), help="spiking neuron (PLIF learns its decay)")
     tr.add_argument("--attention", default="none", choices=("none", "tcja", "ma"), help="attention before each neuron")
     tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -259,3 +260,17 @@ def add_parsers(sub: argparse._SubParsersAction, formatter: type) -> None:
     tr.add_argument("--init", help="fine-tune this checkpoint (path or bundled name) instead of a fresh model")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train_classify)
+
+    ex = sub.add_parser(
+        "export",
+        help="export an all-spiking classifier as a NIR graph (for neuromorphic hardware and other frameworks)",
+        formatter_class=formatter,
+    )
+    ex.add_argument("model", help="bundled model name (gesture) or checkpoint path")
+    ex.add_argument("--to", choices=("nir",), default="nir", help="the format")
+    ex.add_argument("-o", "--output", type=Path, required=True, help="the graph file (.nir, HDF5)")
+    ex.add_argument(
+        "--dt", type=float, default=1e-4, help="seconds per step that sets NIR's time constants (snnTorch's step)"
+    )
+    ex.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    ex.set_defaults(func=_cmd_export)

@@ -10,7 +10,8 @@ import torch
 
 from spikelens.datasets.detect import open_recording
 from spikelens.datasets.events import make_events
-from spikelens.hybrid_net.classify import E_AC_PJ, E_MAC_PJ, ClassifierConfig, HybridClassifier, energy
+from spikelens.hybrid_net.classify import ClassifierConfig, HybridClassifier
+from spikelens.hybrid_net.energy import E_AC_PJ, E_MAC_PJ, energy
 from spikelens.hybrid_net.registry import load_model, save_model
 from spikelens.pipelines import classification as cl
 from spikelens.pipelines.windows import StreamClassifier, bin_events, classify_offline, window_ends
@@ -66,18 +67,23 @@ def test_spike_statistics_and_energy_by_hand():
         logits, stats = m(x, stats=True)
         s1 = m.stages[0](torch.log1p(x))
     torch.testing.assert_close(logits, m(x))
-    first, second = stats["layers"]
-    assert first["synops"] is None and first["neurons"] == 4 * 8 * 8
+    first, _ = stats["layers"]
+    assert first["neurons"] == 4 * 8 * 8
     assert first["spikes"] == pytest.approx(float(s1.sum()) / 2) and first["spikes"] > 0
     assert first["rate"] == pytest.approx(float(s1.mean()))
-    assert second["synops"] == pytest.approx(float(s1.sum()) / 2 * 8 * 3 * 3)  # each spike reaches 8 x 3 x 3
-    assert first["macs"] == 16 * 16 * 2 * 4 * 9 and second["macs"] == 8 * 8 * 4 * 8 * 9
+    op1, op2, head = stats["ops"]
+    assert op1["macs_ann"] == 16 * 16 * 2 * 4 * 9 and op2["macs_ann"] == 8 * 8 * 4 * 8 * 9
+    assert op1["macs_snn"] == op1["macs_ann"] * 4 and op1["synops"] == 0  # counts in: it multiplies every step
+    # each stage-1 spike reaches 8 channels x the 3 x 3 positions around it, fewer on the 8 x 8 map's border
+    reach = np.array([len([o for o in (i - 1, i, i + 1) if 0 <= o < 8]) for i in range(8)])
+    expect = float((s1.sum(dim=(0, 2)).mean(dim=0).numpy() * np.outer(reach, reach)).sum()) * 8
+    assert op2["synops"] == pytest.approx(expect)
+    step = (8 * 4 * 4) * 16 * 3  # the temporal conv: C x POOLED^2 in, head out, kernel 3
+    assert head["macs_snn"] == step * 4 + 2 * 16 and head["macs_ann"] == step + 2 * 16
     e = energy(stats)
-    head = stats["head_step_macs"]
-    assert e["snn_uj"] == pytest.approx(
-        ((first["macs"] + head) * 4 + stats["fc_macs"]) * E_MAC_PJ * 1e-6 + second["synops"] * E_AC_PJ * 1e-6
-    )
-    assert e["ann_uj"] == pytest.approx((first["macs"] + second["macs"] + head + stats["fc_macs"]) * E_MAC_PJ * 1e-6)
+    macs_snn = op1["macs_snn"] + head["macs_snn"]
+    assert e["snn_uj"] == pytest.approx((macs_snn * E_MAC_PJ + op2["synops"] * E_AC_PJ) * 1e-6)
+    assert e["ann_uj"] == pytest.approx((op1["macs_ann"] + op2["macs_ann"] + head["macs_ann"]) * E_MAC_PJ * 1e-6)
     assert (E_MAC_PJ, E_AC_PJ) == (4.6, 0.9)
 
 

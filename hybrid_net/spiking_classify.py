@@ -1,0 +1,193 @@
+"""An all-spiking classifier of event windows: cheap by its own count, and expressible in NIR.
+
+Input: T x B x 2 x S x S event counts (T bins of one window, channel 0 = ON), sent on as spikes: a pixel
+that saw at least one event in a bin spikes once in that bin. Every stage is a stride-2 Conv3x3 -> BN ->
+[attention] -> LIF/PLIF (no pooling, so each layer's input is binary), then the spike maps, flattened,
+go through Linear -> BN -> LIF and a Linear readout whose output, summed over the T steps, is the
+decision (the mean is the logits). With no attention every operation is a NIR node (Conv2d, LIF,
+Flatten, Affine; BatchNorm folds into the weights): see :mod:`spikelens.hybrid_net.nir_export`.
+
+Why this shape: the hybrid classifier (:mod:`spikelens.hybrid_net.classify`) multiplies on event counts
+in its first stage at every step and runs an ANN head at every step; those multiplications cost more
+than its spikes save (its own estimate: 1.6x the energy of its ANN twin). Here every weighted layer sees
+only 0/1 input, so its work is one accumulate per synapse an input spike reaches, and the spike-rate
+regulariser of training (:attr:`SpikingClassifier.spike_rates`) keeps those few. Order matters for the
+gestures (clockwise vs counter-clockwise differ only in it): the leaky membranes weigh the latest input
+most, which makes a feed-forward LIF network order-selective without a temporal convolution.
+
+``forward(x, stats=True)`` also returns spikes per layer and the operation counts of
+:func:`spikelens.hybrid_net.energy.energy`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from torch import Tensor, nn
+
+from spikelens.datasets.collections.dvs_gesture import CLASSES
+from spikelens.hybrid_net.attention import TCJA, MultiDimAttention
+from spikelens.hybrid_net.energy import attention_macs, conv_macs, conv_synops
+from spikelens.hybrid_net.neurons import LIF, PLIF
+
+
+@dataclass(frozen=True)
+class SpikingConfig:
+    classes: tuple[str, ...] = tuple(CLASSES)
+    size: int = 64  # input frames are size x size (events scaled from the sensor)
+    steps: int = 8  # T: bins per window
+    window_us: int = 800_000
+    channels: tuple[int, ...] = (16, 32, 64, 64)  # one stride-2 stage each
+    hidden: int = 128
+    neuron: str = "plif"  # lif | plif
+    attention: str = "none"  # none | tcja | ma (not expressible in NIR)
+    dropout: float = 0.2
+    threshold: float = 0.5
+    extra: dict = field(default_factory=dict)  # free-form notes (training data), kept in the checkpoint
+    #: (width, height) of the recordings it was trained on; None when the checkpoint does not say
+    sensor: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "channels", tuple(self.channels))
+        if self.sensor is not None:
+            object.__setattr__(self, "sensor", (int(self.sensor[0]), int(self.sensor[1])))
+        if self.neuron not in ("lif", "plif"):
+            raise ValueError(f"neuron must be lif or plif, got {self.neuron!r}")
+        if self.attention not in ("none", "tcja", "ma"):
+            raise ValueError(f"attention must be none, tcja or ma, got {self.attention!r}")
+        if self.size % (2 ** len(self.channels)):
+            raise ValueError(f"size {self.size} must be divisible by 2^{len(self.channels)} (one stride-2 stage each)")
+        if self.window_us % self.steps:
+            raise ValueError(f"window_us {self.window_us} must split into {self.steps} equal bins")
+
+    @property
+    def bin_us(self) -> int:
+        return self.window_us // self.steps
+
+    @property
+    def flat(self) -> int:
+        """Features entering the dense layer: the last stage's spike maps."""
+        side = self.size // 2 ** len(self.channels)
+        return self.channels[-1] * side * side
+
+
+def _per_step(layer, x_seq: Tensor) -> Tensor:
+    t, b = x_seq.shape[:2]
+    y = layer(x_seq.reshape(t * b, *x_seq.shape[2:]))
+    return y.reshape(t, b, *y.shape[1:])
+
+
+def _neuron(cfg: SpikingConfig) -> nn.Module:
+    return PLIF(threshold=cfg.threshold) if cfg.neuron == "plif" else LIF(threshold=cfg.threshold)
+
+
+class SpikingConvStage(nn.Module):
+    def __init__(self, c_in: int, c_out: int, cfg: SpikingConfig) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+        if cfg.attention == "tcja":
+            self.attention: nn.Module = TCJA(cfg.steps, c_out)
+        elif cfg.attention == "ma":
+            self.attention = MultiDimAttention(cfg.steps, c_out, reduction_t=max(1, cfg.steps // 4), reduction_c=4)
+        else:
+            self.attention = nn.Identity()
+        self.neuron = _neuron(cfg)
+
+    def forward(self, spikes: Tensor) -> Tensor:
+        return self.neuron(self.attention(_per_step(lambda s: self.bn(self.conv(s)), spikes)))
+
+
+class SpikingClassifier(nn.Module):
+    config_class = SpikingConfig
+
+    def __init__(self, config: SpikingConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or SpikingConfig()
+        widths = (2, *cfg.channels)
+        self.stages = nn.ModuleList(SpikingConvStage(a, b, cfg) for a, b in itertools.pairwise(widths))
+        self.drop = nn.Dropout(cfg.dropout)
+        self.dense = nn.Linear(cfg.flat, cfg.hidden, bias=False)
+        self.dense_bn = nn.BatchNorm1d(cfg.hidden)
+        self.dense_neuron = _neuron(cfg)
+        self.readout = nn.Linear(cfg.hidden, len(cfg.classes))
+        #: mean spike rate of each spiking layer in the last forward pass (differentiable while training:
+        #: the spike-rate regulariser adds their mean to the loss)
+        self.spike_rates: list[Tensor] = []
+
+    def forward(self, x_seq: Tensor, stats: bool = False) -> Tensor | tuple[Tensor, dict]:
+        cfg = self.config
+        if x_seq.ndim != 5 or x_seq.shape[0] != cfg.steps or x_seq.shape[2:] != (2, cfg.size, cfg.size):
+            raise ValueError(
+                f"expected T x B x 2 x {cfg.size} x {cfg.size} with T = {cfg.steps}; got {tuple(x_seq.shape)}"
+            )
+        t, b = x_seq.shape[:2]
+        x = (x_seq > 0).float()  # the input spikes
+        layers, ops, rates = [], [], []
+        for i, stage in enumerate(self.stages):
+            spikes = stage(x)
+            rates.append(spikes.mean())
+            if stats:
+                name = f"stage{i + 1}"
+                layers.append(_spike_stats(name, spikes))
+                ops.append(_conv_ops(name, stage.conv, x))
+                if cfg.attention != "none":
+                    c, h, w = spikes.shape[2:]
+                    per = attention_macs(stage.attention, t, c, h, w)
+                    ops.append(
+                        {
+                            "name": f"{name}.attention",
+                            "macs_ann": attention_macs(stage.attention, 1, c, h, w),
+                            "macs_snn": per,
+                            "synops": 0.0,
+                        }
+                    )
+            x = spikes
+        flat = self.drop(x.flatten(2))  # T x B x flat
+        hidden = self.dense_neuron(_per_step(lambda f: self.dense_bn(self.dense(f)), flat))
+        rates.append(hidden.mean())
+        out = _per_step(self.readout, hidden)  # T x B x classes: the readout's current at each step
+        logits = out.mean(dim=0)
+        self.spike_rates = rates
+        if not stats:
+            return logits
+        layers.append(_spike_stats("dense", hidden))
+        ops.append(_linear_ops("dense", self.dense, flat))
+        ops.append(_linear_ops("readout", self.readout, hidden))
+        return logits, {"layers": layers, "ops": ops, "batch": b, "steps": t}
+
+
+def _spike_stats(name: str, spikes: Tensor) -> dict:
+    per_sample = spikes.detach().flatten(2).sum(dim=(0, 2))
+    return {
+        "name": name,
+        "neurons": int(spikes[0, 0].numel()),
+        "spikes": float(per_sample.mean()),
+        "spikes_per_sample": per_sample.tolist(),
+        "rate": float(spikes.mean()),  # spikes per neuron per step
+    }
+
+
+def _conv_ops(name: str, conv: nn.Conv2d, spikes: Tensor) -> dict:
+    """A convolution on 0/1 input: its MACs once (the ANN twin) and its accumulates as run."""
+    t, b = spikes.shape[:2]
+    h_out = (spikes.shape[-2] + 2 * conv.padding[0] - conv.kernel_size[0]) // conv.stride[0] + 1
+    w_out = (spikes.shape[-1] + 2 * conv.padding[1] - conv.kernel_size[1]) // conv.stride[1] + 1
+    return {
+        "name": name,
+        "macs_ann": h_out * w_out * conv_macs(conv),
+        "macs_snn": 0,
+        "synops": conv_synops(conv, spikes.detach().reshape(t * b, *spikes.shape[2:])) / b,
+    }
+
+
+def _linear_ops(name: str, linear: nn.Linear, spikes: Tensor) -> dict:
+    b = spikes.shape[1]
+    return {
+        "name": name,
+        "macs_ann": linear.in_features * linear.out_features,
+        "macs_snn": 0,
+        "synops": float(spikes.detach().sum()) * linear.out_features / b,
+    }
