@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor, nn
 
 from spikelens.datasets.collections.dvs_gesture import CLASSES
@@ -180,6 +181,8 @@ def _conv_ops(name: str, conv: nn.Conv2d, spikes: Tensor) -> dict:
         "macs_ann": h_out * w_out * conv_macs(conv),
         "macs_snn": 0,
         "synops": conv_synops(conv, spikes.detach().reshape(t * b, *spikes.shape[2:])) / b,
+        # the synapses that exist (padding has none): what one step costs with every input spiking
+        "connections": conv_synops(conv, torch.ones(1, *spikes.shape[2:], device=spikes.device)),
     }
 
 
@@ -190,4 +193,5 @@ def _linear_ops(name: str, linear: nn.Linear, spikes: Tensor) -> dict:
         "macs_ann": linear.in_features * linear.out_features,
         "macs_snn": 0,
         "synops": float(spikes.detach().sum()) * linear.out_features / b,
+        "connections": linear.in_features * linear.out_features,
     }

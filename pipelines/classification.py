@@ -37,7 +37,7 @@ from spikelens.pipelines import training
 from spikelens.pipelines.extras import DEFAULT_CLASSIFIER
 from spikelens.pipelines.images import write_png
 from spikelens.pipelines.jobs import Job, JobFactory, ensure, no_jobs
-from spikelens.pipelines.windows import bin_events, classify_segment, classify_timeline
+from spikelens.pipelines.windows import bin_events, classify_segment, classify_timeline, window_frames
 
 #: The bundled default classifier's name.
 DEFAULT_MODEL = DEFAULT_CLASSIFIER
@@ -392,11 +392,15 @@ def classify_path(
     net_ms = (time.perf_counter() - t0) * 1e3
     k = int(np.argmax(probs))
     classes = list(net.config.classes)
+    t_first, t_last = int(events["t"][0]), int(events["t"][-1])
+    ends = np.linspace(t_first + net.config.window_us, max(t_last, t_first + net.config.window_us), 16)
     report = {
         "label": classes[k],
         "class": k,
         "probabilities": {c: float(p) for c, p in zip(classes, probs, strict=True)},
         "net_ms": net_ms,
+        # spikes and energy per window, over 16 windows spread across the recording
+        "spikes": spike_report(net, np.stack([window_frames(events, int(e), net.config, sensor) for e in ends])),
     }
     if int(events["t"][-1]) - int(events["t"][0]) > TIMELINE_WINDOWS * net.config.window_us:
         tl = classify_timeline(net, events, sensor, hop_us, smooth)

@@ -45,9 +45,10 @@ def _cmd_classify(args: argparse.Namespace) -> int:
                 f"{names[row['predicted']]} ({row['probability']:.2f})"
             )
         print(f"accuracy {report['accuracy']:.3f} on {report['n']} segments")
-        _print_energy(report.get("spikes"))
     else:
         print(f"{report['label']} ({report['probabilities'][report['label']]:.2f}) in {report['net_ms']:.0f} ms")
+    if not (args.json or args.csv):
+        _print_energy(report.get("spikes"))
     return 0
 
 
@@ -76,7 +77,11 @@ def _print_energy(spikes: dict | None) -> None:
     rates = ", ".join(f"{s['name']} {s['rate']:.3f}" for s in spikes["layers"])
     e = spikes["energy"]
     print(f"spike rates per neuron per step: {rates}")
-    print(f"energy per window: {e['snn_uj']:.1f} uJ as run (SNN), {e['ann_uj']:.1f} uJ as an ANN (45 nm estimate)")
+    print(
+        f"energy per window (45 nm estimate): {e['snn_uj']:.2f} uJ as run ({e['synops']:,.0f} synaptic ops, "
+        f"{e['macs_snn']:,.0f} MACs), {e['ann_uj']:.2f} uJ as its ANN twin ({e['macs_ann']:,.0f} MACs): "
+        f"ANN / SNN = {e['ann_over_snn']:.1f}"
+    )
 
 
 def _cmd_live(args: argparse.Namespace) -> int:
