@@ -47,5 +47,5 @@ def neurobench_metrics(model: nn.Module, x_seq: Tensor) -> dict:
         "activation_sparsity": 1 - spikes / outputs,
         "effective_acs": sum(o["synops"] for o in ops),
         "effective_macs": sum(o["macs_snn"] for o in ops),
-        "dense": sum(o.get("connections", 0) for o in ops) * t,
+        "dense": sum(o.get("connections", 0) * o.get("steps", t) for o in ops),
     }

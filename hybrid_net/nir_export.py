@@ -2,6 +2,11 @@
 
 What maps exactly:
 
+- the dense layer's recurrence is a loop LIF -> ``nir.Linear`` (W_rec) -> ``nir.Flatten`` (an identity on
+  a vector) -> LIF: the spikes of step t-1 enter step t, as NIRTorch executes a cycle. The identity is
+  there because snnTorch's importer rewrites every two-node LIF <-> Linear loop into a subgraph whose
+  external input also passes through W_rec (its ``_create_rnn_subgraph`` adds the edge
+  ``(f"{sg_key}.input", w_nk)``), which is not what the graph says; a three-node loop is left as drawn;
 - a stage's Conv2d -> BatchNorm2d becomes one ``nir.Conv2d`` (stride 2, padding 1) with the batch norm's
   running statistics folded into its weight and bias; the dense Linear -> BatchNorm1d one ``nir.Affine``;
   the readout an ``nir.Affine``; the flattening ``nir.Flatten`` (NIR's dimensions exclude the batch);
@@ -95,6 +100,20 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT):
     nodes["output"] = nir.Output(output_type=np.array([len(cfg.classes)]))
     edges += [(prev, "flatten"), ("flatten", "dense"), ("dense", "lif_dense"), ("lif_dense", "readout")]
     edges.append(("readout", "output"))
+    if cfg.recurrent:  # a loop: the LIF's spikes, through W_rec, into its own input next step
+        w_rec = model.dense_neuron.recurrent.weight
+        nodes["rec"] = nir.Linear(weight=w_rec.detach().cpu().numpy().astype(np.float32))
+        nodes["rec_out"] = nir.Flatten(input_type={"input": np.array([cfg.hidden])}, start_dim=0, end_dim=-1)
+        edges += [("lif_dense", "rec"), ("rec", "rec_out"), ("rec_out", "lif_dense")]
+    # NIR files keep nodes in alphabetical order, and NIRTorch (snnTorch's importer) builds a recurrent
+    # subgraph only from nodes in graph order: each name carries its position, l00_input ... l10_output
+    order = [n for n in nodes if n not in ("rec", "rec_out", "output")]
+    if "rec" in nodes:
+        order[order.index("lif_dense") + 1 : order.index("lif_dense") + 1] = ["rec", "rec_out"]
+    order.append("output")
+    name = {n: f"l{i:02d}_{n}" for i, n in enumerate(order)}
+    nodes = {name[n]: nodes[n] for n in order}
+    edges = [(name[a], name[b]) for a, b in edges]
     metadata = {
         "producer": "spikelens",
         "dt": dt,

@@ -11,7 +11,9 @@ and reset to ``v_reset`` (0 when absent):
 - ``IF``: ``v += r * I``;  ``LI``: as LIF with no spikes (its output is ``v``)
 
 Also: ``Affine``, ``Linear``, ``Conv2d``, ``Flatten`` (dimensions without the batch), ``AvgPool2d``,
-``SumPool2d``, ``Scale``, ``Threshold``. A recurrent graph (a cycle) is refused, as is any other node.
+``SumPool2d``, ``Scale``, ``Threshold``; any other node is refused. An edge that closes a cycle (found
+depth-first from the input) is recurrent: it carries its source's output of the previous step (nothing
+at the first), as snnTorch's ``RLeaky`` and NIRTorch read NIR's loops.
 
 Input: the window as spikes, 1 where a pixel saw an event in a bin (T x B x C x S x S; channel 0 ON,
 as :mod:`spikelens.hybrid_net.nir_export` writes). Decision: argmax of the output summed over the steps;
@@ -71,12 +73,35 @@ def _pair(v) -> tuple[int, int] | str:
     return (a[0], a[0]) if len(a) == 1 else (a[0], a[1])
 
 
-def _order(nodes: dict, edges: list[tuple[str, str]]) -> list[str]:
-    """Kahn's topological order; a cycle is refused (recurrent graphs need a delay this runner lacks)."""
-    indeg = {n: 0 for n in nodes}
+def _back_edges(nodes: dict, edges: list[tuple[str, str]], start: str) -> set[tuple[str, str]]:
+    """The edges that close a cycle (to a node still on the depth-first path from the input): they carry
+    the source's output of the previous step, as recurrent connections do."""
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
     for a, b in edges:
-        if a not in nodes or b not in nodes:
-            raise NIRGraphError(f"edge {a} -> {b} names a node the graph does not have")
+        succ[a].append(b)
+    back, done, path = set(), set(), set()
+
+    def visit(n: str) -> None:
+        path.add(n)
+        for m in succ[n]:
+            if m in path:
+                back.add((n, m))
+            elif m not in done:
+                visit(m)
+        path.discard(n)
+        done.add(n)
+
+    visit(start)
+    for n in nodes:  # nodes the input does not reach (constant sources) still get an order
+        if n not in done:
+            visit(n)
+    return back
+
+
+def _order(nodes: dict, edges: list[tuple[str, str]]) -> list[str]:
+    """Kahn's topological order of the graph without its back edges."""
+    indeg = {n: 0 for n in nodes}
+    for _, b in edges:
         indeg[b] += 1
     ready = sorted(n for n, d in indeg.items() if d == 0)
     order = []
@@ -88,8 +113,6 @@ def _order(nodes: dict, edges: list[tuple[str, str]]) -> list[str]:
                 indeg[b] -= 1
                 if indeg[b] == 0:
                     ready.append(b)
-    if len(order) != len(nodes):
-        raise NIRGraphError("the graph is recurrent (it has a cycle); only feed-forward graphs run here")
     return order
 
 
@@ -104,13 +127,33 @@ class NIRClassifier(nn.Module):
             kind = type(node).__name__
             if kind not in _SUPPORTED:
                 raise NIRGraphError(f"node {name!r} is a NIR {kind}, which this runner does not run")
-        self.order = _order(nodes, list(graph.edges))
-        self.inputs = {n: [a for a, b in graph.edges if b == n] for n in nodes}
+        edges = list(graph.edges)
+        for a, b in edges:
+            if a not in nodes or b not in nodes:
+                raise NIRGraphError(f"edge {a} -> {b} names a node the graph does not have")
         ins = [n for n in nodes if type(nodes[n]).__name__ == "Input"]
         outs = [n for n in nodes if type(nodes[n]).__name__ == "Output"]
         if len(ins) != 1 or len(outs) != 1:
             raise NIRGraphError(f"needs one Input and one Output node; has {len(ins)} and {len(outs)}")
         self.input_name, self.output_name = ins[0], outs[0]
+        self.delayed = _back_edges(nodes, edges, self.input_name)
+        self.order = _order(nodes, [e for e in edges if e not in self.delayed])
+        self.inputs = {n: [a for a, b in edges if b == n and (a, b) not in self.delayed] for n in nodes}
+        self.loops = {n: [a for a, b in self.delayed if b == n] for n in nodes}
+        # nodes whose output reaches only the next step (through a loop): at a window's last step they are idle
+        idle: set[str] = set()
+        while True:
+            more = {
+                a
+                for a in nodes
+                if a not in idle
+                and any(x == a for x, _ in edges)
+                and all((x, b) in self.delayed or b in idle for x, b in edges if x == a)
+            }
+            if not more:
+                break
+            idle |= more
+        self.fed_back_only = idle
         self.weighted = {n for n, node in nodes.items() if type(node).__name__ in ("Affine", "Linear", "Conv2d")}
         self._anchor = nn.Parameter(torch.zeros(0), requires_grad=False)  # gives the module a device
         self.spike_rates: list[Tensor] = []
@@ -129,18 +172,22 @@ class NIRClassifier(nn.Module):
         ops = {n: {"name": n, "macs_ann": 0, "macs_snn": 0, "synops": 0.0} for n in self.order if n in self.weighted}
         total = None
         x_bin = (x_seq > 0).float()
+        last: dict[str, Tensor] = {}  # the previous step's outputs, read through the delayed (recurrent) edges
         for t in range(cfg.steps):
             values: dict[str, Tensor] = {}
             for n in self.order:
                 if n == self.input_name:
                     values[n] = x_bin[t]
                     continue
-                srcs = self.inputs[n]
-                if not srcs:
-                    raise NIRGraphError(f"node {n!r} has no input")
-                inp = values[srcs[0]]
-                for s in srcs[1:]:
-                    inp = inp + values[s]
+                if t == cfg.steps - 1 and n in self.fed_back_only:
+                    continue  # its output would only reach the step after the window
+                parts = [values[a] for a in self.inputs[n] if a in values]
+                parts += [last[a] for a in self.loops[n] if a in last]
+                if not parts:  # only fed back, and nothing came round yet: this step it has no input
+                    continue
+                inp = parts[0]
+                for part in parts[1:]:
+                    inp = inp + part
                 if stats and n in ops:
                     self._count(ops[n], n, inp, params[n])
                 values[n] = self._step(n, inp, params[n], state)
@@ -148,6 +195,7 @@ class NIRClassifier(nn.Module):
                     spikes[n].append(values[n])
             out = values[self.output_name]
             total = out if total is None else total + out
+            last = values
         logits = total / cfg.steps
         seqs = {n: torch.stack(s) for n, s in spikes.items()}
         self.spike_rates = [s.mean() for s in seqs.values()]

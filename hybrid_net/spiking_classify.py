@@ -3,9 +3,10 @@
 Input: T x B x 2 x S x S event counts (T bins of one window, channel 0 = ON), sent on as spikes: a pixel
 that saw at least one event in a bin spikes once in that bin. Every stage is a stride-2 Conv3x3 -> BN ->
 [attention] -> LIF/PLIF (no pooling, so each layer's input is binary), then the spike maps, flattened,
-go through Linear -> BN -> LIF and a Linear readout whose output, summed over the T steps, is the
-decision (the mean is the logits). With no attention every operation is a NIR node (Conv2d, LIF,
-Flatten, Affine; BatchNorm folds into the weights): see :mod:`spikelens.hybrid_net.nir_export`.
+go through Linear -> BN -> LIF, whose spikes come back one step later through a recurrent Linear, and a
+Linear readout whose output, summed over the T steps, is the decision (the mean is the logits). With no
+attention every operation is a NIR node (Conv2d, LIF, Flatten, Affine, and the recurrent loop a Linear
+edge back into the LIF; BatchNorm folds into the weights): see :mod:`spikelens.hybrid_net.nir_export`.
 
 Why this shape: the hybrid classifier (:mod:`spikelens.hybrid_net.classify`) multiplies on event counts
 in its first stage at every step and runs an ANN head at every step; those multiplications cost more
@@ -13,7 +14,8 @@ than its spikes save (its own estimate: 1.6x the energy of its ANN twin). Here e
 only 0/1 input, so its work is one accumulate per synapse an input spike reaches, and the spike-rate
 regulariser of training (:attr:`SpikingClassifier.spike_rates`) keeps those few. Order matters for the
 gestures (clockwise vs counter-clockwise differ only in it): the leaky membranes weigh the latest input
-most, which makes a feed-forward LIF network order-selective without a temporal convolution.
+most, and the recurrent weights let a unit fire for "this shape after that one", which a feed-forward
+stack of spiking layers learns poorly.
 
 ``forward(x, stats=True)`` also returns spikes per layer and the operation counts of
 :func:`spikelens.hybrid_net.energy.energy`.
@@ -30,7 +32,7 @@ from torch import Tensor, nn
 from spikelens.datasets.collections.dvs_gesture import CLASSES
 from spikelens.hybrid_net.attention import TCJA, MultiDimAttention
 from spikelens.hybrid_net.energy import attention_macs, conv_macs, conv_synops
-from spikelens.hybrid_net.neurons import LIF, PLIF
+from spikelens.hybrid_net.neurons import LIF, PLIF, lif_step
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class SpikingConfig:
     window_us: int = 800_000
     channels: tuple[int, ...] = (16, 32, 64, 64)  # one stride-2 stage each
     hidden: int = 128
+    #: the dense layer feeds its own spikes back one step later (W_rec s[t-1]): order-selective units
+    recurrent: bool = True
     neuron: str = "plif"  # lif | plif
     attention: str = "none"  # none | tcja | ma (not expressible in NIR)
     dropout: float = 0.2
@@ -101,6 +105,36 @@ class SpikingConvStage(nn.Module):
         return self.neuron(self.attention(_per_step(lambda s: self.bn(self.conv(s)), spikes)))
 
 
+class RecurrentLIF(nn.Module):
+    """A LIF layer whose spikes come back one step later: mem[t] = decay mem[t-1] (1 - s[t-1]) + drive[t]
+    + W_rec s[t-1]. Stepped, since each step's input needs the last step's spikes; W_rec starts at zero
+    (the feed-forward layer) and training grows it."""
+
+    def __init__(self, neuron: nn.Module, width: int) -> None:
+        super().__init__()
+        self.neuron = neuron
+        self.recurrent = nn.Linear(width, width, bias=False)
+        nn.init.zeros_(self.recurrent.weight)
+
+    @property
+    def decay(self) -> Tensor | float:
+        return self.neuron.decay
+
+    @property
+    def threshold(self) -> float:
+        return self.neuron.threshold
+
+    def forward(self, drive: Tensor) -> Tensor:
+        n = self.neuron
+        state, spikes = None, []
+        for x in drive:
+            if state is not None:
+                x = x + self.recurrent(state.spike)
+            s, state = lif_step(x, state, n.decay, n.threshold, n.surrogate)
+            spikes.append(s)
+        return torch.stack(spikes)
+
+
 class SpikingClassifier(nn.Module):
     config_class = SpikingConfig
 
@@ -112,7 +146,7 @@ class SpikingClassifier(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.dense = nn.Linear(cfg.flat, cfg.hidden, bias=False)
         self.dense_bn = nn.BatchNorm1d(cfg.hidden)
-        self.dense_neuron = _neuron(cfg)
+        self.dense_neuron = RecurrentLIF(_neuron(cfg), cfg.hidden) if cfg.recurrent else _neuron(cfg)
         self.readout = nn.Linear(cfg.hidden, len(cfg.classes))
         #: mean spike rate of each spiking layer in the last forward pass (differentiable while training:
         #: the spike-rate regulariser adds their mean to the loss)
@@ -147,7 +181,8 @@ class SpikingClassifier(nn.Module):
                     )
             x = spikes
         flat = self.drop(x.flatten(2))  # T x B x flat
-        hidden = self.dense_neuron(_per_step(lambda f: self.dense_bn(self.dense(f)), flat))
+        drive = _per_step(lambda f: self.dense_bn(self.dense(f)), flat)
+        hidden = self.dense_neuron(drive)
         rates.append(hidden.mean())
         out = _per_step(self.readout, hidden)  # T x B x classes: the readout's current at each step
         logits = out.mean(dim=0)
@@ -156,6 +191,9 @@ class SpikingClassifier(nn.Module):
             return logits
         layers.append(_spike_stats("dense", hidden))
         ops.append(_linear_ops("dense", self.dense, flat))
+        if cfg.recurrent:
+            rec = _linear_ops("recurrent", self.dense_neuron.recurrent, hidden[:-1])  # s[t-1] reaches step t
+            ops.append(rec | {"steps": t - 1})
         ops.append(_linear_ops("readout", self.readout, hidden))
         return logits, {"layers": layers, "ops": ops, "batch": b, "steps": t}
 

@@ -40,7 +40,9 @@ def test_conv_synops_matches_a_plain_loop(k, stride, pad, groups):
 
 def test_a_tiny_spiking_net_counted_by_hand():
     """Size 8, one stage of 2 channels (8 -> 4), a dense layer of 3, 2 classes, 2 steps."""
-    cfg = SpikingConfig(classes=("a", "b"), size=8, steps=2, window_us=200_000, channels=(2,), hidden=3)
+    cfg = SpikingConfig(
+        classes=("a", "b"), size=8, steps=2, window_us=200_000, channels=(2,), hidden=3, recurrent=False
+    )
     torch.manual_seed(0)
     m = SpikingClassifier(cfg).eval()
     x = torch.zeros(2, 1, 2, 8, 8)
@@ -62,6 +64,23 @@ def test_a_tiny_spiking_net_counted_by_hand():
     assert e["synops"] == synops and e["macs_snn"] == 0
     assert e["snn_uj"] == pytest.approx(synops * E_AC_PJ * 1e-6)
     assert e["ann_uj"] == pytest.approx((4 * 4 * 2 * 2 * 9 + 32 * 3 + 6) * E_MAC_PJ * 1e-6)
+
+
+def test_the_recurrent_loop_counts_the_spikes_it_carries():
+    """Each dense spike of steps 0 .. T-2 reaches every unit once, at the next step; the last step's do not."""
+    cfg = SpikingConfig(classes=("a", "b"), size=8, steps=3, window_us=300_000, channels=(2,), hidden=4)
+    torch.manual_seed(2)
+    m = SpikingClassifier(cfg).eval()
+    with torch.no_grad():
+        m.dense_bn.running_var.fill_(1e-3)
+        m.dense_neuron.recurrent.weight.normal_(0, 1)
+        x = torch.poisson(torch.full((3, 1, 2, 8, 8), 0.5))
+        stage = m.stages[0]((x > 0).float())
+        drive = torch.stack([m.dense_bn(m.dense(f)) for f in stage.flatten(2)])
+        hidden = m.dense_neuron(drive)
+        _, stats = m(x, stats=True)
+    rec = next(o for o in stats["ops"] if o["name"] == "recurrent")
+    assert rec["synops"] == float(hidden[:-1].sum()) * 4 and rec["macs_ann"] == 16 and hidden[:-1].sum() > 0
 
 
 def test_the_spike_rate_regulariser_lowers_the_spike_rate(tmp_path):

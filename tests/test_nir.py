@@ -19,7 +19,10 @@ chooses tau and r so that this lands exactly on our neuron (beta = our decay, w_
         )
 
 and its Flatten as ``torch.nn.Flatten(node.start_dim, node.end_dim)``: NIR's dimensions exclude the batch,
-so the imported network flattens the batch too; it is run here on one unbatched sample at a time.
+so the imported network flattens the batch too; it is run here on one unbatched sample at a time. A
+two-node LIF <-> Linear loop it would rewrite as ``(f"{sg_key}.input", w_nk)``, sending the external input
+through the recurrent weights; our export's loop has three nodes (LIF -> Linear -> Flatten -> LIF), which
+NIRTorch executes as drawn: the spikes of step t-1 through W_rec into step t, kept in its ``state``.
 Tolerance: the folded batch norm and beta = 1 - dt/tau round differently from our PyTorch model in the
 last bits, so a membrane that lands on the threshold to 1e-6 could flip; we allow 0.1 % of the spikes
 of a layer to differ and ask for the same decision (in practice they are identical).
@@ -62,6 +65,8 @@ def busy_model(cfg: SpikingConfig = SMALL, seed: int = 0) -> SpikingClassifier:
         for stage in m.stages:
             if hasattr(stage.neuron, "w"):
                 stage.neuron.w.fill_(0.3)  # a learned decay other than the initial one
+        if m.config.recurrent:
+            m.dense_neuron.recurrent.weight.normal_(0, 0.4)
     return m
 
 
@@ -77,8 +82,7 @@ def ours_per_layer(model: SpikingClassifier, x: torch.Tensor) -> tuple[torch.Ten
             h = st(h)
             spikes.append(h)
         logits, _ = model(x, stats=True)
-        flat = h.flatten(2)
-        dense = model.dense_neuron(torch.stack([model.dense_bn(model.dense(f)) for f in flat]))
+        dense = model.dense_neuron(torch.stack([model.dense_bn(model.dense(f)) for f in h.flatten(2)]))
     return logits, [*spikes, dense]
 
 
@@ -86,7 +90,7 @@ def snntorch_per_layer(graph, x: torch.Tensor, names: list[str]) -> tuple[torch.
     """Run snnTorch's import of ``graph`` one unbatched sample at a time, recording each Leaky's spikes."""
     net = import_from_nir(graph)
     mods = dict(net.named_modules())
-    assert all(isinstance(mods[n], snn.Leaky) for n in names)
+    assert all(isinstance(mods[n], snn.Leaky) for n in names), {n: type(mods.get(n)) for n in names}
     seen: dict[str, list] = {n: [] for n in names}
     for n in names:
         mods[n].register_forward_hook(lambda m, i, o, n=n: seen[n].append(o[0] if isinstance(o, tuple) else o))
@@ -96,24 +100,37 @@ def snntorch_per_layer(graph, x: torch.Tensor, names: list[str]) -> tuple[torch.
             snn_utils.reset(net)
             for n in names:
                 seen[n].clear()
-            out = [net((x[t, b] > 0).float())[0] for t in range(x.shape[0])]
+            out, state = [], None
+            for t in range(x.shape[0]):  # NIRTorch keeps the recurrent edge's last output in ``state``
+                y, state = net((x[t, b] > 0).float(), state) if state is not None else net((x[t, b] > 0).float())
+                out.append(y)
             logits.append(torch.stack(out).mean(0))
             per_sample.append([torch.stack(seen[n]) for n in names])
     layers = [torch.stack([s[k] for s in per_sample], dim=1) for k in range(len(names))]
     return torch.stack(logits), layers
 
 
+def named(graph) -> dict:
+    """Node names without their position prefix (l03_conv2 -> conv2)."""
+    return {n.split("_", 1)[1]: n for n in graph.nodes}
+
+
 def test_export_is_a_nir_graph_of_conv2d_and_lif_nodes(tmp_path):
     m = busy_model()
     path = export_nir(m, tmp_path / "m.nir")
     g = nir.read(path)
-    kinds = {n: type(node).__name__ for n, node in g.nodes.items()}
+    assert list(g.nodes) == sorted(g.nodes)  # the file's (alphabetical) order is the graph's order
+    short = named(g)
+    kinds = {n: type(g.nodes[full]).__name__ for n, full in short.items()}
     assert [kinds[f"conv{i}"] for i in (1, 2)] == ["Conv2d", "Conv2d"]
     assert [kinds[n] for n in ("lif1", "lif2", "lif_dense")] == ["LIF"] * 3
     assert kinds["flatten"] == "Flatten" and kinds["dense"] == kinds["readout"] == "Affine"
-    assert ("lif2", "flatten") in g.edges and ("readout", "output") in g.edges
+    assert kinds["rec"] == "Linear"
+    edges = {(a.split("_", 1)[1], b.split("_", 1)[1]) for a, b in g.edges}
+    loop = {("lif_dense", "rec"), ("rec", "rec_out"), ("rec_out", "lif_dense")}
+    assert {("lif2", "flatten"), ("readout", "output")} | loop <= edges
     assert g.metadata["producer"] == "spikelens" and g.metadata["dt"] == pytest.approx(1e-4)
-    lif = g.nodes["lif1"]
+    lif = g.nodes[short["lif1"]]
     decay = float(m.stages[0].neuron.decay.detach())
     assert np.allclose(1 - 1e-4 / lif.tau, decay) and np.allclose(lif.r * 1e-4 / lif.tau, 1.0)
     assert np.allclose(lif.v_threshold, SMALL.threshold) and np.allclose(lif.v_leak, 0)
@@ -124,7 +141,9 @@ def test_snntorch_runs_the_exported_graph_with_our_spikes_and_decisions(tmp_path
     x = windows(SMALL, 5)
     g = nir.read(export_nir(m, tmp_path / "m.nir"))
     ours_logits, ours = ours_per_layer(m, x)
-    theirs_logits, theirs = snntorch_per_layer(g, x, ["lif1", "lif2", "lif_dense"])
+    short = named(g)
+    leaky = [short["lif1"], short["lif2"], short["lif_dense"]]
+    theirs_logits, theirs = snntorch_per_layer(g, x, leaky)
     for a, b in zip(ours, theirs, strict=True):
         assert a.shape == b.shape and 0.02 < float(a.mean()) < 0.9  # the layer is alive, not saturated
         assert float((a != b).float().mean()) <= 1e-3
@@ -190,11 +209,13 @@ def test_what_nir_cannot_express_is_refused_in_one_line(tmp_path):
         to_nir(SpikingClassifier(dataclasses.replace(SMALL, attention="tcja")))
     # a recurrent graph, a node we do not run, an HDF5 file that is no NIR graph, NIR for reconstruction
     g = to_nir(busy_model())
-    rec = nir.Linear(weight=np.eye(SMALL.hidden, dtype=np.float32))  # a recurrent loop around lif_dense
-    edges = [*g.edges, ("lif_dense", "rec"), ("rec", "lif_dense")]
-    cyclic = nir.NIRGraph(nodes=dict(g.nodes) | {"rec": rec}, edges=edges, metadata=g.metadata)
-    with pytest.raises(NIRGraphError, match="recurrent"):
-        load_nir_graph(cyclic, tmp_path / "cyclic.nir")
+    odd = nir.NIRGraph(
+        nodes=dict(g.nodes) | {"delay": nir.Delay(delay=np.ones(SMALL.hidden))},
+        edges=[*g.edges, (named(g)["lif_dense"], "delay"), ("delay", named(g)["readout"])],
+        metadata=g.metadata,
+    )
+    with pytest.raises(NIRGraphError, match="Delay, which this runner does not run"):
+        load_nir_graph(odd, tmp_path / "odd.nir")
     import h5py
 
     with h5py.File(tmp_path / "other.nir", "w") as f:
