@@ -87,7 +87,9 @@ class ModelPicker(QWidget):
         if self.model_box.itemText(index) != BROWSE:
             self.load(self.model_box.itemText(index))
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Model checkpoint", "", "Checkpoints (*.pt *.pth)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Model checkpoint", "", "Checkpoints and NIR graphs (*.pt *.pth *.nir)"
+        )
         if path:
             self.load(path)
         else:

@@ -18,6 +18,7 @@ the SNNs it compares.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -49,9 +50,12 @@ def main() -> None:
     ap.add_argument("train", nargs="+", type=Path)
     ap.add_argument("--unseen", type=Path, required=True, help="a gesture folder from a seed never trained on")
     ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--spike-rate", type=float, default=1.0)
+    ap.add_argument("--spike-rate", type=float, default=0.3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--only", nargs="*", help="variants as ATTENTION-NEURON, e.g. none-plif ma-lif")
+    ap.add_argument(
+        "--models", type=Path, help="keep the trained variants here; ones already there are scored, not retrained"
+    )
     args = ap.parse_args()
     unseen = DVSGesture(args.unseen, train=True)
     unseen_segs = cl.dataset_segments(unseen) + cl.dataset_segments(DVSGesture(args.unseen, train=False))
@@ -69,19 +73,25 @@ def main() -> None:
     )
     print(head)
     with tempfile.TemporaryDirectory() as tmp:
+        folder = args.models or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for attention, neuron in variants:
-            out = Path(tmp) / f"{attention}-{neuron}.pt"
+            out = folder / f"{attention}-{neuron}.pt"
             t0 = time.perf_counter()
-            tcfg = cl.TrainConfig(epochs=args.epochs, seed=0, spike_rate=args.spike_rate)
-            report = cl.train_classifier(
-                args.train,
-                out,
-                tcfg,
-                arch="spiking",
-                model_config={"neuron": neuron, "attention": attention},
-                device=args.device,
-            )
-            train_s = time.perf_counter() - t0
+            if out.is_file() and out.with_suffix(".json").is_file():
+                report = json.loads(out.with_suffix(".json").read_text())
+                train_s = float("nan")
+            else:
+                tcfg = cl.TrainConfig(epochs=args.epochs, seed=0, spike_rate=args.spike_rate)
+                report = cl.train_classifier(
+                    args.train,
+                    out,
+                    tcfg,
+                    arch="spiking",
+                    model_config={"neuron": neuron, "attention": attention},
+                    device=args.device,
+                )
+                train_s = time.perf_counter() - t0
             net = load_model(out, "cpu")
             far = cl.evaluate(net, unseen_segs, sensor)
             e = report["spikes"]["energy"]

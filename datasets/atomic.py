@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-#: mkstemp makes 0600 files; give outputs the permissions open() would.
-FILE_MODE = 0o666 & ~_UMASK
+
+@functools.cache
+def file_mode() -> int:
+    """The permissions open() would give a new file (mkstemp makes 0600 ones): 0666 less the umask, read
+    from /proc on Linux; elsewhere the umask is read by setting it and putting it straight back, once, on
+    the first write (never at import)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
@@ -34,7 +46,7 @@ def atomic_output(path: str | Path, suffix: str = "") -> Iterator[Path]:
     try:
         yield tmp_path
         if tmp_path.exists():
-            os.chmod(tmp_path, FILE_MODE)
+            os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

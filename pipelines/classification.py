@@ -129,6 +129,7 @@ class TrainConfig:
     spike_rate: float = 0.0
 
 
+@training.seeded_by(lambda a: a["cfg"].seed)  # dropout's draws; the caller's torch generators stay as they were
 def train(
     model: HybridClassifier,
     segments: Sequence[Segment],
@@ -150,12 +151,6 @@ def train(
     job = ensure(job) if rank == 0 else Job()
     if not segments:
         raise ValueError("no training segments")
-    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
-        torch.manual_seed(cfg.seed)  # dropout's draws; the caller's generators are left as they were
-        return _train(model, segments, sensor, cfg, out, device, job, resume, rank, world)
-
-
-def _train(model, segments, sensor, cfg, out, device, job, resume, rank, world) -> list[float]:
     order_rng = np.random.default_rng(cfg.seed)
     aug_rng = np.random.default_rng([cfg.seed, rank])
     steps = max(1, math.ceil(len(segments) * cfg.windows_per_segment / (cfg.batch * world)))
@@ -273,8 +268,7 @@ def write_report(report: dict, path: str | Path) -> None:
 def build_model(config: ClassifierConfig | SpikingConfig | None = None, seed: int = 0) -> nn.Module:
     """A fresh classifier for ``config`` (the spiking one by default), its weights drawn from ``seed``."""
     cls = HybridClassifier if isinstance(config, ClassifierConfig) else SpikingClassifier
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with training.seeded(seed):
         return cls(config)
 
 

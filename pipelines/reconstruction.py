@@ -358,6 +358,7 @@ class TrainConfig:
     seed: int = 0
 
 
+@training.seeded_by(lambda a: a["cfg"].seed)  # dropout masks; the caller's torch generators stay as they were
 def train(
     model: nn.Module,
     data: str | Path | Sequence[str | Path],
@@ -378,7 +379,6 @@ def train(
     """
     rank, world = training.world()
     job = ensure(job) if rank == 0 else Job()
-    torch.manual_seed(cfg.seed)  # dropout masks; DDP starts every rank from rank 0's weights
     order_rng = np.random.default_rng(cfg.seed)  # the same order on every rank
     crop_rng = np.random.default_rng([cfg.seed, rank])  # each rank its own crops
     pairs = PreparedPairs(data, cfg.crop)
@@ -485,8 +485,7 @@ def build_model(name: str, seed: int = 0, **config: object) -> nn.Module:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: choose from {sorted(MODELS)}")
     cls = MODELS[name]
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
+    with training.seeded(seed):
         return cls(cls.config_class(**config))
 
 

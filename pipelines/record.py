@@ -37,8 +37,6 @@ class RecordStats:
     reason: str
     #: the error that ended it, if any (the file is still complete)
     error: str | None = None
-    #: events received but not written: always 0 (the recorder never drops; a backlog waits in the reader)
-    dropped: int = 0
 
     @property
     def rate_hz(self) -> float:
@@ -136,7 +134,7 @@ def record(
     For a live stream ``seconds`` also bounds wall time, so a quiet camera
     still stops. Ctrl-C and cancellation end the recording like a limit
     does; a stream error ends it with ``error`` set. Progress goes to ``job``
-    as (events, limit or None, "N events, R ev/s, dropped 0").
+    as (events, limit or None, "N events, R ev/s"). Nothing is ever dropped: a backlog waits in the reader.
     """
     job = ensure(job)
     max_us = None if seconds is None else round(seconds * 1e6)
@@ -156,7 +154,7 @@ def record(
             if now - last_report >= 0.2:
                 last_report = now
                 rate = rec.events / max(now - start, 1e-9)
-                job.report(rec.events, events, f"{rec.events:,} events, {rate / 1e6:.2f} M ev/s, dropped 0")
+                job.report(rec.events, events, f"{rec.events:,} events, {rate / 1e6:.2f} M ev/s")
         else:
             reason = stream.end_reason or "the stream ended"
     except KeyboardInterrupt:

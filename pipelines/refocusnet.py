@@ -19,6 +19,7 @@ from spikelens.datasets.patterns import sai_points
 from spikelens.hybrid_net.checkpoint import save_checkpoint
 from spikelens.hybrid_net.refocusnet import RefocusNet, RefocusNetConfig, apse
 from spikelens.pipelines.jobs import Job, ensure
+from spikelens.pipelines.training import seeded_by
 from spikelens.refocus import autofocus, pack_frames, shift_rate
 
 FX, V = 320.0, 0.177
@@ -83,6 +84,7 @@ class TrainHistory:
     val_apse: list[float]
 
 
+@seeded_by(lambda a: a["seed"])  # weights and shuffles; the caller's torch generators stay as they were
 def train_refocusnet(
     train: ShiftSamples,
     val: ShiftSamples,
@@ -99,7 +101,6 @@ def train_refocusnet(
     """
     job = ensure(job)
     gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
     model = RefocusNet(RefocusNetConfig(n_bins=train.n_bins)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)

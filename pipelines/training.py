@@ -10,9 +10,12 @@ after each epoch, so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +23,33 @@ import torch
 
 from spikelens.datasets import atomic_output
 from spikelens.hybrid_net.registry import resolve_device, save_model
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Torch's generators (CPU and every CUDA device) seeded for a block and restored after it: the block
+    is reproducible and the caller's random state is left as it was; nothing seeds torch globally."""
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+        torch.manual_seed(seed)
+        yield
+
+
+def seeded_by(seed_of: Callable[[dict], int]) -> Callable:
+    """Decorate a training function to run under :func:`seeded`, the seed taken from its bound arguments."""
+
+    def decorate(fn: Callable) -> Callable:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            with seeded(seed_of(bound.arguments)):
+                return fn(*args, **kwargs)
+
+        return run
+
+    return decorate
 
 
 def start_distributed(device: str = "auto") -> int:

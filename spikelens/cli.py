@@ -71,7 +71,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
         stats = record(stream, args.output, seconds=args.seconds, events=args.events, job=job)
     span = 0 if stats.t_first_us is None else (stats.t_last_us - stats.t_first_us) / 1e6
     print(
-        f"wrote {stats.events} events ({span:.3f} s of stream, dropped {stats.dropped}) to {stats.path}: {stats.reason}"
+        f"wrote {stats.events} events ({span:.3f} s of stream) to {stats.path}: {stats.reason}"
     )
     if stats.error:
         print(f"spikelens: error: {stats.error}", file=sys.stderr)

@@ -255,7 +255,7 @@ def add_parsers(sub: argparse._SubParsersAction, formatter: type) -> None:
         help="spiking: all-spiking, exportable to NIR (the bundled gesture's); hybrid: spiking front end, ANN head",
     )
     tr.add_argument(
-        "--spike-rate", type=float, default=1.0, help="weight of the mean spike rate in the loss (0: unregularised)"
+        "--spike-rate", type=float, default=0.3, help="weight of the mean spike rate in the loss (0: unregularised)"
     )
     tr.add_argument("--neuron", default="plif", choices=("lif", "plif"), help="spiking neuron (PLIF learns its decay)")
     tr.add_argument("--attention", default="none", choices=("none", "tcja", "ma"), help="attention before each neuron")

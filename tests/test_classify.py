@@ -127,11 +127,9 @@ def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path):
 
 @pytest.fixture(scope="module")
 def real_events():
-    from conftest import SAMPLES
+    from conftest import require_samples
 
-    if not SAMPLES.is_dir():
-        pytest.skip("../shared/samples (real camera recordings) is not present")
-    with open_recording(SAMPLES / "sample.aedat4") as rec:  # DVXplorer, Unix-epoch microseconds
+    with open_recording(require_samples() / "sample.aedat4") as rec:  # DVXplorer, Unix-epoch microseconds
         return rec.load(), (rec.meta.width, rec.meta.height)  # 0.59 s, 111,954 events
 
 

@@ -92,7 +92,9 @@ def test_the_spike_rate_regulariser_lowers_the_spike_rate(tmp_path):
     for weight in (0.0, 5.0):
         model = cl.build_model(cfg, seed=0)
         tcfg = cl.TrainConfig(epochs=8, batch=16, lr=1e-2, spike_rate=weight)  # long enough for the BN statistics
+        before = torch.random.get_rng_state()
         cl.train(model, train, (32, 32), tcfg, tmp_path / f"r{weight}.pt", "cpu")
+        assert torch.equal(torch.random.get_rng_state(), before)  # seeded inside, the caller's generator untouched
         with torch.no_grad():
             model.eval()(probe.transpose(0, 1))
         rates[weight] = float(torch.stack(model.spike_rates).mean())

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import SAMPLES
+from conftest import require_samples
 
 from spikelens.datasets import open_recording
 from spikelens.datasets.streams.dv_gate import MAX_PACKET
@@ -106,9 +106,7 @@ def test_a_hostile_peer_is_one_line_in_seconds_and_bounded_memory(tmp_path, data
 @pytest.fixture(scope="module")
 def real_stream() -> bytes:
     """Every byte a real dv-processing NetworkWriter (in its own process) sends for a real recording."""
-    if not SAMPLES.is_dir():
-        pytest.skip("../shared/samples (real camera recordings) is not present")
-    sender = DvSender(SAMPLES / "sample.aedat4", speed=20.0)
+    sender = DvSender(require_samples() / "sample.aedat4", speed=20.0)
     try:
         client = socket.create_connection(("127.0.0.1", sender.port))
         client.settimeout(10)
