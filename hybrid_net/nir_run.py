@@ -117,7 +117,8 @@ def _order(nodes: dict, edges: list[tuple[str, str]]) -> list[str]:
 
 
 class NIRClassifier(nn.Module):
-    """A feed-forward NIR graph stepped through a window; ``forward`` as the other classifiers'."""
+    """A NIR graph stepped through a window (loops as one-step delays); ``forward`` as the other
+    classifiers'. The graph's arrays become tensors once per device."""
 
     def __init__(self, graph, config: NIRConfig) -> None:
         super().__init__()
@@ -156,6 +157,7 @@ class NIRClassifier(nn.Module):
         self.fed_back_only = idle
         self.weighted = {n for n, node in nodes.items() if type(node).__name__ in ("Affine", "Linear", "Conv2d")}
         self._anchor = nn.Parameter(torch.zeros(0), requires_grad=False)  # gives the module a device
+        self._tensors: dict[str, dict] = {}
         self.spike_rates: list[Tensor] = []
 
     @torch.no_grad()
@@ -166,7 +168,9 @@ class NIRClassifier(nn.Module):
                 f"expected T x B x 2 x {cfg.size} x {cfg.size} with T = {cfg.steps}; got {tuple(x_seq.shape)}"
             )
         dev = x_seq.device
-        params = {n: self._params(n, dev) for n in self.order}
+        if str(dev) not in self._tensors:
+            self._tensors = {str(dev): {n: self._params(n, dev) for n in self.order}}
+        params = self._tensors[str(dev)]
         state: dict[str, dict] = {}
         spikes = {n: [] for n in self.order if type(self.graph.nodes[n]).__name__ in _NEURONS}
         ops = {n: {"name": n, "macs_ann": 0, "macs_snn": 0, "synops": 0.0} for n in self.order if n in self.weighted}

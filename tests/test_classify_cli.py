@@ -165,7 +165,8 @@ def test_a_long_bare_recording_is_a_timeline(gestures, capsys):
     assert right >= 0.8 * len(segs)
     assert main(["classify", str(bare)]) == 0
     text = capsys.readouterr().out.splitlines()
-    assert len(text) == len(runs) + 1 and text[-1].startswith(f"{len(runs)} runs over {len(windows)} decisions")
+    assert len(text) == len(runs) + 3 and text[len(runs)].startswith(f"{len(runs)} runs over {len(windows)} decisions")
+    assert text[-2].startswith("spike rates") and "ANN / SNN" in text[-1]  # then the energy of its windows
     assert main(["classify", str(bare), "--csv"]) == 0
     csv_rows = capsys.readouterr().out.splitlines()
     assert csv_rows[0] == "t0_us,t1_us,label,class,confidence,windows" and len(csv_rows) == len(runs) + 1

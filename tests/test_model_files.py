@@ -41,7 +41,7 @@ def test_a_classifier_for_reconstruct(tmp_path, capsys, sai_file):
     copy = tmp_path / "net.pt"
     copy.write_bytes((BUNDLED / "gesture.pt").read_bytes())
     assert main(["reconstruct", str(sai_file), "--model", str(copy), "-o", str(tmp_path / "o.png")]) == 2
-    assert f"{copy} holds a classifier, which is a classifier" in one_line(capsys)
+    assert f"{copy} holds a spiking_classifier, which is a classifier" in one_line(capsys)
 
 
 @pytest.mark.parametrize(
