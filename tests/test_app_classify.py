@@ -43,6 +43,7 @@ def run_to_end(qtbot, panel, timeout=WAIT * 3):
     return seen
 
 
+@pytest.mark.slow
 def test_classify_tab_decides_as_the_command_line(qtbot, window, gesture_file):
     """A recording read as fast as it goes: every window's decision is the offline one, and Score file
     reports what `spikelens classify` reports."""
@@ -66,6 +67,7 @@ def test_classify_tab_decides_as_the_command_line(qtbot, window, gesture_file):
     assert panel.score["accuracy"] == want["accuracy"] and f"accuracy {want['accuracy']:.3f}" in panel.status.text()
 
 
+@pytest.mark.slow
 def test_classify_tab_over_a_dv_network_stream_survives_the_sender_cut(qtbot, window, gesture_file):
     panel = window.classify
     wait_model(qtbot, panel)

@@ -44,6 +44,7 @@ def test_every_real_sample_opens_or_explains(qtbot, window, samples):
         w.pause()
 
 
+@pytest.mark.slow
 def test_live_view_of_a_dv_network_stream_records_and_survives_the_end(qtbot, window, samples, tmp_path):
     w = window
     real = samples / "sample.aedat4"

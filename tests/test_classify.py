@@ -191,6 +191,7 @@ def _ddp_rank(rank: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_train_one_classifier(tmp_path):
     from helpers import free_port
 

@@ -37,6 +37,7 @@ def test_bundled_model_loads_by_name():
     assert model.config.classes == tuple(CLASSES) and model.config.extra.get("trained_on")
 
 
+@pytest.mark.slow
 def test_classify_a_folder_scores_its_test_split(gestures, capsys, tmp_path):
     root, _ = gestures
     png = tmp_path / "confusion.png"
@@ -50,6 +51,7 @@ def test_classify_a_folder_scores_its_test_split(gestures, capsys, tmp_path):
     assert out["spikes"]["energy"]["snn_uj"] > 0 and png.stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_classify_a_labelled_recording_and_a_bare_one(gestures, capsys, tmp_path):
     _, rec = gestures
     assert main(["classify", str(rec), "--json"]) == 0
@@ -86,6 +88,7 @@ def _live(source: str, *extra: str) -> tuple[list[dict], dict, subprocess.Comple
     return rows, end, r
 
 
+@pytest.mark.slow
 def test_live_over_a_dv_network_stream_classifies_each_gesture(gestures):
     """A real dv-processing NetworkWriter on 127.0.0.1 serves the recording at 2x; every event arrives and
     the decisions inside each gesture mostly name it."""
@@ -108,6 +111,7 @@ def test_live_over_a_dv_network_stream_classifies_each_gesture(gestures):
     assert sum(row["skipped"] for row in rows) <= end["skipped"]  # the total adds windows skipped after the last
 
 
+@pytest.mark.slow
 def test_live_window_decisions_equal_offline_ones(gestures):
     """The same recording read as a file: each decision's window class is the offline window's."""
     _, rec = gestures
@@ -121,6 +125,7 @@ def test_live_window_decisions_equal_offline_ones(gestures):
     assert [row["class"] for row in rows] == probs.argmax(axis=1).tolist()  # smooth 1: no smoothing
 
 
+@pytest.mark.slow
 def test_live_reports_a_sender_cut_mid_stream(gestures):
     _, rec = gestures
     sender = DvSender(rec, speed=4.0, cut_after=150)
@@ -144,6 +149,7 @@ def test_live_refuses_a_bad_window_and_an_unreachable_source(capsys):
     assert "connection refused" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_long_bare_recording_is_a_timeline(gestures, capsys):
     """Eleven gestures without their labels: one decision per hop, merged into runs that tile the
     recording (text, JSON and CSV), and the runs mostly name the gestures they cover."""
@@ -188,6 +194,7 @@ def test_a_recording_from_another_sensor_is_refused_unless_forced(tmp_path, caps
     assert "label" in json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_live_on_a_file_reports_throughput_not_latency(gestures):
     _, rec = gestures
     rows, end, r = _live(str(rec))
@@ -196,6 +203,7 @@ def test_live_on_a_file_reports_throughput_not_latency(gestures):
     assert end["events_per_s"] > 0 and end["decisions_per_s"] > 0 and end["decisions"] == len(rows)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_live_stopped_by_a_signal_prints_its_summary(sig):
     import signal

@@ -93,6 +93,7 @@ def _actions(parser):
             yield action.dest, action
 
 
+@pytest.mark.slow
 def test_every_argument_has_help_and_defaults_show():
     from spikelens.cli import build_parser
 
@@ -139,6 +140,7 @@ def test_info_metadata_is_stable_across_runs_and_conversion(tmp_path, samples, c
 GEST = ("0.2", "0.2")
 
 
+@pytest.mark.slow
 def test_progress_prints_lines_when_stderr_is_not_a_terminal(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "spikelens", "simulate", "gesture", str(tmp_path), "--count", "1", "--segment-s", *GEST],

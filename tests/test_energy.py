@@ -83,6 +83,7 @@ def test_the_recurrent_loop_counts_the_spikes_it_carries():
     assert rec["synops"] == float(hidden[:-1].sum()) * 4 and rec["macs_ann"] == 16 and hidden[:-1].sum() > 0
 
 
+@pytest.mark.slow
 def test_the_spike_rate_regulariser_lowers_the_spike_rate(tmp_path):
     cfg = SpikingConfig(classes=("left", "right"), size=16, steps=4, window_us=400_000, channels=(4, 8), hidden=16)
     rng = np.random.default_rng(0)

@@ -101,6 +101,7 @@ def test_frames_must_be_b_t_2_h_w():
         HybridLite()(torch.zeros(1, 4, 3, 16, 16))
 
 
+@pytest.mark.slow
 def test_a_tiny_training_run_lowers_the_loss():
     """HybridLite learns to map refocused event frames to an image (here: their ON-minus-OFF sum)."""
     torch.manual_seed(0)

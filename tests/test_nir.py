@@ -252,6 +252,7 @@ def gesture_windows(tmp_path_factory):
     return torch.from_numpy(np.stack(frames)).transpose(0, 1), [c for c, _, _ in segs]
 
 
+@pytest.mark.slow
 def test_the_bundled_gesture_model_is_cheap_exports_and_snntorch_agrees(tmp_path, gesture_windows, capsys):
     """The issue's checks: ANN/SNN >= 2 by its own count; `spikelens export gesture --to nir` writes a graph
     that nir.read loads, with Conv2d and spiking nodes, that snnTorch builds and runs with our spikes."""

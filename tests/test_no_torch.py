@@ -54,6 +54,7 @@ print("viewer ok")
     assert r.returncode == 0 and "viewer ok" in r.stdout, r.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_info_convert_record_and_refocus_without_torch(tmp_path, sai_file):
     r = cli("info", "--json")
     assert r.returncode == 0 and '"events"' in r.stdout, r.stderr

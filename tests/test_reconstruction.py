@@ -41,6 +41,7 @@ def trained(dataset, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_training_writes_a_checkpoint_and_a_report(trained):
     report = json.loads(trained.with_suffix(".json").read_text())
     prefixes = ("", "baseline_", "integrate_", "frame_sai_", "oracle_accumulation_", "oracle_integrate_")
@@ -128,6 +129,7 @@ def _ddp_rank(rank: int, port: int, data: str, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_train_to_identical_weights(dataset, tmp_path):
     """torchrun's layout on CPU: DDP over gloo, each rank its own recordings, one set of weights at the end."""
     from spikelens.pipelines.reconstruction import prepare

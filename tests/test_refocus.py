@@ -62,6 +62,7 @@ def test_pack_frames_matches_reference(ev, rate, n_bins, roi, t_ref):
     roi=rois,
     t_ref=st.integers(-10_000, 60_000),
 )
+@pytest.mark.slow
 def test_esai_mode_matches_transcription(ev, depth, n_bins, roi, t_ref):
     args = (ev, 320.0, 0.177, depth, t_ref, n_bins, SENSOR, roi)
     np.testing.assert_array_equal(pack_frames_esai(*args), ref.pack_frames_esai_reference(*args))
@@ -113,6 +114,7 @@ def test_esai_keeps_events_shifted_off_the_sensor_at_their_original_x():
     assert cropped[1, 1, 2, 10] == 1 and cropped[1, 0, 2, 10] == 1 and cropped.sum() == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_esai_mode_is_bit_identical_on_simulated_scenes(seed):
     """Full DAVIS346 sensor and E-SAI's 256x256 test crop, against the line-by-line transcription."""

@@ -58,6 +58,7 @@ def test_checkpoint_roundtrip_and_rejects_other_files(tmp_path):
         load_checkpoint(RefocusNet, tmp_path / "bad.pt")
 
 
+@pytest.mark.slow
 def test_short_training_learns_and_is_reproducible():
     torch.set_num_threads(2)
     train, val = simulate_samples(64, seed=0), simulate_samples(24, seed=1)

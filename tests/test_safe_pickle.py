@@ -110,6 +110,7 @@ plain = st.recursive(
 )
 
 
+@pytest.mark.slow
 @given(obj=plain, protocol=st.integers(2, 5), cut=st.integers(0, 400), flips=st.lists(st.integers(0, 10**6)))
 def test_fuzzed_payloads_raise_only_format_error(tmp_path_factory, obj, protocol, cut, flips):
     """Random plain values, pickled, then truncated and bit-flipped: a value or a FormatError, nothing else."""

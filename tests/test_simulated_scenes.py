@@ -91,6 +91,7 @@ def test_cli_simulate_sai_states_its_split_rule(tmp_path, capsys, count, splits)
     assert main([*args, "--overwrite", "-q"]) == 0
 
 
+@pytest.mark.slow
 def test_cli_simulate_gesture_loads_in_the_dataset_class(tmp_path):
     assert main(["simulate", "gesture", str(tmp_path), "--count", "2", "--segment-s", "0.25", "0.3", "-q"]) == 0
     base = tmp_path / "DvsGesture"

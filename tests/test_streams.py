@@ -119,6 +119,7 @@ def test_replay_hands_back_control_in_gaps(tmp_path):
     assert max(gaps) < 0.25  # heartbeats every 50 ms; slack for a loaded CI machine
 
 
+@pytest.mark.slow
 def test_network_stream_records_every_event_bit_for_bit(tmp_path, samples):
     """A real DVXplorer file (Unix-epoch times), served at real time by dv-processing's NetworkWriter."""
     real = samples / "sample.aedat4"
@@ -141,6 +142,7 @@ def test_network_stream_records_every_event_bit_for_bit(tmp_path, samples):
         assert_events_equal(got.load(), want)
 
 
+@pytest.mark.slow
 def test_sender_cut_mid_stream_keeps_exactly_what_was_sent(tmp_path, samples):
     sender = DvSender(samples / "sample.aedat4", speed=2.0, cut_after=25)
     out = tmp_path / "cut.h5"
@@ -248,6 +250,7 @@ def test_a_silent_source_times_out_and_hands_back_control():
     s.close()
 
 
+@pytest.mark.slow
 def test_reconnect_resumes_after_the_sender_comes_back():
     class Reconnecting(DvReaderStream):
         def __init__(self, *a, **kw):

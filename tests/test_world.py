@@ -68,6 +68,7 @@ def test_bandwidth_limit_lags_more_in_the_dark():
     assert 0 < done[0, 0] < done[0, 1] < 1
 
 
+@pytest.mark.slow
 def test_training_on_the_world_lowers_the_loss_on_the_cross_domain_split(tmp_path):
     """A few epochs on the open-ended world reduce the L1 error on crops of a world it never drew from
     (held-out photographs, foliage, thresholds and noise outside the training ranges)."""
