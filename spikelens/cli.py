@@ -70,9 +70,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     with open_stream(args.source) as stream, cli_job("record", "ev", args.quiet, args.events) as job:
         stats = record(stream, args.output, seconds=args.seconds, events=args.events, job=job)
     span = 0 if stats.t_first_us is None else (stats.t_last_us - stats.t_first_us) / 1e6
-    print(
-        f"wrote {stats.events} events ({span:.3f} s of stream) to {stats.path}: {stats.reason}"
-    )
+    print(f"wrote {stats.events} events ({span:.3f} s of stream) to {stats.path}: {stats.reason}")
     if stats.error:
         print(f"spikelens: error: {stats.error}", file=sys.stderr)
         return EXIT_BAD_INPUT
