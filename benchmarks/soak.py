@@ -32,7 +32,7 @@ def rss_mb(pid: int) -> float | None:
 def soak(
     cmd: list[str], wall_s: float, interrupt: bool = False
 ) -> tuple[list[tuple[float, float]], subprocess.CompletedProcess]:
-    """Run ``cmd``, sampling its RSS each second; with ``interrupt`` send it SIGINT after ``wall_s``."""
+    """Run ``cmd``, sampling its RSS each second; with ``interrupt`` send it SIGTERM after ``wall_s``."""
     import signal
 
     # stdout to a file: a pipe nobody reads would fill and stall the command
@@ -44,7 +44,7 @@ def soak(
             if m is not None:
                 samples.append((time.monotonic() - start, m))
             if interrupt and not sent and time.monotonic() - start > wall_s:
-                p.send_signal(signal.SIGINT)
+                p.send_signal(signal.SIGTERM)  # not SIGINT: a background job (nohup, &) inherits it ignored
                 sent = True
             if time.monotonic() - start > wall_s + 120:
                 p.kill()
@@ -62,6 +62,8 @@ def report(name: str, samples: list[tuple[float, float]], extra: str) -> None:
         f"{name:<7} {samples[-1][0]:7.0f} s wall  RSS after 1 min {first:6.0f} MB, peak {peak:6.0f} MB, "
         f"end {last:6.0f} MB, growth {100 * (peak - first) / first:5.1f} %  {extra}"
     )
+    minutes = [next(m for t, m in samples if t >= k * 60) for k in range(1, int(samples[-1][0] // 60) + 1)]
+    print(f"{'':<7} RSS each minute, MB: {' '.join(f'{m:.0f}' for m in minutes)}")
 
 
 def main() -> None:
