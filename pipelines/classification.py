@@ -131,7 +131,7 @@ class TrainConfig:
 
 @training.seeded_by(lambda a: a["cfg"].seed)  # dropout's draws; the caller's torch generators stay as they were
 def train(
-    model: HybridClassifier,
+    model: nn.Module,
     segments: Sequence[Segment],
     sensor: tuple[int, int],
     cfg: TrainConfig,
@@ -182,7 +182,7 @@ def train(
 
 
 @torch.no_grad()
-def spike_report(model: HybridClassifier, frames: np.ndarray) -> dict:
+def spike_report(model: nn.Module, frames: np.ndarray) -> dict:
     """Mean spike statistics per layer and the energy estimate per window, over n windows' frames."""
     dev = next(model.parameters()).device
     x = torch.from_numpy(np.ascontiguousarray(frames)).to(dev).transpose(0, 1)
@@ -195,7 +195,7 @@ def spike_report(model: HybridClassifier, frames: np.ndarray) -> dict:
 
 
 def evaluate(
-    model: HybridClassifier, segments: Sequence[Segment], sensor: tuple[int, int], job: Job | None = None
+    model: nn.Module, segments: Sequence[Segment], sensor: tuple[int, int], job: Job | None = None
 ) -> dict:
     """Accuracy, confusion matrix (rows: truth, columns: prediction), spike statistics and energy."""
     job = ensure(job)
