@@ -206,6 +206,9 @@ def test_live_on_a_file_reports_throughput_not_latency(gestures):
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_live_stopped_by_a_signal_prints_its_summary(sig):
+    """Ctrl-C (SIGINT) or SIGTERM: the summary line, then status 130. The child gets SIGINT's default
+    disposition, as in a terminal: a test run started as a background job (nohup, &) would otherwise pass
+    it on ignored, and no Ctrl-C could reach it."""
     import signal
     import time
 
@@ -214,6 +217,7 @@ def test_live_stopped_by_a_signal_prints_its_summary(sig):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert p.stdout.readline()  # the first decision: it is running
