@@ -194,9 +194,7 @@ def spike_report(model: nn.Module, frames: np.ndarray) -> dict:
     return {"layers": layers, "energy": energy(stats)}
 
 
-def evaluate(
-    model: nn.Module, segments: Sequence[Segment], sensor: tuple[int, int], job: Job | None = None
-) -> dict:
+def evaluate(model: nn.Module, segments: Sequence[Segment], sensor: tuple[int, int], job: Job | None = None) -> dict:
     """Accuracy, confusion matrix (rows: truth, columns: prediction), spike statistics and energy."""
     job = ensure(job)
     n_cls = len(model.config.classes)

@@ -18,15 +18,19 @@ SHOW_AFTER_S = 0.5
 
 
 class _Lines:
-    """A file for tqdm that turns its carriage-return redraws into whole lines (for logs and pipes)."""
+    """A file for tqdm that turns its carriage-return redraws into whole lines (for logs and pipes), and
+    never writes the same line twice in a row (a job whose last update already printed its final state
+    would otherwise print it again at the end)."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        self.last = ""
 
     def write(self, text: str) -> None:
         text = text.replace("\r", "").strip()
-        if text:
+        if text and text != self.last:
             self.out.write(text + "\n")
+            self.last = text
 
     def flush(self) -> None:
         self.out.flush()

@@ -165,3 +165,16 @@ def test_outputs_are_not_overwritten_without_asking(tmp_path, capsys):
     assert main(["convert", str(bundled_sample()), str(out), "-q", "--overwrite"]) == 0
     assert main(["record", str(bundled_sample()), "-o", str(out), "-q"]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_progress_lines_never_repeat_the_line_before():
+    """A job whose last update already printed its final state: the end prints nothing more."""
+    import io
+
+    from spikelens.progress import _Lines
+
+    out = io.StringIO()
+    lines = _Lines(out)
+    for text in ("\rjob: 1/2", "\rjob: 2/2", "\rjob: 2/2\n", "", "\rjob: 2/2 done"):
+        lines.write(text)
+    assert out.getvalue() == "job: 1/2\njob: 2/2\njob: 2/2 done\n"
