@@ -20,61 +20,23 @@ operation counts the energy estimate needs (:func:`spikelens.hybrid_net.energy.e
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spikelens.datasets.collections.dvs_gesture import CLASSES
-from spikelens.hybrid_net.attention import TCJA, MultiDimAttention
+from spikelens.hybrid_net.blocks import WindowConfig, make_attention, make_neuron, per_step, spike_stats
 from spikelens.hybrid_net.energy import conv_macs, conv_synops
-from spikelens.hybrid_net.neurons import LIF, PLIF
 
 
 @dataclass(frozen=True)
-class ClassifierConfig:
-    classes: tuple[str, ...] = tuple(CLASSES)
-    size: int = 64  # input frames are size x size (events scaled from the sensor)
-    steps: int = 8  # T: bins per window
-    window_us: int = 800_000
-    channels: tuple[int, ...] = (16, 32, 64)
-    neuron: str = "plif"  # lif | plif
-    attention: str = "none"  # none | tcja | ma
+class ClassifierConfig(WindowConfig):
     head: int = 128
-    dropout: float = 0.2
-    threshold: float = 0.5
-    extra: dict = field(default_factory=dict)  # free-form notes (training data), kept in the checkpoint
-    #: (width, height) of the recordings it was trained on; None when the checkpoint does not say
-    sensor: tuple[int, int] | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "classes", tuple(self.classes))
-        object.__setattr__(self, "channels", tuple(self.channels))
-        if self.sensor is not None:
-            object.__setattr__(self, "sensor", (int(self.sensor[0]), int(self.sensor[1])))
-        if self.neuron not in ("lif", "plif"):
-            raise ValueError(f"neuron must be lif or plif, got {self.neuron!r}")
-        if self.attention not in ("none", "tcja", "ma"):
-            raise ValueError(f"attention must be none, tcja or ma, got {self.attention!r}")
-        if self.size % (2 ** len(self.channels)):
-            raise ValueError(f"size {self.size} must be divisible by 2^{len(self.channels)} (one pool per stage)")
-        if self.window_us % self.steps:
-            raise ValueError(f"window_us {self.window_us} must split into {self.steps} equal bins")
-
-    @property
-    def bin_us(self) -> int:
-        return self.window_us // self.steps
 
 
 #: the head sees each step's spike maps pooled to POOLED x POOLED
 POOLED = 4
-
-
-def _per_step(layer: nn.Module, x_seq: Tensor) -> Tensor:
-    t, b = x_seq.shape[:2]
-    y = layer(x_seq.reshape(t * b, *x_seq.shape[2:]))
-    return y.reshape(t, b, *y.shape[1:])
 
 
 class SpikingStage(nn.Module):
@@ -82,17 +44,12 @@ class SpikingStage(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(c_out)
-        if cfg.attention == "tcja":
-            self.attention: nn.Module = TCJA(cfg.steps, c_out)
-        elif cfg.attention == "ma":
-            self.attention = MultiDimAttention(cfg.steps, c_out, reduction_t=max(1, cfg.steps // 4), reduction_c=4)
-        else:
-            self.attention = nn.Identity()
-        self.neuron = PLIF(threshold=cfg.threshold) if cfg.neuron == "plif" else LIF(threshold=cfg.threshold)
+        self.attention = make_attention(cfg, c_out)
+        self.neuron = make_neuron(cfg)
 
     def forward(self, x_seq: Tensor) -> Tensor:
-        drive = self.attention(_per_step(lambda x: self.bn(self.conv(x)), x_seq))
-        return _per_step(lambda s: F.max_pool2d(s, 2), self.neuron(drive))
+        drive = self.attention(per_step(lambda x: self.bn(self.conv(x)), x_seq))
+        return per_step(lambda s: F.max_pool2d(s, 2), self.neuron(drive))
 
 
 class HybridClassifier(nn.Module):
@@ -123,10 +80,10 @@ class HybridClassifier(nn.Module):
             spikes = stage(x)
             self.spike_rates.append(spikes.mean())
             if stats:
-                layers.append(_layer_stats(f"stage{i + 1}", spikes))
+                layers.append(spike_stats(f"stage{i + 1}", spikes))
                 ops.append(_stage_ops(f"stage{i + 1}", stage.conv, x, first=i == 0))
             x = spikes
-        feat = _per_step(lambda s: F.adaptive_avg_pool2d(s, POOLED).flatten(1), x)  # T x B x C * POOLED^2
+        feat = per_step(lambda s: F.adaptive_avg_pool2d(s, POOLED).flatten(1), x)  # T x B x C * POOLED^2
         feat = self.temporal(feat.permute(1, 2, 0)).mean(dim=2)  # B x head
         logits = self.fc(self.drop(feat))
         if not stats:
@@ -136,17 +93,6 @@ class HybridClassifier(nn.Module):
         fc = len(cfg.classes) * cfg.head
         ops.append({"name": "head", "macs_ann": head_step + fc, "macs_snn": head_step * t + fc, "synops": 0.0})
         return logits, {"layers": layers, "ops": ops, "batch": b, "steps": t}
-
-
-def _layer_stats(name: str, spikes: Tensor) -> dict:
-    per_sample = spikes.detach().flatten(2).sum(dim=(0, 2))
-    return {
-        "name": name,
-        "neurons": int(spikes[0, 0].numel()),
-        "spikes": float(per_sample.mean()),
-        "spikes_per_sample": per_sample.tolist(),
-        "rate": float(spikes.mean()),  # spikes per neuron per step
-    }
 
 
 def _stage_ops(name: str, conv: nn.Conv2d, inputs: Tensor, first: bool) -> dict:

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from spikelens.datasets.collections.dvs_gesture import CLASSES
-from spikelens.hybrid_net.energy import conv_synops
+from spikelens.hybrid_net.energy import conv_macs, conv_synops
 
 DEFAULT_DT = 1e-4
 _NEURONS = ("LIF", "CubaLIF", "IF")
@@ -192,9 +192,9 @@ class NIRClassifier(nn.Module):
                 inp = parts[0]
                 for part in parts[1:]:
                     inp = inp + part
-                if stats and n in ops:
-                    self._count(ops[n], n, inp, params[n])
                 values[n] = self._step(n, inp, params[n], state)
+                if stats and n in ops:
+                    self._count(ops[n], n, inp, values[n], params[n])
                 if n in spikes:
                     spikes[n].append(values[n])
             out = values[self.output_name]
@@ -230,14 +230,23 @@ class NIRClassifier(nn.Module):
         if kind in ("Affine", "Linear"):
             return {"w": _arr(node.weight, dev), "b": _arr(node.bias, dev) if kind == "Affine" else None}
         if kind == "Conv2d":
-            return {
-                "w": _arr(node.weight, dev),
-                "b": _arr(node.bias, dev),
-                "stride": _pair(node.stride),
-                "padding": _pair(node.padding),
-                "dilation": _pair(node.dilation),
-                "groups": int(node.groups),
-            }
+            w = _arr(node.weight, dev)
+            groups = int(node.groups)
+            conv = nn.Conv2d(
+                w.shape[1] * groups,
+                w.shape[0],
+                tuple(w.shape[-2:]),
+                _pair(node.stride),
+                _pair(node.padding),
+                _pair(node.dilation),
+                groups,
+                bias=node.bias is not None,
+                device=dev,
+            ).requires_grad_(False)
+            conv.weight.copy_(w)
+            if node.bias is not None:
+                conv.bias.copy_(_arr(node.bias, dev))
+            return {"conv": conv}
         if kind in ("AvgPool2d", "SumPool2d"):
             return {"k": _pair(node.kernel_size), "stride": _pair(node.stride), "padding": _pair(node.padding)}
         if kind == "Flatten":
@@ -278,7 +287,7 @@ class NIRClassifier(nn.Module):
         if kind in ("Affine", "Linear"):
             return F.linear(x, p["w"], p["b"])
         if kind == "Conv2d":
-            return F.conv2d(x, p["w"], p["b"], p["stride"], p["padding"], p["dilation"], p["groups"])
+            return p["conv"](x)
         if kind == "AvgPool2d":
             return F.avg_pool2d(x, p["k"], p["stride"], p["padding"])
         if kind == "SumPool2d":
@@ -310,26 +319,13 @@ class NIRClassifier(nn.Module):
         s["v"] = torch.where(spike.bool(), p["reset"].expand_as(v), v)
         return spike
 
-    def _count(self, o: dict, n: str, inp: Tensor, p: dict) -> None:
+    def _count(self, o: dict, n: str, inp: Tensor, out: Tensor, p: dict) -> None:
         """One step's work of a weighted node (summed over the batch; divided by it at the end)."""
-        kind = type(self.graph.nodes[n]).__name__
         binary = bool(((inp == 0) | (inp == 1)).all())
         b = inp.shape[0]
-        if kind == "Conv2d":
-            w = p["w"]
-            conv = nn.Conv2d(
-                w.shape[1] * p["groups"],
-                w.shape[0],
-                tuple(w.shape[-2:]),
-                p["stride"],
-                p["padding"],
-                p["dilation"],
-                p["groups"],
-                bias=False,
-            )
-            h_out, w_out = F.conv2d(inp[:1], w, None, p["stride"], p["padding"], p["dilation"], p["groups"]).shape[-2:]
-            macs = h_out * w_out * w.shape[0] * w.shape[1] * w.shape[2] * w.shape[3]
-            work = conv_synops(conv, inp) if binary else None
+        if "conv" in p:
+            macs = out.shape[-2] * out.shape[-1] * conv_macs(p["conv"])
+            work = conv_synops(p["conv"], inp) if binary else None
         else:
             macs = p["w"].shape[0] * p["w"].shape[1]
             work = float(inp.sum()) * p["w"].shape[0] if binary else None

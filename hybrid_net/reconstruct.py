@@ -25,14 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from spikelens.hybrid_net.blocks import per_step
 from spikelens.hybrid_net.neurons import lif_multistep, lif_step
-
-
-def _per_step(conv: nn.Module, x_seq: Tensor) -> Tensor:
-    """A stateless layer over T x B x C x H x W as one batch of T * B images."""
-    t, b = x_seq.shape[:2]
-    y = conv(x_seq.reshape(t * b, *x_seq.shape[2:]))
-    return y.reshape(t, b, *y.shape[1:])
 
 
 @dataclass(frozen=True)
@@ -60,9 +54,9 @@ def spiking_encode(
     conv1, conv2, conv3 = convs
     x = frames.transpose(0, 1).float()  # T x B x 2 x H x W
     if batched if batched is not None else x.is_cuda:
-        s1 = lif_multistep(_per_step(conv1, x), None, cfg.decay, cfg.threshold)[0]
-        s2 = lif_multistep(_per_step(conv2, s1), None, cfg.decay, cfg.threshold)[0]
-        s3 = lif_multistep(_per_step(conv3, torch.cat((s2, s1), 2)), None, cfg.decay, cfg.threshold)[0]
+        s1 = lif_multistep(per_step(conv1, x), None, cfg.decay, cfg.threshold)[0]
+        s2 = lif_multistep(per_step(conv2, s1), None, cfg.decay, cfg.threshold)[0]
+        s3 = lif_multistep(per_step(conv3, torch.cat((s2, s1), 2)), None, cfg.decay, cfg.threshold)[0]
         return s3.sum(0) / s3.shape[0]
     if not torch.is_grad_enabled():
         return _encode_inplace(convs, x, cfg)

@@ -24,52 +24,22 @@ stack of spiking layers learns poorly.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from spikelens.datasets.collections.dvs_gesture import CLASSES
-from spikelens.hybrid_net.attention import TCJA, MultiDimAttention
+from spikelens.hybrid_net.blocks import WindowConfig, make_attention, make_neuron, per_step, spike_stats
 from spikelens.hybrid_net.energy import attention_macs, conv_macs, conv_synops
-from spikelens.hybrid_net.neurons import LIF, PLIF, lif_step
+from spikelens.hybrid_net.neurons import lif_step
 
 
 @dataclass(frozen=True)
-class SpikingConfig:
-    classes: tuple[str, ...] = tuple(CLASSES)
-    size: int = 64  # input frames are size x size (events scaled from the sensor)
-    steps: int = 8  # T: bins per window
-    window_us: int = 800_000
+class SpikingConfig(WindowConfig):
     channels: tuple[int, ...] = (16, 32, 64, 64)  # one stride-2 stage each
     hidden: int = 128
     #: the dense layer feeds its own spikes back one step later (W_rec s[t-1]): order-selective units
     recurrent: bool = True
-    neuron: str = "plif"  # lif | plif
-    attention: str = "none"  # none | tcja | ma (not expressible in NIR)
-    dropout: float = 0.2
-    threshold: float = 0.5
-    extra: dict = field(default_factory=dict)  # free-form notes (training data), kept in the checkpoint
-    #: (width, height) of the recordings it was trained on; None when the checkpoint does not say
-    sensor: tuple[int, int] | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "classes", tuple(self.classes))
-        object.__setattr__(self, "channels", tuple(self.channels))
-        if self.sensor is not None:
-            object.__setattr__(self, "sensor", (int(self.sensor[0]), int(self.sensor[1])))
-        if self.neuron not in ("lif", "plif"):
-            raise ValueError(f"neuron must be lif or plif, got {self.neuron!r}")
-        if self.attention not in ("none", "tcja", "ma"):
-            raise ValueError(f"attention must be none, tcja or ma, got {self.attention!r}")
-        if self.size % (2 ** len(self.channels)):
-            raise ValueError(f"size {self.size} must be divisible by 2^{len(self.channels)} (one stride-2 stage each)")
-        if self.window_us % self.steps:
-            raise ValueError(f"window_us {self.window_us} must split into {self.steps} equal bins")
-
-    @property
-    def bin_us(self) -> int:
-        return self.window_us // self.steps
 
     @property
     def flat(self) -> int:
@@ -78,31 +48,16 @@ class SpikingConfig:
         return self.channels[-1] * side * side
 
 
-def _per_step(layer, x_seq: Tensor) -> Tensor:
-    t, b = x_seq.shape[:2]
-    y = layer(x_seq.reshape(t * b, *x_seq.shape[2:]))
-    return y.reshape(t, b, *y.shape[1:])
-
-
-def _neuron(cfg: SpikingConfig) -> nn.Module:
-    return PLIF(threshold=cfg.threshold) if cfg.neuron == "plif" else LIF(threshold=cfg.threshold)
-
-
 class SpikingConvStage(nn.Module):
     def __init__(self, c_in: int, c_out: int, cfg: SpikingConfig) -> None:
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(c_out)
-        if cfg.attention == "tcja":
-            self.attention: nn.Module = TCJA(cfg.steps, c_out)
-        elif cfg.attention == "ma":
-            self.attention = MultiDimAttention(cfg.steps, c_out, reduction_t=max(1, cfg.steps // 4), reduction_c=4)
-        else:
-            self.attention = nn.Identity()
-        self.neuron = _neuron(cfg)
+        self.attention = make_attention(cfg, c_out)
+        self.neuron = make_neuron(cfg)
 
     def forward(self, spikes: Tensor) -> Tensor:
-        return self.neuron(self.attention(_per_step(lambda s: self.bn(self.conv(s)), spikes)))
+        return self.neuron(self.attention(per_step(lambda s: self.bn(self.conv(s)), spikes)))
 
 
 class RecurrentLIF(nn.Module):
@@ -146,7 +101,7 @@ class SpikingClassifier(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.dense = nn.Linear(cfg.flat, cfg.hidden, bias=False)
         self.dense_bn = nn.BatchNorm1d(cfg.hidden)
-        self.dense_neuron = RecurrentLIF(_neuron(cfg), cfg.hidden) if cfg.recurrent else _neuron(cfg)
+        self.dense_neuron = RecurrentLIF(make_neuron(cfg), cfg.hidden) if cfg.recurrent else make_neuron(cfg)
         self.readout = nn.Linear(cfg.hidden, len(cfg.classes))
         #: mean spike rate of each spiking layer in the last forward pass (differentiable while training:
         #: the spike-rate regulariser adds their mean to the loss)
@@ -166,7 +121,7 @@ class SpikingClassifier(nn.Module):
             rates.append(spikes.mean())
             if stats:
                 name = f"stage{i + 1}"
-                layers.append(_spike_stats(name, spikes))
+                layers.append(spike_stats(name, spikes))
                 ops.append(_conv_ops(name, stage.conv, x))
                 if cfg.attention != "none":
                     c, h, w = spikes.shape[2:]
@@ -181,32 +136,21 @@ class SpikingClassifier(nn.Module):
                     )
             x = spikes
         flat = self.drop(x.flatten(2))  # T x B x flat
-        drive = _per_step(lambda f: self.dense_bn(self.dense(f)), flat)
+        drive = per_step(lambda f: self.dense_bn(self.dense(f)), flat)
         hidden = self.dense_neuron(drive)
         rates.append(hidden.mean())
-        out = _per_step(self.readout, hidden)  # T x B x classes: the readout's current at each step
+        out = per_step(self.readout, hidden)  # T x B x classes: the readout's current at each step
         logits = out.mean(dim=0)
         self.spike_rates = rates
         if not stats:
             return logits
-        layers.append(_spike_stats("dense", hidden))
+        layers.append(spike_stats("dense", hidden))
         ops.append(_linear_ops("dense", self.dense, flat))
         if cfg.recurrent:
             rec = _linear_ops("recurrent", self.dense_neuron.recurrent, hidden[:-1])  # s[t-1] reaches step t
             ops.append(rec | {"steps": t - 1})
         ops.append(_linear_ops("readout", self.readout, hidden))
         return logits, {"layers": layers, "ops": ops, "batch": b, "steps": t}
-
-
-def _spike_stats(name: str, spikes: Tensor) -> dict:
-    per_sample = spikes.detach().flatten(2).sum(dim=(0, 2))
-    return {
-        "name": name,
-        "neurons": int(spikes[0, 0].numel()),
-        "spikes": float(per_sample.mean()),
-        "spikes_per_sample": per_sample.tolist(),
-        "rate": float(spikes.mean()),  # spikes per neuron per step
-    }
 
 
 def _conv_ops(name: str, conv: nn.Conv2d, spikes: Tensor) -> dict:
