@@ -393,7 +393,7 @@ class MainWindow(QMainWindow):
             self.sai.status.setText(f"SAI view handles up to {SAI_EVENT_LIMIT:,} events; this file has more.")
             return
         scene = SAIScene.from_events(source.meta, events)
-        self.sai.set_recording(events, scene, source.sensor)
+        self.sai.set_recording(events, scene)
         self.tabs.setTabText(1, "SAI ●" if scene.has_geometry else "SAI")
 
     def _fill_meta(self, source: EventSource) -> None:
@@ -657,7 +657,7 @@ class MainWindow(QMainWindow):
     # -- ROI --------------------------------------------------------------------------------------
     def _toggle_roi(self, on: bool) -> None:
         if on and self.source is not None:
-            h, w = self.source.sensor
+            w, h = self.source.sensor
             self.roi = pg.RectROI([w / 4, h / 4], [w / 2, h / 2], pen=pg.mkPen("#ffd54f", width=2))
             self.roi.setToolTip("Drag to move, handle to resize: only events inside are shown")
             self.roi.sigRegionChangeFinished.connect(self._roi_moved)

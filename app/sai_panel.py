@@ -29,19 +29,18 @@ from PyQt6.QtWidgets import (
 
 from spikelens.app.model_picker import ModelPicker
 from spikelens.app.workers import Worker, WorkerPool
-from spikelens.datasets.sai_scene import SAIScene
+from spikelens.datasets.sai_scene import ESAI_FX, ESAI_V, VIEW_DEPTHS, SAIScene
 from spikelens.pipelines.extras import DEFAULT_RECONSTRUCTOR
 from spikelens.pipelines.images import write_png
 from spikelens.pipelines.sai_view import (
     ReconstructView,
-    SAIInputs,
     depth_grid,
     reconstructed,
     refocused,
     run_autofocus,
     stack,
 )
-from spikelens.refocus import SAIGeometry
+from spikelens.refocus import CheckedEvents, check_events
 
 SLIDER_STEPS = 1000
 RECON, GT = 2, 3  # image panel columns
@@ -111,8 +110,10 @@ class SAIPanel(QWidget):
         self.reconstruction: ReconstructView | None = None
         self._recon_running = False
         self._recon_key: tuple | None = None
-        self.inputs: SAIInputs | None = None
-        self._events: np.ndarray | None = None
+        #: the geometry in use (the file's, or what the user applied); None until there is one
+        self.scene: SAIScene | None = None
+        self._file_scene: SAIScene | None = None
+        self._events: CheckedEvents | None = None
         self._stack: tuple[np.ndarray, np.ndarray] | None = None
         self._stack_worker: Worker | None = None
         self.autofocus_result = None
@@ -121,8 +122,8 @@ class SAIPanel(QWidget):
         lay = QVBoxLayout(self)
         form = QFormLayout()
         geo_row = QHBoxLayout()
-        self.fx = self._spin(QDoubleSpinBox(), 1, 5000, 320.0, " px", "Focal length fx in pixels")
-        self.v = self._spin(QDoubleSpinBox(), 0.001, 100, 0.177, " m/s", "Camera speed along +x")
+        self.fx = self._spin(QDoubleSpinBox(), 1, 5000, ESAI_FX, " px", "Focal length fx in pixels")
+        self.v = self._spin(QDoubleSpinBox(), 0.001, 100, ESAI_V, " m/s", "Camera speed along +x")
         self.v.setDecimals(4)
         self.t_ref = self._spin(
             QSpinBox(),
@@ -220,9 +221,16 @@ class SAIPanel(QWidget):
         return box
 
     # -- inputs -----------------------------------------------------------------------------------
-    def set_recording(self, events: np.ndarray, scene: SAIScene, sensor: tuple[int, int]) -> None:
+    def set_recording(self, events: np.ndarray, scene: SAIScene) -> None:
         """New recording: fx, v and t_ref from its scene; times in the boxes count from its first event."""
-        self._events = events
+        self._file_scene, self.scene = scene, None
+        try:
+            self._events = check_events(events)
+        except ValueError as e:  # unsorted or bad polarities: nothing here can refocus it
+            self._events = None
+            self.setEnabled(False)
+            self.status.setText(f"Cannot refocus this recording: {e}")
+            return
         self.setEnabled(True)
         self.best.setVisible(False)  # the previous recording's autofocus says nothing about this one
         self.occluder_line.setVisible(False)
@@ -232,30 +240,27 @@ class SAIPanel(QWidget):
                 box.setValue(value)
         self.t_ref.setValue((scene.t_ref_us - self._t0) // 1000)
         self._t_ref_us = scene.t_ref_us
-        self._sensor = sensor
-        self.images.set_size(*sensor)
-        self._gt = scene.ground_truth
-        self._true_depth = scene.depth
+        self.images.set_size(*scene.sensor)
         if scene.has_geometry:
             self._apply_geometry()
         else:
             self.status.setText("No SAI metadata in this file: enter fx, v and t_ref, then Apply.")
 
     def _apply_geometry(self) -> None:
-        if self._events is None:
+        if self._events is None or self._file_scene is None:
             return
         # the box holds whole ms: keep the file's exact t_ref unless the user changed it
         t_ref = self._t_ref_us if (self._t_ref_us - self._t0) // 1000 == self.t_ref.value() else None
         t_ref = t_ref if t_ref is not None else self._t0 + self.t_ref.value() * 1000
-        geo = SAIGeometry(self.fx.value(), self.v.value(), t_ref, self._true_depth)
-        self.inputs = SAIInputs(self._events, geo, self._sensor, ground_truth=self._gt, true_depth=self._true_depth)
-        self.images.show_image(GT, self._gt)
-        self.images.set_title(GT, "ground truth" if self._gt is not None else "no ground truth")
+        self.scene = scene = self._file_scene.with_geometry(self.fx.value(), self.v.value(), t_ref)
+        self.images.show_image(GT, scene.ground_truth)
+        self.images.set_title(GT, "ground truth" if scene.ground_truth is not None else "no ground truth")
         self.images.show_image(RECON, None)
         self.reconstruction, self._recon_key = None, None
-        self.workers.start(self._worker(refocused, lambda r: self.images.show_image(0, r[1]), self.inputs, 0.0))
+        unfocused = self._worker(refocused, lambda r: self.images.show_image(0, r[1]), self._events, scene, 0.0)
+        self.workers.start(unfocused)
         self._start_stack()
-        self.set_depth(float(self._true_depth) if self._true_depth else 1.0)
+        self.set_depth(float(scene.depth) if scene.depth else 1.0)
 
     def _worker(self, fn, on_result, *args) -> Worker:
         w = Worker(fn, *args)
@@ -267,7 +272,7 @@ class SAIPanel(QWidget):
         if self._stack_worker is not None:
             self._stack_worker.cancel()
         self._stack = None
-        w = Worker.for_job(stack, self.inputs)
+        w = Worker.for_job(stack, self._events, self.scene, VIEW_DEPTHS)
         w.signals.result.connect(self._stack_ready)
         w.signals.error.connect(lambda msg: self.status.setText(f"SAI error: {msg}"))
         w.signals.progress.connect(lambda d, t, _m: self.status.setText(f"computing focal stack {d}/{t} ..."))
@@ -280,7 +285,7 @@ class SAIPanel(QWidget):
 
     # -- depth ------------------------------------------------------------------------------------
     def _grid(self) -> np.ndarray:
-        return depth_grid(self.inputs.depth_range if self.inputs else (0.3, 5.0), SLIDER_STEPS)
+        return depth_grid(VIEW_DEPTHS, SLIDER_STEPS)
 
     def set_depth(self, depth: float) -> None:
         """Move slider and box to ``depth`` and refocus there."""
@@ -314,9 +319,9 @@ class SAIPanel(QWidget):
         self.images.set_title(1, f"refocused ~{depths[k]:.3f} m")
 
     def _request_refocus(self) -> None:
-        if self.inputs is None:
+        if self.scene is None:
             return
-        self.workers.start(self._worker(refocused, self._refocused, self.inputs, self.depth))
+        self.workers.start(self._worker(refocused, self._refocused, self._events, self.scene, self.depth))
 
     def _refocused(self, result) -> None:
         depth, img = result
@@ -330,14 +335,14 @@ class SAIPanel(QWidget):
     def _request_reconstruct(self, *_: object) -> None:
         """Reconstruct at the current depth; one run at a time, and when it ends the newest depth runs next."""
         model = self.picker.model
-        key = (self.depth, id(model), id(self.inputs))
-        if not self.recon_box.isChecked() or model is None or self.inputs is None or self._recon_running:
+        key = (self.depth, id(model), id(self.scene))
+        if not self.recon_box.isChecked() or model is None or self.scene is None or self._recon_running:
             return
         if key == self._recon_key:  # already on screen (or on its way)
             return
         self._recon_running, self._recon_key = True, key
         self.images.set_title(RECON, f"reconstructing at {self.depth:.3f} m ...")
-        w = self._worker(reconstructed, self._reconstructed, self.inputs, self.depth, model)
+        w = self._worker(reconstructed, self._reconstructed, self._events, self.scene, self.depth, model)
         w.signals.finished.connect(self._reconstruct_finished)
         self.background.start(w)
 
@@ -378,11 +383,11 @@ class SAIPanel(QWidget):
 
     # -- autofocus --------------------------------------------------------------------------------
     def run_autofocus(self) -> None:
-        if self.inputs is None:
+        if self.scene is None:
             return
         self.autofocus_button.setEnabled(False)
         self.status.setText("autofocus: sweeping depths ...")
-        w = self._worker(run_autofocus, self._autofocused, self.inputs)
+        w = self._worker(run_autofocus, self._autofocused, self._events, self.scene)
         w.signals.finished.connect(lambda: self.autofocus_button.setEnabled(True))
         self.workers.start(w)
 
@@ -393,7 +398,7 @@ class SAIPanel(QWidget):
         self.best.setValue(r.depth)
         self.best.setVisible(True)
         self.occluder_line.setVisible(r.occluder_depth is not None)
-        truth = f" (true {self.inputs.true_depth:.3f} m)" if self.inputs and self.inputs.true_depth else ""
+        truth = f" (true {self.scene.depth:.3f} m)" if self.scene and self.scene.depth else ""
         if r.occluder_depth is not None:
             self.occluder_line.setValue(r.occluder_depth)
             self.status.setText(

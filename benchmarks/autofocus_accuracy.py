@@ -18,6 +18,7 @@ import time
 import numpy as np
 from peers import contrast_maximum
 
+from spikelens.datasets.sai_scene import ESAI_FX, ESAI_V, SAIScene
 from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
 from spikelens.datasets.simulator.textures import PHOTOS, PROCEDURAL
 from spikelens.refocus import autofocus
@@ -27,8 +28,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenes", type=int, default=80)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--fx", type=float, default=320.0)
-    ap.add_argument("--v", type=float, default=0.177)
+    ap.add_argument("--fx", type=float, default=ESAI_FX)
+    ap.add_argument("--v", type=float, default=ESAI_V)
     ap.add_argument("--duration-ms", type=int, default=1000)
     args = ap.parse_args()
     cfg = SAIConfig(fx=args.fx, v=args.v, duration_us=args.duration_ms * 1000)
@@ -38,8 +39,8 @@ def main() -> None:
         rng = np.random.default_rng(seed)
         src = sources[seed % len(sources)]
         scene = make_scene(src if src.startswith("photo:") else f"{src}:{seed}", rng, cfg)
-        ev, _ = simulate_scene(scene, rng)
-        args_ = (ev, cfg.fx, cfg.v, scene.t_ref_us, (cfg.height, cfg.width))
+        ev, meta = simulate_scene(scene, rng)
+        args_ = (ev, SAIScene.from_events(meta, ev))
         for method, fn in (("ours", lambda a: autofocus(*a).depth), ("contrast max", lambda a: contrast_maximum(*a))):
             t0 = time.perf_counter()
             found = fn(args_)

@@ -42,14 +42,15 @@ def median_ms(fn, repeat: int, sync) -> float:
 
 
 def integrate_row(repeat: int) -> tuple[str, float, str]:
+    from spikelens.datasets.sai_scene import SAIScene
     from spikelens.datasets.simulator.sai import make_scene, simulate_scene
     from spikelens.refocus.integrate import integrate
 
     rng = np.random.default_rng(0)
     scene = make_scene("procedural:shapes:7", rng)
     events, meta = simulate_scene(scene, rng)
-    rate = scene.rate(scene.depth)
-    ms = median_ms(lambda: integrate(events, rate, scene.t_ref_us, (meta.height, meta.width)), repeat, lambda: None)
+    sai = SAIScene.from_events(meta, events)
+    ms = median_ms(lambda: integrate(events, sai, scene.depth), repeat, lambda: None)
     return (f"integrate, 346x260, {events.size / 1e6:.1f} M events", ms, "-")
 
 

@@ -31,10 +31,12 @@ import numpy as np
 from peers import contrast_maximum
 
 from spikelens.datasets.patterns import sai_points
+from spikelens.datasets.sai_scene import ESAI_FX, ESAI_V, SAIScene
+from spikelens.datasets.sensor_size import DAVIS346
 from spikelens.refocus import autofocus, pack_frames, pack_frames_esai, shift_rate
 from spikelens.refocus import reference as ref
 
-FX, V, DEPTH, SENSOR = 320.0, 0.177, 1.0, (260, 346)
+FX, V, DEPTH, SENSOR = ESAI_FX, ESAI_V, 1.0, DAVIS346
 
 
 def median_time(fn: Callable[[], object], repeat: int) -> float:
@@ -48,7 +50,7 @@ def median_time(fn: Callable[[], object], repeat: int) -> float:
 
 
 def stream(n: int, seed: int = 0) -> tuple[np.ndarray, int]:
-    ev, t_ref = sai_points(*SENSOR[::-1], FX, V, DEPTH, 0.4, n_events=int(n * 1.3), seed=seed)
+    ev, t_ref = sai_points(*SENSOR, FX, V, DEPTH, 0.4, n_events=int(n * 1.3), seed=seed)
     return ev[:n], t_ref
 
 
@@ -63,22 +65,23 @@ def main() -> None:
     ev, t_ref = stream(args.events)
     n, T = ev.size, args.bins
     rate = shift_rate(FX, V, DEPTH)
+    scene = SAIScene(FX, V, t_ref, SENSOR)
     tonic_ev = np.empty(n, [("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "i1")])
     for f in "xytp":
         tonic_ev[f] = ev[f]
-    buf = np.zeros((T, 2, *SENSOR), np.int16)
+    buf = np.zeros((T, 2, *SENSOR.shape), np.int16)
     rows = [
         ("ours, Numba", lambda: pack_frames(ev, rate, t_ref, T, SENSOR)),
         ("ours, Numba, reused output", lambda: pack_frames(ev, rate, t_ref, T, SENSOR, out=buf)),
-        ("ours, Numba, E-SAI mode", lambda: pack_frames_esai(ev, FX, V, DEPTH, t_ref, T, SENSOR)),
+        ("ours, Numba, E-SAI mode", lambda: pack_frames_esai(ev, scene, DEPTH, T)),
         ("our NumPy reference", lambda: ref.pack_frames_reference(ev, rate, t_ref, T, SENSOR)),
         (
             "tonic to_frame_numpy (no refocus)",
-            lambda: tonic.functional.to_frame_numpy(tonic_ev, (SENSOR[1], SENSOR[0], 2), n_time_bins=T),
+            lambda: tonic.functional.to_frame_numpy(tonic_ev, (*SENSOR, 2), n_time_bins=T),
         ),
-        ("E-SAI Preprocess.py in NumPy", lambda: ref.pack_frames_esai_reference(ev, FX, V, DEPTH, t_ref, T, SENSOR)),
+        ("E-SAI Preprocess.py in NumPy", lambda: ref.pack_frames_esai_reference(ev, scene, DEPTH, T)),
     ]
-    print(f"refocus + pack: {n:,} events, {SENSOR[1]}x{SENSOR[0]}, T={T}, {os.cpu_count()} CPUs")
+    print(f"refocus + pack: {n:,} events, {SENSOR}, T={T}, {os.cpu_count()} CPUs")
     print(f"{'path':<36}{'median ms':>11}{'Mev/s':>9}{'vs ours':>10}  (ours = Numba, reused output)")
     times = {name: median_time(fn, args.repeat if "Numba" in name else max(1, args.repeat // 2)) for name, fn in rows}
     ours = times["ours, Numba, reused output"]
@@ -95,12 +98,12 @@ def autofocus_table(repeat: int) -> None:
     cfg = SAIConfig()
     rng = np.random.default_rng(0)
     scene = make_scene("photo:astronaut", rng, cfg)
-    ev, _ = simulate_scene(scene, rng)
-    sensor, t_ref = (cfg.height, cfg.width), scene.t_ref_us
+    ev, meta = simulate_scene(scene, rng)
+    sai = SAIScene.from_events(meta, ev)
     rows = [
-        ("ours, see-through (default)", lambda: autofocus(ev, cfg.fx, cfg.v, t_ref, sensor).depth),
-        ("ours, strongest plane only", lambda: autofocus(ev, cfg.fx, cfg.v, t_ref, sensor, see_through=False).depth),
-        ("contrast maximum, 64 depths", lambda: contrast_maximum(ev, cfg.fx, cfg.v, t_ref, sensor)),
+        ("ours, see-through (default)", lambda: autofocus(ev, sai).depth),
+        ("ours, strongest plane only", lambda: autofocus(ev, sai, see_through=False).depth),
+        ("contrast maximum, 64 depths", lambda: contrast_maximum(ev, sai)),
     ]
     print(
         f"\nautofocus: {ev.size:,} events, {cfg.width}x{cfg.height}, target {scene.depth:.3f} m behind a "

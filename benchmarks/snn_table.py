@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spikelens.datasets import SensorSize
 from spikelens.datasets.collections import DVSGesture
 from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines import classification as cl
@@ -59,7 +60,7 @@ def main() -> None:
     args = ap.parse_args()
     unseen = DVSGesture(args.unseen, train=True)
     unseen_segs = cl.dataset_segments(unseen) + cl.dataset_segments(DVSGesture(args.unseen, train=False))
-    sensor = unseen.sensor_size[:2]
+    sensor = SensorSize(*unseen.sensor_size[:2])
     variants = [(a, n) for a in ("none", "tcja", "ma") for n in ("lif", "plif")]
     if args.only:
         variants = [v for v in variants if f"{v[0]}-{v[1]}" in args.only]

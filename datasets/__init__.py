@@ -9,6 +9,7 @@ from spikelens.datasets.events import EVENT_DTYPE, as_events, empty_events, make
 from spikelens.datasets.formats.hdf5 import H5EventWriter, write_h5
 from spikelens.datasets.formats.numpy_files import write_npz
 from spikelens.datasets.recording import ArrayRecording, Recording, RecordingMeta, RecordingStats
+from spikelens.datasets.sensor_size import SensorSize
 
 __all__ = [
     "EVENT_DTYPE",
@@ -19,6 +20,7 @@ __all__ = [
     "Recording",
     "RecordingMeta",
     "RecordingStats",
+    "SensorSize",
     "as_events",
     "atomic_output",
     "detect_format",

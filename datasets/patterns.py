@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from spikelens.datasets.events import empty_events
+from spikelens.datasets.sai_scene import ESAI_FX, ESAI_V
+from spikelens.datasets.sensor_size import DAVIS346
 
 
 def rotating_bar(
@@ -59,10 +61,10 @@ def random_events(
 
 
 def sai_points(
-    width: int = 346,
-    height: int = 260,
-    fx: float = 320.0,
-    v: float = 0.177,
+    width: int = DAVIS346.width,
+    height: int = DAVIS346.height,
+    fx: float = ESAI_FX,
+    v: float = ESAI_V,
     depth: float = 1.0,
     occluder_depth: float | None = 0.4,
     duration_us: int = 1_000_000,

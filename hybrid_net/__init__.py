@@ -1,1 +1,1 @@
-"""Neural networks: spiking encoders, CNN decoders, classifiers and E-SAI's RefocusNet."""
+"""Neural networks: spiking encoders, CNN decoders, and classifiers."""

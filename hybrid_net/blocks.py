@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from torch import Tensor, nn
 
 from spikelens.datasets.collections.dvs_gesture import CLASSES
+from spikelens.datasets.sensor_size import SensorSize
 from spikelens.hybrid_net.attention import TCJA, MultiDimAttention
 from spikelens.hybrid_net.neurons import LIF, PLIF
 
@@ -28,14 +29,14 @@ class WindowConfig:
     dropout: float = 0.2
     threshold: float = 0.5
     extra: dict = field(default_factory=dict)  # free-form notes (training data), kept in the checkpoint
-    #: (width, height) of the recordings it was trained on; None when the checkpoint does not say
-    sensor: tuple[int, int] | None = None
+    #: the sensor of the recordings it was trained on; None when the checkpoint does not say
+    sensor: SensorSize | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
         object.__setattr__(self, "channels", tuple(self.channels))
         if self.sensor is not None:
-            object.__setattr__(self, "sensor", (int(self.sensor[0]), int(self.sensor[1])))
+            object.__setattr__(self, "sensor", SensorSize(int(self.sensor[0]), int(self.sensor[1])))  # JSON: [w, h]
         if self.neuron not in ("lif", "plif"):
             raise ValueError(f"neuron must be lif or plif, got {self.neuron!r}")
         if self.attention not in ("none", "tcja", "ma"):

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from spikelens.datasets.collections.dvs_gesture import CLASSES
+from spikelens.datasets.sensor_size import SensorSize
 from spikelens.hybrid_net.energy import conv_macs, conv_synops
 
 DEFAULT_DT = 1e-4
@@ -53,7 +54,7 @@ class NIRConfig:
     size: int
     steps: int = 8
     window_us: int = 800_000
-    sensor: tuple[int, int] | None = None
+    sensor: SensorSize | None = None
     dt: float = DEFAULT_DT
     extra: dict = field(default_factory=dict)
 
@@ -387,7 +388,7 @@ def load_nir(path: str | Path) -> NIRClassifier:
         size=shape[1],
         steps=int(cfg.get("steps", 8)),
         window_us=int(cfg.get("window_us", 800_000)),
-        sensor=tuple(sensor) if sensor else None,
+        sensor=SensorSize(*sensor) if sensor else None,
         dt=float(meta.get("dt", DEFAULT_DT)),
         extra={"nir": str(path), "producer": str(meta.get("producer", "unknown"))},
     )

@@ -29,6 +29,7 @@ from spikelens.datasets.collections import CIFAR10DVS, DVSGesture, NCaltech101
 from spikelens.datasets.collections.base import EventDataset
 from spikelens.datasets.collections.dvs_gesture import labels_beside, read_labels
 from spikelens.datasets.detect import open_recording
+from spikelens.datasets.sensor_size import SensorSize, sensor_size
 from spikelens.hybrid_net.classify import ClassifierConfig, HybridClassifier
 from spikelens.hybrid_net.energy import energy
 from spikelens.hybrid_net.registry import load_model
@@ -77,8 +78,8 @@ class ScaleShift:
     dx: float
     dy: float
 
-    def __call__(self, events: np.ndarray, sensor: tuple[int, int]) -> np.ndarray:
-        w, h = sensor
+    def __call__(self, events: np.ndarray, sensor: SensorSize) -> np.ndarray:
+        w, h = sensor_size(sensor)
         x = np.floor((events["x"] + 0.5 - w / 2) * self.k + w / 2 + self.dx).astype(np.int64)
         y = np.floor((events["y"] + 0.5 - h / 2) * self.k + h / 2 + self.dy).astype(np.int64)
         keep = (x >= 0) & (x < w) & (y >= 0) & (y < h)
@@ -98,7 +99,7 @@ class DropEvents:
 
 
 def augment_window(
-    seg: Segment, cfg: ClassifierConfig, sensor: tuple[int, int], rng: np.random.Generator, augment: bool = True
+    seg: Segment, cfg: ClassifierConfig, sensor: SensorSize, rng: np.random.Generator, augment: bool = True
 ) -> np.ndarray:
     """T x 2 x S x S frames of a random window inside the segment, through the one binner inference uses
     (:func:`~spikelens.pipelines.windows.bin_events`); with ``augment`` the events are first scaled
@@ -194,7 +195,7 @@ def spike_report(model: nn.Module, frames: np.ndarray) -> dict:
     return {"layers": layers, "energy": energy(stats)}
 
 
-def evaluate(model: nn.Module, segments: Sequence[Segment], sensor: tuple[int, int], job: Job | None = None) -> dict:
+def evaluate(model: nn.Module, segments: Sequence[Segment], sensor: SensorSize, job: Job | None = None) -> dict:
     """Accuracy, confusion matrix (rows: truth, columns: prediction), spike statistics and energy."""
     job = ensure(job)
     n_cls = len(model.config.classes)
@@ -300,14 +301,14 @@ def train_classifier(
     out, data = Path(out), [Path(d) for d in data]
     cls = DATASETS[dataset]
     train_sets, test_sets = [cls(d, train=True) for d in data], [cls(d, train=False) for d in data]
-    sensor = train_sets[0].sensor_size[:2]
+    sensor = SensorSize(*train_sets[0].sensor_size[:2])  # tonic's (W, H, P)
     with jobs("load", "sample", None) as job:
         train_segs = [s for ds in train_sets for s in dataset_segments(ds, job)]
     if init is not None:
         model = load_model(init, "cpu", "classifier", "train-classify")
     else:
         notes = {"trained_on": f"{dataset}: {', '.join(d.name for d in data)}", "seed": cfg.seed}
-        fields = {"classes": tuple(train_sets[0].classes), "sensor": tuple(sensor), "extra": notes}
+        fields = {"classes": tuple(train_sets[0].classes), "sensor": sensor, "extra": notes}
         model = build_model(ARCHS[arch](**(model_config or {}) | fields), cfg.seed)
     with jobs("train", "step", None) as job:
         history = train(model, train_segs, sensor, cfg, out, device, job, resume)
@@ -332,11 +333,11 @@ def train_classifier(
 # ---- classify PATH: a dataset folder, a labelled recording, or a bare one ----
 
 
-def check_sensor(model: nn.Module, sensor: tuple[int, int], where: object, force: bool = False) -> None:
+def check_sensor(model: nn.Module, sensor: SensorSize, where: object, force: bool = False) -> None:
     """Refuse a recording whose sensor (width, height) is not the one the model was trained on: it would
     be scaled to the network's input and answered with confidence, meaninglessly. ``force`` lets it run."""
     want = model.config.sensor
-    if force or want is None or tuple(sensor) == tuple(want):
+    if force or want is None or sensor_size(sensor) == want:
         return
     raise ValueError(
         f"{where}: a {sensor[0]}x{sensor[1]} recording, but this model was trained on {want[0]}x{want[1]} "
@@ -368,10 +369,11 @@ def classify_path(
         segments = dataset_segments(ds)
         if not segments:
             raise ValueError(f"{path}: the test split (trials_to_test.txt) lists no labelled gestures")
-        check_sensor(net, ds.sensor_size[:2], path, force)
-        return evaluate(net, segments, ds.sensor_size[:2], job)
+        sensor = SensorSize(*ds.sensor_size[:2])
+        check_sensor(net, sensor, path, force)
+        return evaluate(net, segments, sensor, job)
     with open_recording(path) as rec:
-        events, sensor = rec.load(), (rec.meta.width, rec.meta.height)
+        events, sensor = rec.load(), SensorSize.of(rec.meta)
     check_sensor(net, sensor, path, force)
     labels = labels_beside(path)
     if labels is not None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from spikelens.datasets.filters import background_activity_filter, hot_pixel_mask
 from spikelens.datasets.recording import RecordingMeta
+from spikelens.datasets.sensor_size import SensorSize
 from spikelens.refocus.frames import time_surface
 
 
@@ -107,8 +108,8 @@ class FrameBuilder:
         self._hot: np.ndarray | None = None
 
     @property
-    def sensor(self) -> tuple[int, int]:
-        return self.source.meta.height, self.source.meta.width
+    def sensor(self) -> SensorSize:
+        return SensorSize.of(self.source.meta)
 
     def hot_mask(self) -> np.ndarray:
         """Pixels firing far above the rest, from the source's counts when first needed
@@ -132,15 +133,14 @@ class FrameBuilder:
 
     def frame(self, t_us: int, s: FrameSettings) -> Frame:
         ev = self.events(t_us, s)
-        h, w = self.sensor
         t0 = int(ev["t"][0]) if (s.slicing == "count" and ev.size) else t_us - s.window_us
-        return Frame(render(ev, (h, w), s, t_us), t0, t_us, int(ev.size))
+        return Frame(render(ev, self.sensor, s, t_us), t0, t_us, int(ev.size))
 
 
-def render(ev: np.ndarray, sensor: tuple[int, int], s: FrameSettings, t_now_us: int) -> np.ndarray:
-    h, w = sensor
+def render(ev: np.ndarray, sensor: SensorSize, s: FrameSettings, t_now_us: int) -> np.ndarray:
+    w, h = sensor
     if s.mode == "time_surface":
-        surf = time_surface(ev, 0.0, t_now_us, (h, w), s.tau_us, t_now_us) if ev.size else np.zeros((h, w))
+        surf = time_surface(ev, 0.0, t_now_us, sensor, s.tau_us, t_now_us) if ev.size else np.zeros((h, w))
         return np.clip(128 + 127 * surf, 0, 255).astype(np.uint8)
     idx = ev["y"].astype(np.int64) * w + ev["x"]
     scale = 127 / s.saturation if s.mode == "polarity" else 255 / s.saturation

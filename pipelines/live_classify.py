@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from spikelens.datasets.sensor_size import SensorSize
 from spikelens.datasets.streams import EventStream
 from spikelens.pipelines.windows import Decision, StreamClassifier
 
@@ -64,8 +65,8 @@ def classify_stream(
     returns what happened. ``stats``: each decision also carries its window's frames, spikes per layer and
     energy estimate (for a GUI)."""
     speed = getattr(stream, "speed", 1.0) if stream.realtime else None
-    sensor = (stream.meta.width, stream.meta.height)
-    if not (sensor[0] > 0 and sensor[1] > 0):
+    sensor = SensorSize.of(stream.meta)
+    if not (sensor.width > 0 and sensor.height > 0):
         raise ValueError(f"{getattr(stream, 'source', stream)}: the stream does not say its sensor size")
     sc = StreamClassifier(model, sensor, round(hop_ms * 1000), smooth, speed, stats=stats, keep_frames=stats)
     events = 0
@@ -96,7 +97,7 @@ class ClassifySession:
 
     def __init__(self, source: str, model: nn.Module, hop_ms: float = 100.0, smooth: int = 3) -> None:
         self.source, self.model, self.hop_ms, self.smooth = source, model, hop_ms, smooth
-        self.sensor: tuple[int, int] | None = None
+        self.sensor: SensorSize | None = None
         self.summary: LiveSummary | None = None
         self.error: str | None = None
         self._stop = threading.Event()
@@ -113,7 +114,7 @@ class ClassifySession:
 
         try:
             with open_stream(self.source) as stream:
-                self.sensor = (stream.meta.width, stream.meta.height)
+                self.sensor = SensorSize.of(stream.meta)
                 self.summary = classify_stream(
                     stream, self.model, self.hop_ms, self.smooth, self._push, self._stop, stats=True
                 )

@@ -63,21 +63,21 @@ def load_sample(
     path: str | Path, depth: float | None = None, bins: int = 30, roi: Roi | None = None, auto: bool = False
 ) -> Sample:
     """Refocus ``path`` at ``depth``; by autofocus with ``auto`` or when neither it nor the file gives one."""
-    events, scene, geo, sensor = open_sai(path)
+    events, scene = open_sai(path)
     if auto or (depth is None and not scene.depth):
-        depth = autofocus(events, geo.fx, geo.v, geo.t_ref_us, sensor, roi=roi).depth
+        depth = autofocus(events, scene, roi=roi).depth
     elif depth is None:
         depth = scene.depth
-    inputs = network_inputs(events, geo, depth, bins, sensor, roi)
+    inputs = network_inputs(events, scene, depth, bins, roi)
     truth = scene.ground_truth
     if truth is not None and roi is not None:
         y, x, h, w = roi
         truth = truth[y : y + h, x : x + w]
-    counts = accumulate(events, geo.rate(depth), geo.t_ref_us, sensor, roi)
+    counts = accumulate(events, scene.rate(depth), scene.t_ref_us, scene.sensor, roi)
     baseline = image_to_uint8(counts)
     frame_sai = None
     if scene.aps is not None and scene.aps_t_us is not None and len(scene.aps):
-        frame_sai = frame_sai_image(scene.aps, scene.aps_t_us, geo.rate(depth), geo.t_ref_us)
+        frame_sai = frame_sai_image(scene.aps, scene.aps_t_us, scene.rate(depth), scene.t_ref_us)
         if roi is not None:
             y, x, h, w = roi
             frame_sai = frame_sai[y : y + h, x : x + w]

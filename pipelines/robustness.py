@@ -19,6 +19,7 @@ import numpy as np
 
 from spikelens.datasets import atomic_output
 from spikelens.datasets.formats.hdf5 import write_h5
+from spikelens.datasets.sensor_size import DAVIS346, SensorSize
 from spikelens.datasets.simulator.world import HELD_OUT_PHOTOS, WorldSplit
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.pipelines.sai_world import simulate_world_split
@@ -65,7 +66,7 @@ def _split(axis: str, level: float) -> WorldSplit:
 
 
 def robustness(
-    model: str | Path | None, scenes: int = 3, seed: int = 0, size: tuple[int, int] = (346, 260), job: Job | None = None
+    model: str | Path | None, scenes: int = 3, seed: int = 0, sensor: SensorSize = DAVIS346, job: Job | None = None
 ) -> list[Row]:
     """One row per axis and level, each the mean over ``scenes`` simulated scenes (the same seeds on
     every row, so rows differ only in what their axis changes)."""
@@ -84,7 +85,7 @@ def robustness(
                 for k in range(scenes):
                     key = (split, k)
                     if key not in cache:
-                        _, events, meta = simulate_world_split(split, np.random.default_rng([seed, k]), size)
+                        _, events, meta = simulate_world_split(split, np.random.default_rng([seed, k]), sensor)
                         path = Path(tmp) / f"{len(cache):04d}.h5"
                         with atomic_output(path, ".h5") as out:
                             write_h5(out, events, meta)

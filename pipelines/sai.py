@@ -8,38 +8,37 @@ from pathlib import Path
 import numpy as np
 
 from spikelens.datasets import atomic_output, open_recording
-from spikelens.datasets.sai_scene import SAIScene
+from spikelens.datasets.sai_scene import DEPTH_RANGE, SAIScene
 from spikelens.pipelines.images import check_suffix, write_png
 from spikelens.refocus import (
     AutofocusResult,
-    RefocusError,
-    SAIGeometry,
+    CheckedEvents,
     accumulate,
     autofocus,
+    check_events,
     pack_frames,
     pack_frames_esai,
 )
-from spikelens.refocus.autofocus import DEPTH_RANGE
 from spikelens.refocus.frames import Roi
 
 
 @dataclass(frozen=True)
 class RefocusOutput:
-    frames: np.ndarray  # T x 2 x H x W counts (channel = polarity)
+    frames: np.ndarray  # T x 2 x H x W counts, channel 0 = ON
     image: np.ndarray | None  # H x W refocused event counts (ROI crop), when asked for
     depth: float
-    geometry: SAIGeometry
+    scene: SAIScene
     autofocus: AutofocusResult | None
 
 
 def open_sai(
     path: str | Path, *, fx: float | None = None, v: float | None = None, t_ref_us: int | None = None
-) -> tuple[np.ndarray, SAIScene, SAIGeometry, tuple[int, int]]:
-    """(events, scene, geometry, (H, W) sensor) of an SAI recording; explicit fx, v, t_ref win over the file's."""
+) -> tuple[CheckedEvents, SAIScene]:
+    """(events, scene) of an SAI recording, checked at the door; explicit fx, v, t_ref win over the file's."""
     with open_recording(path) as rec:
         events, meta = rec.load(), rec.meta
-    scene = SAIScene.from_events(meta, events, fx=fx, v=v, t_ref_us=t_ref_us)
-    return events, scene, SAIGeometry.from_scene(scene, path), (meta.height, meta.width)
+    scene = SAIScene.from_events(meta, events, fx=fx, v=v, t_ref_us=t_ref_us).require_geometry(path)
+    return check_events(events), scene
 
 
 def refocus_recording(
@@ -60,32 +59,31 @@ def refocus_recording(
     fx, v and t_ref come from the file's SAI metadata (E-SAI samples, the
     simulator) unless given (see :class:`SAIScene` for the t_ref default).
     """
-    events, _, geo, sensor = open_sai(path, fx=fx, v=v, t_ref_us=t_ref_us)
+    events, scene = open_sai(path, fx=fx, v=v, t_ref_us=t_ref_us)
     found = None
     if depth is None:
-        found = autofocus(events, geo.fx, geo.v, geo.t_ref_us, sensor, depth_range, roi=roi)
+        found = autofocus(events, scene, depth_range, roi=roi)
         depth = found.depth
-    if depth <= 0:
-        raise RefocusError(f"depth must be positive, got {depth}")
+    rate = scene.rate(depth)
     if esai_compat:
-        frames = pack_frames_esai(events, geo.fx, geo.v, depth, geo.t_ref_us, bins, sensor, roi, dtype=np.int16)
+        frames = pack_frames_esai(events, scene, depth, bins, roi, dtype=np.int16)
     else:
-        frames = pack_frames(events, geo.rate(depth), geo.t_ref_us, bins, sensor, roi)
-    image = accumulate(events, geo.rate(depth), geo.t_ref_us, sensor, roi) if with_image else None
-    return RefocusOutput(frames, image, float(depth), geo, found)
+        frames = pack_frames(events, rate, scene.t_ref_us, bins, scene.sensor, roi)
+    image = accumulate(events, rate, scene.t_ref_us, scene.sensor, roi) if with_image else None
+    return RefocusOutput(frames, image, float(depth), scene, found)
 
 
 def save_npz(result: RefocusOutput, path: str | Path) -> None:
     """pos / neg (T x H x W int16, E-SAI's naming), the depth, the geometry and the occluder's depth
     (NaN unless autofocus found the target behind one); atomic."""
     path = check_suffix(path, ".npz", "the refocused frames")
-    g = result.geometry
+    g = result.scene
     occluder = result.autofocus.occluder_depth if result.autofocus else None
     with atomic_output(path, ".npz") as tmp, open(tmp, "wb") as f:
         np.savez_compressed(
             f,
-            pos=result.frames[:, 1].astype(np.int16),
-            neg=result.frames[:, 0].astype(np.int16),
+            pos=result.frames[:, 0].astype(np.int16),
+            neg=result.frames[:, 1].astype(np.int16),
             depth=result.depth,
             fx=g.fx,
             v=g.v,

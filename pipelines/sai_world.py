@@ -20,10 +20,12 @@ import numpy as np
 from spikelens.datasets import atomic_output
 from spikelens.datasets.formats.hdf5 import write_h5
 from spikelens.datasets.recording import RecordingMeta
+from spikelens.datasets.sai_scene import SAIScene
+from spikelens.datasets.sensor_size import DAVIS346, SensorSize
 from spikelens.datasets.simulator.sai import simulate_scene
 from spikelens.datasets.simulator.world import SPLITS, WorldScene, WorldSplit, bandwidth_limited, draw_scene
 from spikelens.pipelines.jobs import Job, ensure
-from spikelens.refocus import SAIGeometry, pack_frames_esai
+from spikelens.refocus import check_events, pack_frames_esai
 from spikelens.refocus.frames import Roi
 from spikelens.refocus.integrate import Integrated, integrate, physics_channels
 
@@ -37,38 +39,39 @@ class NetworkInputs:
 
 
 def network_inputs(
-    events: np.ndarray, geo: SAIGeometry, depth: float, bins: int, sensor: tuple[int, int], roi: Roi | None = None
+    events: np.ndarray, scene: SAIScene, depth: float, bins: int, roi: Roi | None = None
 ) -> NetworkInputs:
-    """What every reconstruction network reads, refocused at ``depth``; ``sensor`` is (height, width)."""
-    packed = pack_frames_esai(events, geo.fx, geo.v, depth, geo.t_ref_us, bins, sensor, roi, dtype=np.int16)
+    """What every reconstruction network reads, refocused at ``depth``."""
+    events = check_events(events)
+    packed = pack_frames_esai(events, scene, depth, bins, roi, dtype=np.int16)
     t0 = time.perf_counter()
-    physics = integrate(events, geo.rate(depth), geo.t_ref_us, sensor, roi)
+    physics = integrate(events, scene, depth, roi)
     ms = (time.perf_counter() - t0) * 1e3
-    return NetworkInputs(np.ascontiguousarray(packed[:, ::-1]), physics_channels(physics), physics, ms)
+    return NetworkInputs(packed, physics_channels(physics), physics, ms)
 
 
 def simulate_world(
-    split: str, rng: np.random.Generator, size: tuple[int, int] = (346, 260)
+    split: str, rng: np.random.Generator, sensor: SensorSize = DAVIS346
 ) -> tuple[WorldScene, np.ndarray, RecordingMeta]:
-    """One scene of the named split (``train`` or ``cross``) on a ``size`` = (width, height) sensor."""
+    """One scene of the named split (``train`` or ``cross``)."""
     if split not in SPLITS:
         raise ValueError(f"unknown world split {split!r}; choose from {sorted(SPLITS)}")
-    return simulate_world_split(SPLITS[split], rng, size)
+    return simulate_world_split(SPLITS[split], rng, sensor)
 
 
 def simulate_world_split(
-    split: WorldSplit, rng: np.random.Generator, size: tuple[int, int] = (346, 260)
+    split: WorldSplit, rng: np.random.Generator, sensor: SensorSize = DAVIS346
 ) -> tuple[WorldScene, np.ndarray, RecordingMeta]:
     """One scene drawn from ``split``'s ranges, simulated; its sensor settings go into the metadata."""
-    ws = draw_scene(split, rng, *size)
+    ws = draw_scene(split, rng, *sensor)
     front = (lambda render: bandwidth_limited(render, ws.tau_us)) if ws.tau_us else None
     events, meta = simulate_scene(ws.scene, rng, front)
-    sensor = ws.scene.config.sensor
+    params = ws.scene.config.sensor
     meta.extra.update(
         source=ws.source,
-        threshold_on=sensor.threshold_on,
-        threshold_off=sensor.threshold_off,
-        noise_rate_hz=sensor.noise_rate_hz,
+        threshold_on=params.threshold_on,
+        threshold_off=params.threshold_off,
+        noise_rate_hz=params.noise_rate_hz,
         tau_us=ws.tau_us,
         focus_depth=ws.focus_depth,
     )
@@ -83,7 +86,7 @@ def prepare_world(
     crop: int = 128,
     crops_per_scene: int = 2,
     bins: int = 30,
-    size: tuple[int, int] = (346, 260),
+    sensor: SensorSize = DAVIS346,
     job: Job | None = None,
 ) -> int:
     """Simulate ``count`` scenes of ``split`` and cache ``crops_per_scene`` random crops of each (frames as
@@ -99,11 +102,10 @@ def prepare_world(
     with atomic_output(out, ".h5") as tmp, h5py.File(tmp, "w") as h5:
         for i, s in enumerate(seeds):
             rng = np.random.default_rng(s)
-            ws, events, meta = simulate_world(split, rng, size)
-            x = meta.extra
-            geo = SAIGeometry(x["fx"], x["v"], x["t_ref_us"])
-            inputs = network_inputs(events, geo, ws.focus_depth, bins, (meta.height, meta.width))
-            truth = x["occ_free_aps"]
+            ws, events, meta = simulate_world(split, rng, sensor)
+            scene = SAIScene.from_events(meta, events)
+            inputs = network_inputs(events, scene, ws.focus_depth, bins)
+            truth = scene.ground_truth
             h, w = truth.shape
             c = min(crop, h, w) // 8 * 8
             for j in range(crops_per_scene):
@@ -123,7 +125,7 @@ def write_world_recordings(
     count: int,
     seed: int = 0,
     split: str = "cross",
-    size: tuple[int, int] = (346, 260),
+    sensor: SensorSize = DAVIS346,
     job: Job | None = None,
 ) -> list[Path]:
     """``count`` whole recordings of ``split`` as SpikeLens HDF5 (with the E-SAI metadata): an evaluation
@@ -133,7 +135,7 @@ def write_world_recordings(
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, s in enumerate(np.random.SeedSequence(seed).spawn(count)):
-        _, events, meta = simulate_world(split, np.random.default_rng(s), size)
+        _, events, meta = simulate_world(split, np.random.default_rng(s), sensor)
         path = out / f"{split}_{i:04d}.h5"
         with atomic_output(path, ".h5") as tmp:
             write_h5(tmp, events, meta)

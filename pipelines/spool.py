@@ -19,6 +19,7 @@ from spikelens.datasets.detect import open_recording
 from spikelens.datasets.errors import FormatError
 from spikelens.datasets.formats.hdf5 import H5EventWriter, H5Recording
 from spikelens.datasets.recording import RecordingMeta
+from spikelens.datasets.sensor_size import SensorSize
 from spikelens.pipelines.jobs import Job, ensure
 
 #: recordings up to this many events stay in memory; larger ones go to a temporary HDF5 file
@@ -50,8 +51,8 @@ class EventSource:
         self._temp = temp
 
     @property
-    def sensor(self) -> tuple[int, int]:
-        return self.meta.height, self.meta.width
+    def sensor(self) -> SensorSize:
+        return SensorSize.of(self.meta)
 
     def window(self, t0: int, t1: int) -> np.ndarray:
         """Events with t0 <= t < t1."""

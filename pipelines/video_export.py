@@ -31,7 +31,7 @@ def export_video(
     times = np.arange(t0_us + step, t1_us + 1, step)
     if times.size == 0:
         raise ValueError("the export range is shorter than one frame")
-    h, w = builder.sensor
+    w, h = builder.sensor
     with atomic_output(path, path.suffix) as tmp:
         out = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
         if not out.isOpened():

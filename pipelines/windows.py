@@ -24,12 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from spikelens.datasets.sensor_size import SensorSize, sensor_size
 from spikelens.hybrid_net.classify import ClassifierConfig
 
 
-def bin_events(events: np.ndarray, t0: int, bin_us: int, n_bins: int, sensor: tuple[int, int], size: int) -> np.ndarray:
+def bin_events(events: np.ndarray, t0: int, bin_us: int, n_bins: int, sensor: SensorSize, size: int) -> np.ndarray:
     """n_bins x 2 x size x size float32 counts of the events in [t0, t0 + n_bins * bin_us); channel 0 = ON."""
-    w, h = sensor
+    w, h = sensor_size(sensor)
     b = (events["t"] - t0) // bin_us
     keep = (b >= 0) & (b < n_bins)
     if not keep.all():
@@ -42,7 +43,7 @@ def bin_events(events: np.ndarray, t0: int, bin_us: int, n_bins: int, sensor: tu
     return counts.reshape(n_bins, 2, size, size).astype(np.float32)
 
 
-def window_frames(events: np.ndarray, end_us: int, cfg: ClassifierConfig, sensor: tuple[int, int]) -> np.ndarray:
+def window_frames(events: np.ndarray, end_us: int, cfg: ClassifierConfig, sensor: SensorSize) -> np.ndarray:
     """The T x 2 x S x S frames of the window ending at ``end_us``."""
     lo, hi = np.searchsorted(events["t"], [end_us - cfg.window_us, end_us])
     return bin_events(events[lo:hi], end_us - cfg.window_us, cfg.bin_us, cfg.steps, sensor, cfg.size)
@@ -80,7 +81,7 @@ def predict_with_stats(model: nn.Module, frames: np.ndarray) -> tuple[np.ndarray
 
 
 def classify_offline(
-    model: nn.Module, events: np.ndarray, sensor: tuple[int, int], hop_us: int, batch: int = 64
+    model: nn.Module, events: np.ndarray, sensor: SensorSize, hop_us: int, batch: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
     """(window ends, probabilities) of every complete window of a recording, on the streaming grid; the
     frames are built ``batch`` windows at a time, so memory stays bounded for any length."""
@@ -116,7 +117,7 @@ class Timeline:
 
 
 def classify_timeline(
-    model: nn.Module, events: np.ndarray, sensor: tuple[int, int], hop_us: int, smooth: int = 3, batch: int = 64
+    model: nn.Module, events: np.ndarray, sensor: SensorSize, hop_us: int, smooth: int = 3, batch: int = 64
 ) -> Timeline:
     """Every complete window on the streaming grid (:func:`classify_offline`), smoothed, merged into runs."""
     ends, probs = classify_offline(model, events, sensor, hop_us, batch)
@@ -135,7 +136,7 @@ def classify_timeline(
     return Timeline(hop_us, ends, probs, smoothed, runs)
 
 
-def classify_segment(model: nn.Module, events: np.ndarray, t0: int, t1: int, sensor: tuple[int, int]) -> np.ndarray:
+def classify_segment(model: nn.Module, events: np.ndarray, t0: int, t1: int, sensor: SensorSize) -> np.ndarray:
     """Probabilities of one labelled segment: the mean over its windows, one bin apart, events of
     [t0, t1) only. A segment shorter than a window is one window from t0 (the rest is empty)."""
     cfg = model.config
@@ -186,7 +187,7 @@ class StreamClassifier:
     """
 
     model: nn.Module
-    sensor: tuple[int, int]
+    sensor: SensorSize
     hop_us: int = 100_000
     smooth: int = 3
     speed: float | None = None
@@ -205,6 +206,7 @@ class StreamClassifier:
 
     def __post_init__(self) -> None:
         cfg: ClassifierConfig = self.model.config
+        sensor_size(self.sensor)
         if self.hop_us <= 0 or self.smooth < 1:
             raise ValueError("hop_us must be positive and smooth at least 1")
         self.cfg = cfg

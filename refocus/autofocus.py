@@ -29,13 +29,12 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from spikelens.refocus.frames import Roi, accumulate, check_events, focal_stack_images, mask_hits, stack_checked
-from spikelens.refocus.geometry import RefocusError
+from spikelens.datasets.sai_scene import DEPTH_RANGE, RefocusError, SAIScene
+from spikelens.datasets.sensor_size import SensorSize
+from spikelens.refocus.frames import Roi, accumulate, check_events, focal_stack_images, mask_hits
 
 Metric = Literal["variance", "gradient", "squares"]
 
-#: Depths swept by default (m): near enough for a fence a hand's width from the lens.
-DEPTH_RANGE = (0.1, 5.0)
 #: Events used per sweep; more costs time and adds nothing to the location of a peak.
 MAX_SWEEP_EVENTS = 1_000_000
 #: A pixel is one of the near plane's sharp pixels above this multiple of the mean count of active pixels.
@@ -112,17 +111,16 @@ def _binned(ev: np.ndarray, b: int) -> np.ndarray:
 class _Halves:
     """The early and late halves of a stream, refocused at a pixel binning b; rates in full-resolution px/s."""
 
-    def __init__(self, ev, t_ref_us: int, sensor: tuple[int, int], roi: Roi | None, b: int, sign: float) -> None:
+    def __init__(self, ev, t_ref_us: int, sensor: SensorSize, roi: Roi | None, b: int, sign: float) -> None:
         mid = (int(ev["t"][0]) + int(ev["t"][-1])) // 2
         cut = int(np.searchsorted(ev["t"], mid, side="right"))
         self.parts = (_binned(ev[:cut], b), _binned(ev[cut:], b))
         self.t_ref, self.scale = int(t_ref_us), sign / b
-        h, w = sensor
-        self.sensor = (-(-h // b), -(-w // b))
+        self.sensor = SensorSize(-(-sensor.width // b), -(-sensor.height // b))
         self.roi = None if roi is None else (roi[0] // b, roi[1] // b, max(1, roi[2] // b), max(1, roi[3] // b))
 
     def _stack(self, part: np.ndarray, rates: np.ndarray) -> np.ndarray:
-        return stack_checked(part, rates * self.scale, self.t_ref, self.sensor, self.roi)
+        return focal_stack_images(part, rates * self.scale, self.t_ref, self.sensor, self.roi)
 
     def agreement(self, rates: np.ndarray, chunk: int = 64) -> np.ndarray:
         """One agreement score per rate, ``chunk`` rates at a time so a long sweep stays small in memory."""
@@ -164,7 +162,7 @@ def _place(halves: _Halves, centre: float, half_width: float, lo: float, hi: flo
     return float(rates[j]), float(s[j])
 
 
-def _without(ev: np.ndarray, rate: float, t_ref_us: int, sensor: tuple[int, int]) -> np.ndarray:
+def _without(ev: np.ndarray, rate: float, t_ref_us: int, sensor: SensorSize) -> np.ndarray:
     """The events left once those on the sharp pixels of the plane at ``rate`` (signed px/s) are set aside."""
     img = accumulate(ev, rate, t_ref_us, sensor)
     active = img[img > 0]
@@ -190,16 +188,13 @@ def _behind(rest: np.ndarray, t_ref_us, sensor, roi, sign, lo, hi, span_s):
 
 def autofocus(
     events: np.ndarray,
-    fx: float,
-    v: float,
-    t_ref_us: int,
-    sensor: tuple[int, int] = (260, 346),
+    scene: SAIScene,
     depth_range: tuple[float, float] = DEPTH_RANGE,
     roi: Roi | None = None,
     see_through: bool = True,
     max_events: int = MAX_SWEEP_EVENTS,
 ) -> AutofocusResult:
-    """The target's depth in ``depth_range`` (m) for a camera moving at v m/s with focal length fx px.
+    """The target's depth in ``depth_range`` (m) for the scene's camera (v m/s, focal length fx px).
 
     With ``see_through`` (the default) a plane found behind the strongest one
     wins and the strongest is reported as the occluder; without, the
@@ -208,8 +203,8 @@ def autofocus(
     d_lo, d_hi = depth_range
     if not 0 < d_lo < d_hi:
         raise RefocusError(f"depth range must satisfy 0 < near < far, got {depth_range}")
-    if fx <= 0 or v == 0:
-        raise RefocusError(f"need fx > 0 and a moving camera, got fx={fx}, v={v}")
+    scene.require_geometry()
+    fx, v, t_ref_us, sensor = scene.fx, scene.v, scene.t_ref_us, scene.sensor
     ev = check_events(events)
     if ev.size < 1000:
         raise RefocusError(f"autofocus needs at least 1000 events, got {ev.size}")
@@ -256,17 +251,10 @@ def autofocus(
     )
 
 
-def focal_stack(
-    events: np.ndarray,
-    fx: float,
-    v: float,
-    t_ref_us: int,
-    depths: np.ndarray,
-    sensor: tuple[int, int] = (260, 346),
-    roi: Roi | None = None,
-) -> np.ndarray:
+def focal_stack(events: np.ndarray, scene: SAIScene, depths: np.ndarray, roi: Roi | None = None) -> np.ndarray:
     """Refocused event-count images at each depth (D x H x W), for a depth slider."""
     depths = np.asarray(depths, np.float64)
-    if np.any(depths <= 0):
+    if np.any(~(depths > 0)):
         raise RefocusError("depths must be positive")
-    return focal_stack_images(events, fx * v / depths, t_ref_us, sensor, roi)
+    rates = np.array([scene.rate(d) for d in depths])
+    return focal_stack_images(events, rates, scene.t_ref_us, scene.sensor, roi)

@@ -4,10 +4,14 @@ Public wrappers check their inputs (raising :class:`RefocusError`, a
 ValueError) and call the Numba kernels; reference.py holds NumPy twins with
 the same signatures for the parity tests. Rates are image-plane speeds in
 px/s: a plane at depth d under a camera moving at v m/s has rate fx*v/d
-(:func:`spikelens.refocus.shift_rate`).
+(:meth:`SAIScene.rate`); the functions that think in depths take the scene.
 
-Channel c of a frame counts events of polarity c (0 = OFF, 1 = ON), as tonic
-does; E-SAI's ``Pos``/``Neg`` arrays are channels 1 and 0.
+Events are validated once, at the door: :func:`check_events` returns a
+read-only :class:`CheckedEvents` view, and every wrapper trusts one (a
+forward slice or a boolean selection of it stays checked, being sorted too).
+
+One frame layout for every network input: T x 2 x H x W with channel 0 = ON
+and channel 1 = OFF, as E-SAI's ``Pos``/``Neg`` and its networks read them.
 """
 
 from __future__ import annotations
@@ -16,23 +20,69 @@ import numba
 import numpy as np
 
 from spikelens.datasets import EVENT_DTYPE
+from spikelens.datasets.sai_scene import RefocusError, SAIScene
+from spikelens.datasets.sensor_size import SensorSize, sensor_size
 from spikelens.refocus import kernels
-from spikelens.refocus.geometry import RefocusError
 
 Roi = tuple[int, int, int, int]  # top, left, height, width
 #: E-SAI's test crop: top-left (2, 45), 256 x 256.
 ESAI_TEST_ROI: Roi = (2, 45, 256, 256)
 
 
-def _events(ev: np.ndarray) -> np.ndarray:
+class CheckedEvents(np.ndarray):
+    """Events known time-sorted with 0/1 polarities: the wrappers skip their O(n) pass over them.
+
+    Read-only, so nothing can unsort them in place. Indexing that keeps the order (a forward slice,
+    a boolean mask) stays checked; anything else (fields, fancy indexing, NumPy functions) is plain.
+    """
+
+    def __getitem__(self, key):
+        out = super().__getitem__(key)
+        if isinstance(out, np.ndarray) and not _keeps_order(key):
+            return out.view(np.ndarray)
+        return out
+
+    def __array_function__(self, func, types, args, kwargs):
+        out = super().__array_function__(func, types, args, kwargs)
+        return out.view(np.ndarray) if isinstance(out, CheckedEvents) else out
+
+
+def _keeps_order(key: object) -> bool:
+    if isinstance(key, slice):
+        return key.step is None or key.step > 0
+    return isinstance(key, np.ndarray) and key.dtype == np.bool_ and key.ndim == 1
+
+
+def _dtype(ev: np.ndarray) -> np.ndarray:
     if not isinstance(ev, np.ndarray) or ev.dtype != EVENT_DTYPE or ev.ndim != 1:
         raise RefocusError(f"events must be a 1-D array of spikelens EVENT_DTYPE, got {getattr(ev, 'dtype', ev)}")
     return ev
 
 
+def check_events(events: np.ndarray) -> CheckedEvents:
+    """Reject unsorted streams and bad polarities once; the read-only view every wrapper then trusts."""
+    if isinstance(events, CheckedEvents):
+        return events
+    ev = _dtype(events)
+    back, badp = kernels.check_stream(ev)
+    _raise_report(np.array([[back, badp]]))
+    out = ev.view(CheckedEvents)
+    out.flags.writeable = False
+    return out
+
+
+def _events(ev: np.ndarray) -> CheckedEvents:
+    return check_events(ev)
+
+
+def _sensor(sensor: SensorSize) -> tuple[int, int]:
+    try:
+        return sensor_size(sensor)
+    except (TypeError, ValueError) as e:
+        raise RefocusError(str(e)) from None
+
+
 def _roi(roi: Roi | None, height: int, width: int) -> Roi:
-    if height <= 0 or width <= 0:
-        raise RefocusError(f"sensor size must be positive, got {width}x{height}")
     if roi is None:
         return 0, 0, height, width
     y, x, h, w = (int(v) for v in roi)
@@ -88,14 +138,14 @@ def pack_frames(
     events: np.ndarray,
     rate: float | tuple[float, float],
     t_ref_us: int,
-    n_bins: int = 30,
-    sensor: tuple[int, int] = (260, 346),
+    n_bins: int,
+    sensor: SensorSize,
     roi: Roi | None = None,
     t_range: tuple[int, int] | None = None,
     dtype=np.int16,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Refocus with x' = x + rint((t - t_ref) * rate_x) (and y likewise), count into T x 2 x H x W.
+    """Refocus with x' = x + rint((t - t_ref) * rate_x) (and y likewise), count into T x 2 x H x W (0 = ON).
 
     ``rate`` is px/s along x, or (rate_x, rate_y). Bins split ``t_range``
     ([first event, last event + 1) by default) into equal integer-microsecond
@@ -104,14 +154,12 @@ def pack_frames(
     """
     ev = _events(events)
     n_bins = _bins(n_bins)
-    height, width = sensor
+    width, height = _sensor(sensor)
     y0, x0, h, w = _roi(roi, height, width)
     rx, ry = (rate, 0.0) if np.isscalar(rate) else rate
     frames = _out(out, (n_bins, 2, h, w), dtype)
     if ev.size == 0:
         return frames
-    if t_range is None and ev["t"][-1] < ev["t"][0]:
-        raise RefocusError("events are not sorted by time (the last is earlier than the first)")
     t0, t1 = (int(ev["t"][0]), int(ev["t"][-1]) + 1) if t_range is None else (int(t_range[0]), int(t_range[1]))
     if t1 <= t0:
         raise RefocusError(f"empty time range [{t0}, {t1})")
@@ -125,12 +173,9 @@ def pack_frames(
 
 def pack_frames_esai(
     events: np.ndarray,
-    fx: float,
-    v: float,
+    scene: SAIScene,
     depth: float,
-    t_ref_us: int,
     n_bins: int = 30,
-    sensor: tuple[int, int] = (260, 346),
     roi: Roi | None = None,
     dtype=np.float32,
     out: np.ndarray | None = None,
@@ -148,12 +193,12 @@ def pack_frames_esai(
     """
     ev = _events(events)
     n_bins = _bins(n_bins)
-    height, width = sensor
+    fx, v, t_ref_us = scene.fx, scene.v, scene.t_ref_us
+    width, height = _sensor(scene.sensor)
     y0, x0, h, w = _roi(roi, height, width)
-    if depth <= 0 or fx <= 0:
-        raise RefocusError(f"fx and depth must be positive, got fx={fx}, depth={depth}")
+    rate = scene.rate(depth)
     frames = _out(out, (n_bins, 2, h, w), dtype)
-    _check_shift(ev, t_ref_us, fx * v / depth)
+    _check_shift(ev, t_ref_us, rate)
     ref_s = int(t_ref_us) / 1e6
     if ev.size == 0:
         return frames
@@ -181,24 +226,26 @@ def pack_frames_esai(
     return frames
 
 
-def check_events(events: np.ndarray) -> np.ndarray:
-    """Reject unsorted streams and bad polarities once, for callers that make many passes."""
-    ev = _events(events)
-    back, badp = kernels.check_stream(ev)
-    _raise_report(np.array([[back, badp]]))
-    return ev
-
-
 def focal_stack_images(
     events: np.ndarray,
     rates: np.ndarray,
     t_ref_us: int,
-    sensor: tuple[int, int] = (260, 346),
+    sensor: SensorSize,
     roi: Roi | None = None,
     rates_y: np.ndarray | None = None,
 ) -> np.ndarray:
     """Event-count images (D x H x W, int32) refocused at each rate (px/s), in parallel over rates."""
-    return stack_checked(check_events(events), rates, t_ref_us, sensor, roi, rates_y)
+    ev = check_events(events)
+    width, height = _sensor(sensor)
+    y0, x0, h, w = _roi(roi, height, width)
+    rates = np.asarray(rates, np.float64).ravel()
+    ry = np.zeros_like(rates) if rates_y is None else np.asarray(rates_y, np.float64).ravel()
+    if ry.shape != rates.shape:
+        raise RefocusError("rates and rates_y must have the same length")
+    _check_shift(ev, t_ref_us, *rates, *ry)
+    out = np.zeros((rates.size, h, w), np.int32)
+    kernels.focal_stack(ev, int(t_ref_us), rates / 1e6, ry / 1e6, width, height, y0, x0, _block(rates.size, h * w), out)
+    return out
 
 
 #: Bytes of images one thread keeps hot while it refocuses a block of rates (about an L2 cache).
@@ -211,25 +258,11 @@ def _block(n_rates: int, pixels: int) -> int:
     return max(1, min(8, _BLOCK_BYTES // (4 * pixels), per_thread))
 
 
-def stack_checked(ev, rates, t_ref_us, sensor, roi=None, rates_y=None) -> np.ndarray:
-    """:func:`focal_stack_images` for events already through :func:`check_events` (autofocus sweeps)."""
-    height, width = sensor
-    y0, x0, h, w = _roi(roi, height, width)
-    rates = np.asarray(rates, np.float64).ravel()
-    ry = np.zeros_like(rates) if rates_y is None else np.asarray(rates_y, np.float64).ravel()
-    if ry.shape != rates.shape:
-        raise RefocusError("rates and rates_y must have the same length")
-    _check_shift(ev, t_ref_us, *rates, *ry)
-    out = np.zeros((rates.size, h, w), np.int32)
-    kernels.focal_stack(ev, int(t_ref_us), rates / 1e6, ry / 1e6, width, height, y0, x0, _block(rates.size, h * w), out)
-    return out
-
-
 def accumulate(
     events: np.ndarray,
     rate: float | tuple[float, float],
     t_ref_us: int,
-    sensor: tuple[int, int] = (260, 346),
+    sensor: SensorSize,
     roi: Roi | None = None,
 ) -> np.ndarray:
     """One refocused event-count image (H x W, int32), for display and sharpness scores."""
@@ -241,17 +274,17 @@ def polarity_images(
     events: np.ndarray,
     rate: float,
     t_ref_us: int,
-    sensor: tuple[int, int],
+    sensor: SensorSize,
     roi: Roi | None = None,
     skip: np.ndarray | None = None,
 ) -> np.ndarray:
-    """2 x H x W int64 counts (channel = polarity, 0 = OFF) refocused at ``rate`` px/s along x, leaving out
-    events from the True sensor pixels of ``skip``. Events already through :func:`check_events`.
+    """2 x H x W int64 counts (channel 0 = ON, 1 = OFF) refocused at ``rate`` px/s along x, leaving out
+    events from the True sensor pixels of ``skip``.
 
     The one pass the training-free reconstruction needs (rate 0 gives each pixel's own counts).
     """
     ev = _events(events)
-    height, width = sensor
+    width, height = _sensor(sensor)
     y0, x0, h, w = _roi(roi, height, width)
     skip = np.zeros((height, width), np.bool_) if skip is None else np.ascontiguousarray(skip, dtype=np.bool_)
     if skip.shape != (height, width):
@@ -285,14 +318,13 @@ def time_surface(
     events: np.ndarray,
     rate: float | tuple[float, float],
     t_ref_us: int,
-    sensor: tuple[int, int] = (260, 346),
+    sensor: SensorSize,
     tau_us: float = 50_000.0,
     t_now_us: int | None = None,
 ) -> np.ndarray:
     """Signed exponential time surface of the refocused events: p * exp(-(t_now - t_last) / tau), H x W."""
     ev = check_events(events)
-    height, width = sensor
-    _roi(None, height, width)
+    width, height = _sensor(sensor)
     if tau_us <= 0:
         raise RefocusError(f"tau must be positive, got {tau_us}")
     rx, ry = (rate, 0.0) if np.isscalar(rate) else rate

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import fft
 
+from spikelens.datasets.sai_scene import SAIScene
 from spikelens.refocus.frames import Roi, _roi, check_events, polarity_images
 
 #: Vertical smoothness relative to the horizontal data term.
@@ -95,12 +96,12 @@ def visibility(width: int, rate: float, t_span_us: tuple[int, int], t_ref_us: in
 
 
 def hot_pixel_mask(counts: np.ndarray, balance: float) -> np.ndarray:
-    """Sensor pixels (H x W bool) that fire one polarity only, from their own 2 x H x W (OFF, ON) counts.
+    """Sensor pixels (H x W bool) that fire one polarity only, from their own 2 x H x W (ON, OFF) counts.
 
     A real pixel sees edges pass both ways and ends near where it began; a hot one keeps firing one
     polarity: its imbalance |N_on - r N_off| is most of its events and more than a scene explains.
     """
-    off, on = counts[0].astype(np.float64), counts[1].astype(np.float64)
+    on, off = counts[0].astype(np.float64), counts[1].astype(np.float64)
     net = np.abs(on - balance * off)
     return (net > HOT_IMBALANCE) & (net > HOT_PURITY * (on + balance * off))
 
@@ -125,34 +126,33 @@ def solve_log(gradient: np.ndarray, smooth_y: float = SMOOTH_Y, screen: float = 
 
 def integrate(
     events: np.ndarray,
-    rate: float,
-    t_ref_us: int,
-    sensor: tuple[int, int],
+    scene: SAIScene,
+    depth: float,
     roi: Roi | None = None,
     *,
     span_us: tuple[int, int] | None = None,
     smooth_y: float = SMOOTH_Y,
     screen: float = SCREEN,
 ) -> Integrated:
-    """The training-free reconstruction: balanced signed sum at ``rate`` px/s, / n_visible, integrated.
+    """The training-free reconstruction: balanced signed sum refocused at ``depth``, / n_visible, integrated.
 
-    ``sensor`` is (height, width). ``span_us`` is the exposure (default: first to last event, which on a
+    ``span_us`` is the exposure (default: first to last event, which on a
     quiet sensor starts late, as a pixel must climb a whole threshold before it fires: n_visible then
     comes out short and the gradient long by the same factor). See the module docstring for the
     derivation and its corrections.
     """
     ev = check_events(events)
-    height, width = sensor
-    _, x0, _, w = _roi(roi, height, width)
+    rate, t_ref_us, sensor = scene.rate(depth), scene.t_ref_us, scene.sensor
+    _, x0, _, w = _roi(roi, sensor.height, sensor.width)
     own = polarity_images(ev, 0.0, t_ref_us, sensor)
-    hot = hot_pixel_mask(own, float(own[1].sum()) / max(float(own[0].sum()), 1.0))
+    hot = hot_pixel_mask(own, float(own[0].sum()) / max(float(own[1].sum()), 1.0))
     kept = own[:, ~hot].sum(axis=1)
-    r = float(kept[1]) / max(float(kept[0]), 1.0)
+    r = float(kept[0]) / max(float(kept[1]), 1.0)
     frames = polarity_images(ev, rate, t_ref_us, sensor, roi, hot)
-    signed = frames[1].astype(np.float32) - np.float32(r) * frames[0]
+    signed = frames[0].astype(np.float32) - np.float32(r) * frames[1]
     if span_us is None:
         span_us = (int(ev["t"][0]), int(ev["t"][-1])) if ev.size else (t_ref_us, t_ref_us)
-    vis = visibility(width, rate, span_us, t_ref_us, x0, w)
+    vis = visibility(sensor.width, rate, span_us, t_ref_us, x0, w)
     if rate < 0:  # the sensor sweeps the target the other way: every step is seen with the opposite sign
         signed = -signed
     seen = vis >= MIN_VISIBLE * max(float(vis.max()), 1e-9)

@@ -94,7 +94,7 @@ def _check_edges(ev, lo, hi, b, n_bins, report):
 
 @nb.njit(cache=True, nogil=True, parallel=True)
 def pack_frames(ev, t_ref, rate_x, rate_y, edges, roi_y, roi_x, top, out, report):
-    """Refocus and count events into out[bin, polarity, y - roi_y, x - roi_x].
+    """Refocus and count events into out[bin, 1 - polarity, y - roi_y, x - roi_x] (channel 0 = ON).
 
     rate_x / rate_y are px per microsecond; x' = x + rint((t - t_ref) * rate).
     Events whose shifted position leaves the ROI (which lies inside the
@@ -123,7 +123,7 @@ def pack_frames(ev, t_ref, rate_x, rate_y, edges, roi_y, roi_x, top, out, report
             yr = np.int64(e.y) - roi_y
             if shift_y:
                 yr += round_half_even(dt * rate_y)
-            _count(flat, base + pol * plane, xr, yr, w, h, top)
+            _count(flat, base + (1 - pol) * plane, xr, yr, w, h, top)  # channel 0 = ON
         if bad:
             _check(ev, lo, hi, report, b)
 
@@ -192,7 +192,7 @@ def pack_frames_esai(ev, ref_s, fx, v, depth, width, min_t, interval, edges, roi
             prev = e.t
             xr = _esai_x(e, ref_s, fx, v, depth, width) - roi_x
             yr = np.int64(e.y) - roi_y
-            _count(flat, base + pol * plane, xr, yr, w, h, top)
+            _count(flat, base + (1 - pol) * plane, xr, yr, w, h, top)  # channel 0 = ON
         if bad:
             _check(ev, lo, hi, report, b)
 
@@ -260,7 +260,7 @@ def mask_hits(ev, t_ref, rate_x, mask, out):
 
 @nb.njit(cache=True, nogil=True, parallel=True)
 def polarity_images(ev, t_ref, rate_x, skip, roi_y, roi_x, n_chunks, out, outside):
-    """out[c, y, x] += events of polarity c landing on (x, y) at rate_x (px/us), except those from a True
+    """out[1 - p, y, x] += events of polarity p landing on (x, y) at rate_x (px/us), except those from a True
     sensor pixel of ``skip`` (H x W). Threads take contiguous chunks of events into images of their own,
     summed at the end (one image would need atomics). outside[chunk] counts events off the sensor."""
     height, width = skip.shape
@@ -287,7 +287,7 @@ def polarity_images(ev, t_ref, rate_x, skip, roi_y, roi_x, n_chunks, out, outsid
             y -= roi_y
             if xr < 0 or xr >= w or y < 0 or y >= h:
                 continue
-            img[np.int64(e.p) * h * w + y * w + xr] += 1
+            img[(1 - np.int64(e.p)) * h * w + y * w + xr] += 1
         outside[c] = off
     flat = out.reshape(-1)
     for c in range(n_chunks):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spikelens.refocus.frames import Roi, _bins, _events, _raise_report, _roi, _top, surface_from_last
+from spikelens.refocus.frames import Roi, _bins, _dtype, _raise_report, _roi, _sensor, _top, surface_from_last
 
 
 def _count(frames: np.ndarray, index: tuple[np.ndarray, ...], top: float) -> np.ndarray:
@@ -32,14 +32,14 @@ def _shifted(ev: np.ndarray, rx: float, ry: float, t_ref_us: int) -> tuple[np.nd
 
 def _blank(events, n_bins, sensor, roi, dtype):
     """Checked events, zeroed frames, the ROI and the sensor size: what every packer starts from."""
-    ev = _events(events)
-    height, width = sensor
+    ev = _dtype(events)
+    width, height = _sensor(sensor)
     y0, x0, h, w = _roi(roi, height, width)
     return ev, np.zeros((_bins(n_bins), 2, h, w), dtype), (y0, x0, h, w), (height, width)
 
 
 def pack_frames_reference(
-    events, rate, t_ref_us, n_bins=30, sensor=(260, 346), roi: Roi | None = None, t_range=None, dtype=np.int16, out=None
+    events, rate, t_ref_us, n_bins, sensor, roi: Roi | None = None, t_range=None, dtype=np.int16, out=None
 ) -> np.ndarray:
     ev, frames, (y0, x0, h, w), (height, width) = _blank(events, n_bins, sensor, roi, dtype)
     n_bins = frames.shape[0]
@@ -53,11 +53,12 @@ def pack_frames_reference(
     keep = (t >= t0) & (t < t1) & (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
     keep &= (xs >= x0) & (xs < x0 + w) & (ys >= y0) & (ys < y0 + h)
     b = (t[keep] - t0) * n_bins // (t1 - t0)
-    return _count(frames, (b, ev["p"][keep].astype(np.int64), ys[keep] - y0, xs[keep] - x0), _top(dtype))
+    on_first = 1 - ev["p"][keep].astype(np.int64)  # channel 0 = ON
+    return _count(frames, (b, on_first, ys[keep] - y0, xs[keep] - x0), _top(dtype))
 
 
 def mask_hits_reference(events, rate, t_ref_us, mask) -> np.ndarray:
-    ev = _events(events)
+    ev = _dtype(events)
     mask = np.asarray(mask, bool)
     xs, ys = _shifted(ev, rate, 0.0, t_ref_us)
     inside = (xs >= 0) & (xs < mask.shape[1]) & (ys < mask.shape[0])
@@ -82,13 +83,13 @@ def filter_events_by_key(key, x1, x2, x3, start, end):
 
 
 def pack_frames_esai_reference(
-    events, fx, v, depth, t_ref_us, n_bins=30, sensor=(260, 346), roi: Roi | None = None, dtype=np.float32, out=None
+    events, scene, depth, n_bins=30, roi: Roi | None = None, dtype=np.float32, out=None
 ) -> np.ndarray:
     """E-SAI's pack_with_manual_refocus (dvs-whu/E-SAI, codes/Preprocess.py), transcribed line for line.
 
     Only the loading differs: ``eventData`` comes from our events (t back in
     seconds), ``opt`` from the arguments, and the result is stacked as
-    T x 2 x H x W (channel 0 = Neg, 1 = Pos) and saturated like our frames.
+    T x 2 x H x W (channel 0 = Pos, 1 = Neg) and saturated like our frames.
     The transcribed lines, as the reference has them::
 
         x = eventData['x'].astype(float)
@@ -126,7 +127,8 @@ def pack_frames_esai_reference(
         pos = np.reshape(pos, (T,H,W))
         neg = np.reshape(neg, (T,H,W))
     """
-    ev, frames, (roi_y, roi_x, roi_h, roi_w), (height, width) = _blank(events, n_bins, sensor, roi, dtype)
+    ev, frames, (roi_y, roi_x, roi_h, roi_w), (height, width) = _blank(events, n_bins, scene.sensor, roi, dtype)
+    fx, v, t_ref_us = scene.fx, scene.v, scene.t_ref_us
     if ev.size == 0:
         return frames
     _check(ev)
@@ -172,19 +174,17 @@ def pack_frames_esai_reference(
     neg = np.reshape(neg, (T, H, W))
     # -- end of the transcription --
 
-    frames[:, 0] = np.minimum(neg, _top(dtype))
-    frames[:, 1] = np.minimum(pos, _top(dtype))
+    frames[:, 0] = np.minimum(pos, _top(dtype))
+    frames[:, 1] = np.minimum(neg, _top(dtype))
     return frames
 
 
-def focal_stack_images_reference(
-    events, rates, t_ref_us, sensor=(260, 346), roi: Roi | None = None, rates_y=None
-) -> np.ndarray:
-    ev = _events(events)
+def focal_stack_images_reference(events, rates, t_ref_us, sensor, roi: Roi | None = None, rates_y=None) -> np.ndarray:
+    ev = _dtype(events)
     _check(ev)
     rates = np.asarray(rates, np.float64).ravel()
     ry = np.zeros_like(rates) if rates_y is None else np.asarray(rates_y, np.float64).ravel()
-    height, width = sensor
+    width, height = _sensor(sensor)
     y0, x0, h, w = _roi(roi, height, width)
     out = np.zeros((rates.size, h, w), np.int32)
     for d in range(rates.size):
@@ -194,15 +194,15 @@ def focal_stack_images_reference(
     return out
 
 
-def accumulate_reference(events, rate, t_ref_us, sensor=(260, 346), roi: Roi | None = None) -> np.ndarray:
+def accumulate_reference(events, rate, t_ref_us, sensor, roi: Roi | None = None) -> np.ndarray:
     rx, ry = (rate, 0.0) if np.isscalar(rate) else rate
     return focal_stack_images_reference(events, [rx], t_ref_us, sensor, roi, [ry])[0]
 
 
-def time_surface_reference(events, rate, t_ref_us, sensor=(260, 346), tau_us=50_000.0, t_now_us=None) -> np.ndarray:
-    ev = _events(events)
+def time_surface_reference(events, rate, t_ref_us, sensor, tau_us=50_000.0, t_now_us=None) -> np.ndarray:
+    ev = _dtype(events)
     _check(ev)
-    height, width = sensor
+    width, height = _sensor(sensor)
     rx, ry = (rate, 0.0) if np.isscalar(rate) else rate
     xs, ys = _shifted(ev, rx, ry, t_ref_us)
     keep = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
@@ -218,8 +218,8 @@ def time_surface_reference(events, rate, t_ref_us, sensor=(260, 346), tau_us=50_
 
 
 def polarity_images_reference(events, rate, t_ref_us, sensor, roi: Roi | None = None, skip=None) -> np.ndarray:
-    ev = _events(events)
-    height, width = sensor
+    ev = _dtype(events)
+    width, height = _sensor(sensor)
     y0, x0, h, w = _roi(roi, height, width)
     keep = np.ones(ev.size, bool) if skip is None else ~np.asarray(skip, bool)[ev["y"], ev["x"]]
     xs, ys = _shifted(ev, rate, 0.0, t_ref_us)
@@ -227,5 +227,5 @@ def polarity_images_reference(events, rate, t_ref_us, sensor, roi: Roi | None = 
     xr, yr = xs - x0, ys - y0
     keep &= (xr >= 0) & (xr < w) & (yr >= 0) & (yr < h)
     out = np.zeros((2, h, w), np.int64)
-    np.add.at(out, (ev["p"][keep].astype(np.int64), yr[keep], xr[keep]), 1)
+    np.add.at(out, (1 - ev["p"][keep].astype(np.int64), yr[keep], xr[keep]), 1)  # channel 0 = ON
     return out

@@ -109,21 +109,6 @@ def _cmd_refocus(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train_refocusnet(args: argparse.Namespace) -> int:
-    require("torch", "train-refocusnet")
-    from spikelens.pipelines.refocusnet import train_to_checkpoint
-    from spikelens.progress import cli_job
-
-    with cli_job("train", "epoch", args.quiet, args.epochs) as job:
-        report = train_to_checkpoint(args.output, args.samples, args.epochs, args.seed, job)
-    print(
-        f"APSE on {report.n_val} simulated validation scenes: "
-        f"RefocusNet {report.apse_net:.4f} px, autofocus {report.apse_autofocus:.4f} px"
-    )
-    print(f"wrote {report.path}")
-    return 0
-
-
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
     require("torch", "reconstruct")
     import numpy as np
@@ -504,15 +489,6 @@ def build_parser() -> argparse.ArgumentParser:
     rec.set_defaults(func=_cmd_record)
 
     _add_refocus(sub)
-    tr = sub.add_parser(
-        "train-refocusnet", help="train E-SAI's RefocusNet on simulated scenes; report APSE", formatter_class=_Formatter
-    )
-    tr.add_argument("-o", "--output", type=Path, required=True, help="checkpoint (.pt: state dict + config JSON)")
-    tr.add_argument("--samples", type=int, default=768, help="training scenes")
-    tr.add_argument("--epochs", type=int, default=25, help="training epochs")
-    tr.add_argument("--seed", type=int, default=0, help="seed of the scenes and the training")
-    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    tr.set_defaults(func=_cmd_train_refocusnet)
     _add_reconstruct(sub)
     cli_classify.add_parsers(sub, _Formatter)
     _add_simulate(sub)

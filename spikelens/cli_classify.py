@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from spikelens.datasets.sensor_size import SensorSize
 from spikelens.datasets.streams.sources import SYNTAX as SOURCE_HELP
 from spikelens.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, refuse_existing
 from spikelens.pipelines.extras import require
@@ -128,7 +129,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM ends like Ctrl-C: with the summary
     try:
-        check_sensor(model, (stream.meta.width, stream.meta.height), args.source, args.force)
+        check_sensor(model, SensorSize.of(stream.meta), args.source, args.force)
         summary = classify_stream(stream, model, args.hop_ms, args.smooth, show)
     except StreamError as exc:
         print(f"spikelens: stream lost: {exc}", file=sys.stderr)

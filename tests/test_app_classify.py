@@ -8,6 +8,7 @@ pytest.importorskip("PyQt6")
 import torch
 from PyQt6.QtCore import QThreadPool
 
+from spikelens.datasets import SensorSize
 from spikelens.datasets.detect import open_recording
 from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines.classification import classify_path
@@ -53,7 +54,7 @@ def test_classify_tab_decides_as_the_command_line(qtbot, window, gesture_file):
     panel.source.setCurrentText(str(gesture_file))
     seen = run_to_end(qtbot, panel)
     with open_recording(gesture_file) as rec:
-        ev, sensor = rec.load(), (rec.meta.width, rec.meta.height)
+        ev, sensor = rec.load(), SensorSize.of(rec.meta)
     ends, probs = classify_offline(load_model("gesture", "cpu"), ev, sensor, 100_000)
     assert [d.t_us for d in seen] == ends.tolist()
     assert [d.window_class for d in seen] == probs.argmax(axis=1).tolist()

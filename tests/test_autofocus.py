@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from test_refocus import SENSOR, streams
 
 from spikelens.cli import main
-from spikelens.datasets import write_h5
+from spikelens.datasets import SensorSize, write_h5
+from spikelens.datasets.sai_scene import SAIScene
 from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate, simulate_scene
 from spikelens.datasets.simulator.textures import OCCLUDERS, PHOTOS, PROCEDURAL
 from spikelens.refocus import autofocus, focal_stack, kernels, sharpness
@@ -31,7 +32,7 @@ N_SCENES = 20
 
 @given(ev=streams(), rate=st.floats(-5000, 5000), t_ref=st.integers(-10_000, 60_000), seed=st.integers(0, 2**31))
 def test_mask_hits_matches_reference(ev, rate, t_ref, seed):
-    mask = np.random.default_rng(seed).random(SENSOR) < 0.3
+    mask = np.random.default_rng(seed).random(SENSOR.shape) < 0.3
     np.testing.assert_array_equal(mask_hits(ev, rate, t_ref, mask), ref.mask_hits_reference(ev, rate, t_ref, mask))
 
 
@@ -41,10 +42,15 @@ def test_focal_stack_matches_reference_for_every_block_size(ev, t_ref, seed, blo
     rng = np.random.default_rng(seed)
     rx, ry = rng.uniform(-3000, 3000, 11), rng.uniform(-300, 300, 11)
     want = ref.focal_stack_images_reference(ev, rx, t_ref, SENSOR, rates_y=ry)
-    out = np.zeros((11, *SENSOR), np.int32)
-    kernels.focal_stack(check_events(ev), t_ref, rx / 1e6, ry / 1e6, SENSOR[1], SENSOR[0], 0, 0, block, out)
+    out = np.zeros((11, *SENSOR.shape), np.int32)
+    kernels.focal_stack(check_events(ev), t_ref, rx / 1e6, ry / 1e6, *SENSOR, 0, 0, block, out)
     np.testing.assert_array_equal(out, want)
     np.testing.assert_array_equal(focal_stack_images(ev, rx, t_ref, SENSOR, rates_y=ry), want)
+
+
+def sai(layers, v: float = CFG.v) -> SAIScene:
+    """The recording's scene for the simulator's layers."""
+    return SAIScene(fx=CFG.fx, v=v, t_ref_us=layers.t_ref_us, sensor=SensorSize(CFG.width, CFG.height))
 
 
 def _scene(seed: int, occluded: bool = True):
@@ -64,10 +70,10 @@ def occluded_results():
     out = []
     for seed in range(2000, 2000 + N_SCENES):
         scene, events, _ = _scene(seed)
-        found = autofocus(events, CFG.fx, CFG.v, scene.t_ref_us, (CFG.height, CFG.width))
+        found = autofocus(events, sai(scene))
         # the classic answer: the global contrast maximum over the same range
         depths = 1 / np.linspace(1 / 5.0, 1 / 0.1, 160)
-        sharpest = depths[np.argmax(sharpness(focal_stack(events[::4], CFG.fx, CFG.v, scene.t_ref_us, depths)))]
+        sharpest = depths[np.argmax(sharpness(focal_stack(events[::4], sai(scene), depths)))]
         out.append((scene, found, float(sharpest)))
     return out
 
@@ -107,14 +113,14 @@ def test_autofocus_reports_the_occluder_in_front(occluded_results):
 @pytest.mark.parametrize("seed", [2100, 2101, 2102, 2103])
 def test_autofocus_on_a_clean_scene_finds_its_one_plane(seed):
     scene, events, _ = _scene(seed, occluded=False)
-    r = autofocus(events, CFG.fx, CFG.v, scene.t_ref_us, (CFG.height, CFG.width))
+    r = autofocus(events, sai(scene))
     assert abs(r.depth - scene.depth) / scene.depth < 0.02
     assert r.occluder_depth is None and not r.occluded
 
 
 def test_autofocus_without_see_through_is_the_strongest_plane():
     scene, events, _ = _scene(2005)
-    r = autofocus(events, CFG.fx, CFG.v, scene.t_ref_us, (CFG.height, CFG.width), see_through=False)
+    r = autofocus(events, sai(scene), see_through=False)
     assert r.occluder_depth is None and r.behind_depths.size == 0
     assert min(abs(r.depth - d) / d for d in (scene.depth, scene.occluder_depth)) < 0.02
 
@@ -124,7 +130,7 @@ def test_autofocus_with_the_camera_moving_left():
     scene, events, _ = _scene(2001)
     ev = events.copy()
     ev["x"] = CFG.width - 1 - ev["x"]
-    r = autofocus(ev, CFG.fx, -CFG.v, scene.t_ref_us, (CFG.height, CFG.width))
+    r = autofocus(ev, sai(scene, v=-CFG.v))
     assert abs(r.depth - scene.depth) / scene.depth < 0.02 and r.rate < 0
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from spikelens.datasets import SensorSize
 from spikelens.datasets.detect import open_recording
 from spikelens.datasets.events import make_events
 from spikelens.hybrid_net.classify import ClassifierConfig, HybridClassifier
@@ -89,7 +90,7 @@ def test_spike_statistics_and_energy_by_hand():
 
 def test_bin_events_places_each_event_by_hand():
     ev = make_events([0, 99, 100, 250, 399, 400], [0, 127, 64, 10, 3, 5], [0, 127, 32, 20, 3, 5], [1, 0, 1, 0, 1, 1])
-    f = bin_events(ev, 0, 100, 4, (128, 128), 32)
+    f = bin_events(ev, 0, 100, 4, SensorSize(128, 128), 32)
     assert f.shape == (4, 2, 32, 32) and f.sum() == 5  # t = 400 is past the last bin
     assert f[0, 0, 0, 0] == 1 and f[0, 1, 31, 31] == 1  # ON is channel 0; 127 // 4 = 31
     assert f[1, 0, 8, 16] == 1 and f[2, 1, 5, 2] == 1 and f[3, 0, 0, 0] == 1
@@ -102,9 +103,9 @@ def test_a_tiny_training_run_lowers_the_loss_and_learns_direction(tmp_path):
     test = [bar_segment(i % 2, rng) for i in range(16)]
     model = cl.build_model(TINY, seed=0)
     cfg = cl.TrainConfig(epochs=6, batch=16, windows_per_segment=2, lr=1e-2)
-    history = cl.train(model, train, (32, 32), cfg, tmp_path / "bar.pt", "cpu")
+    history = cl.train(model, train, SensorSize(32, 32), cfg, tmp_path / "bar.pt", "cpu")
     assert history[-1] < 0.8 * history[0]
-    report = cl.evaluate(load_model(tmp_path / "bar.pt", "cpu"), test, (32, 32))
+    report = cl.evaluate(load_model(tmp_path / "bar.pt", "cpu"), test, SensorSize(32, 32))
     assert report["accuracy"] >= 0.8, report["confusion"]
     assert report["n"] == 16 and np.sum(report["confusion"]) == 16
     assert [layer["name"] for layer in report["spikes"]["layers"]] == ["stage1", "stage2"]
@@ -116,11 +117,11 @@ def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path):
     rng = np.random.default_rng(1)
     segs = [bar_segment(i % 2, rng) for i in range(8)]
     cfg = cl.TrainConfig(epochs=3, batch=4, windows_per_segment=1)
-    cl.train(cl.build_model(TINY, 0), segs, (32, 32), cfg, tmp_path / "whole.pt", "cpu")
+    cl.train(cl.build_model(TINY, 0), segs, SensorSize(32, 32), cfg, tmp_path / "whole.pt", "cpu")
     job = Job(lambda done, total, msg: job.cancel() if done > 2 else None)
     with pytest.raises(Cancelled):
-        cl.train(cl.build_model(TINY, 0), segs, (32, 32), cfg, tmp_path / "broken.pt", "cpu", job)
-    cl.train(cl.build_model(TINY, 0), segs, (32, 32), cfg, tmp_path / "broken.pt", "cpu", resume=True)
+        cl.train(cl.build_model(TINY, 0), segs, SensorSize(32, 32), cfg, tmp_path / "broken.pt", "cpu", job)
+    cl.train(cl.build_model(TINY, 0), segs, SensorSize(32, 32), cfg, tmp_path / "broken.pt", "cpu", resume=True)
     a, b = (load_model(tmp_path / n, "cpu").state_dict() for n in ("whole.pt", "broken.pt"))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -130,7 +131,7 @@ def real_events():
     from conftest import require_samples
 
     with open_recording(require_samples() / "sample.aedat4") as rec:  # DVXplorer, Unix-epoch microseconds
-        return rec.load(), (rec.meta.width, rec.meta.height)  # 0.59 s, 111,954 events
+        return rec.load(), SensorSize.of(rec.meta)  # 0.59 s, 111,954 events
 
 
 @pytest.mark.parametrize("hop_us", [25_000, 15_000])
@@ -183,9 +184,8 @@ def _ddp_rank(rank: int, port: int, out_dir: str) -> None:
         rng = np.random.default_rng(5)
         segs = [bar_segment(i % 2, rng) for i in range(8)]
         model = HybridClassifier(TINY)  # unseeded: DDP starts every rank from rank 0's weights
-        cl.train(
-            model, segs, (32, 32), cl.TrainConfig(epochs=2, batch=2, windows_per_segment=1), f"{out_dir}/d.pt", "cpu"
-        )
+        cfg = cl.TrainConfig(epochs=2, batch=2, windows_per_segment=1)
+        cl.train(model, segs, SensorSize(32, 32), cfg, f"{out_dir}/d.pt", "cpu")
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, f"{out_dir}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from spikelens.cli import main
+from spikelens.datasets import SensorSize
 from spikelens.datasets.collections.dvs_gesture import CLASSES, read_labels
 from spikelens.datasets.detect import open_recording
 from spikelens.hybrid_net.registry import load_model
@@ -118,7 +119,7 @@ def test_live_window_decisions_equal_offline_ones(gestures):
     rows, end, r = _live(str(rec), "--smooth", "1")
     assert r.returncode == 0, r.stderr
     with open_recording(rec) as f:
-        ev, sensor = f.load(), (f.meta.width, f.meta.height)
+        ev, sensor = f.load(), SensorSize.of(f.meta)
     ends, probs = classify_offline(load_model("gesture", "cpu"), ev, sensor, 100_000)
     assert [row["t_us"] for row in rows] == ends.tolist() and end["skipped"] == 0
     assert [row["window_class"] for row in rows] == probs.argmax(axis=1).tolist()

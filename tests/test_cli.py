@@ -101,12 +101,11 @@ def test_every_argument_has_help_and_defaults_show():
     missing = [name for name, a in _actions(parser) if not a.help]
     assert not missing
     text = {}
-    for cmd in (["simulate", "sai"], ["simulate", "gesture"], ["train-refocusnet"], ["refocus"], ["record"]):
+    for cmd in (["simulate", "sai"], ["simulate", "gesture"], ["refocus"], ["record"]):
         r = subprocess.run([sys.executable, "-m", "spikelens", *cmd, "--help"], capture_output=True, text=True)
         text[cmd[-1]] = " ".join(r.stdout.split())
     assert "(default: 10)" in text["sai"] and "(default: (346, 260))" in text["sai"]
     assert "(default: (1.5, 3.0))" in text["gesture"] and "(default: 0)" in text["gesture"]
-    assert "(default: 25)" in text["train-refocusnet"]
     assert "(--depth DEPTH | --auto)" in text["refocus"]
     assert "(default: None)" not in text["refocus"] and text["refocus"].count("(default: from the file") == 3
 

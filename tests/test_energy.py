@@ -10,6 +10,7 @@ import pytest
 import torch
 from test_classify import bar_segment
 
+from spikelens.datasets import SensorSize
 from spikelens.hybrid_net.energy import E_AC_PJ, E_MAC_PJ, conv_synops, energy
 from spikelens.hybrid_net.spiking_classify import SpikingClassifier, SpikingConfig
 from spikelens.pipelines import classification as cl
@@ -88,13 +89,14 @@ def test_the_spike_rate_regulariser_lowers_the_spike_rate(tmp_path):
     cfg = SpikingConfig(classes=("left", "right"), size=16, steps=4, window_us=400_000, channels=(4, 8), hidden=16)
     rng = np.random.default_rng(0)
     train = [bar_segment(i % 2, rng) for i in range(32)]
-    probe = torch.from_numpy(np.stack([cl.augment_window(s, cfg, (32, 32), rng, augment=False) for s in train]))
+    windows = [cl.augment_window(s, cfg, SensorSize(32, 32), rng, augment=False) for s in train]
+    probe = torch.from_numpy(np.stack(windows))
     rates = {}
     for weight in (0.0, 5.0):
         model = cl.build_model(cfg, seed=0)
         tcfg = cl.TrainConfig(epochs=8, batch=16, lr=1e-2, spike_rate=weight)  # long enough for the BN statistics
         before = torch.random.get_rng_state()
-        cl.train(model, train, (32, 32), tcfg, tmp_path / f"r{weight}.pt", "cpu")
+        cl.train(model, train, SensorSize(32, 32), tcfg, tmp_path / f"r{weight}.pt", "cpu")
         assert torch.equal(torch.random.get_rng_state(), before)  # seeded inside, the caller's generator untouched
         with torch.no_grad():
             model.eval()(probe.transpose(0, 1))

@@ -7,11 +7,14 @@ S / n_visible must give L / C back: a ramp's slope, a grating's shape.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from spikelens.datasets import make_events
-from spikelens.datasets.simulator.sai import SAIConfig, SAIScene, panorama_width, simulate_scene
+from spikelens.datasets import SensorSize, make_events
+from spikelens.datasets.sai_scene import SAIScene
+from spikelens.datasets.simulator.sai import SAIConfig, SAILayers, panorama_width, simulate_scene
 from spikelens.datasets.simulator.sensor import SensorParams
 from spikelens.datasets.simulator.textures import Occluder, occluder
 from spikelens.refocus import RefocusError, accumulate
@@ -20,6 +23,7 @@ from spikelens.refocus.frames import polarity_images
 from spikelens.refocus.integrate import integrate, log_to_uint8, physics_channels, solve_log, visibility
 
 W, H = 120, 48
+SENSOR = SensorSize(W, H)
 CFG = SAIConfig(W, H, fx=320.0, v=0.177, duration_us=600_000, sensor=SensorParams(noise_rate_hz=0.0))
 DEPTH = 0.8
 
@@ -38,12 +42,12 @@ def _scene(log_target, cover: float = 0.0, sensor: SensorParams | None = None, s
         occ = Occluder(occ.kind, occ.alpha, np.full_like(occ.shade, shade))
     else:
         occ = Occluder("none", np.zeros((H, ow), np.float32), np.zeros((H, ow), np.float32))
-    scene = SAIScene(target, occ, DEPTH, occ_depth, cfg)
+    scene = SAILayers(target, occ, DEPTH, occ_depth, cfg)
     events, _ = simulate_scene(scene, rng)
     # the target's log intensity on the output grid at t_ref (the panorama's centre window)
     centre = (pw - 1 - W) / 2
     truth = log_target(np.arange(W, dtype=np.float32) + np.float32(centre))
-    return events, scene.rate(DEPTH), scene.t_ref_us, truth
+    return events, SAIScene(fx=cfg.fx, v=cfg.v, t_ref_us=scene.t_ref_us, sensor=SENSOR), scene.rate(DEPTH), truth
 
 
 def _slope(log_row: np.ndarray, cols: slice) -> float:
@@ -57,8 +61,8 @@ SEEN = slice(30, 90)  # columns every sensor column of the sweep saw: n_visible 
 def test_ramp_gives_its_slope_in_threshold_units():
     """L = a x: g = a / C everywhere the target was seen, and the log map's slope is a / C."""
     a, c = 0.02, 0.2
-    events, rate, t_ref, _ = _scene(lambda x: a * x - 2.5, sensor=SensorParams(c, c, 0.0, noise_rate_hz=0.0))
-    r = integrate(events, rate, t_ref, (H, W), span_us=(0, CFG.duration_us), screen=0.0)
+    events, sai, _rate, _ = _scene(lambda x: a * x - 2.5, sensor=SensorParams(c, c, 0.0, noise_rate_hz=0.0))
+    r = integrate(events, sai, DEPTH, span_us=(0, CFG.duration_us), screen=0.0)
     g = r.gradient[:, SEEN]
     assert abs(float(g.mean()) - a / c) < 0.1 * a / c  # each target pixel gets 4 or 5 events: the mean
     slopes = [_slope(row, SEEN) for row in r.log]
@@ -82,8 +86,8 @@ def test_grating_behind_a_fence_is_recovered(shade):
         return amp * np.sin(2 * np.pi * x / period) - 1.5
 
     sensor = SensorParams(c, c, 0.01, noise_rate_hz=0.5)
-    events, rate, t_ref, truth = _scene(grating, cover=0.4, sensor=sensor, seed=1, shade=shade)
-    r = integrate(events, rate, t_ref, (H, W))
+    events, sai, rate, truth = _scene(grating, cover=0.4, sensor=sensor, seed=1, shade=shade)
+    r = integrate(events, sai, DEPTH)
     mean_row = r.log[:, SEEN].mean(0)
     want = truth[SEEN] - truth[SEEN].mean()
     got = mean_row - mean_row.mean()
@@ -93,7 +97,7 @@ def test_grating_behind_a_fence_is_recovered(shade):
     assert 0.3 < gain < 1.0  # 60 % of the views are open: the estimate shrinks by about that share
     rows = r.log[:, SEEN] - r.log[:, SEEN].mean(1, keepdims=True)  # every row: the same grating, no drift
     assert np.median([np.corrcoef(row, want)[0, 1] for row in rows]) > 0.75
-    acc = accumulate(events, rate, t_ref, (H, W))[:, SEEN].mean(0)
+    acc = accumulate(events, rate, sai.t_ref_us, SENSOR)[:, SEEN].mean(0)
     if shade > 0.1:
         assert abs(np.corrcoef(acc, want)[0, 1]) < corr - 0.3
 
@@ -107,8 +111,8 @@ def test_unequal_thresholds_are_balanced():
         return amp * np.sin(2 * np.pi * x / period) - 1.5
 
     sensor = SensorParams(0.12, 0.3, 0.0, noise_rate_hz=0.0)
-    events, rate, t_ref, truth = _scene(grating, cover=0.5, sensor=sensor, seed=2)
-    r = integrate(events, rate, t_ref, (H, W))
+    events, sai, _rate, truth = _scene(grating, cover=0.5, sensor=sensor, seed=2)
+    r = integrate(events, sai, DEPTH)
     assert r.balance == pytest.approx(0.3 / 0.12, rel=0.25)
     got = r.log[:, SEEN].mean(0)
     assert np.corrcoef(got, truth[SEEN])[0, 1] > 0.85
@@ -116,8 +120,8 @@ def test_unequal_thresholds_are_balanced():
 
 
 def test_hot_pixels_are_dropped_and_change_nothing():
-    events, rate, t_ref, _ = _scene(lambda x: 0.02 * x - 2.5)
-    clean = integrate(events, rate, t_ref, (H, W))
+    events, sai, _rate, _ = _scene(lambda x: 0.02 * x - 2.5)
+    clean = integrate(events, sai, DEPTH)
     rng = np.random.default_rng(3)
     hot = [(5, 10), (60, 30), (100, 40)]  # (x, y)
     extra = [
@@ -126,17 +130,17 @@ def test_hot_pixels_are_dropped_and_change_nothing():
     ]
     noisy = np.concatenate([events, *extra])
     noisy = noisy[np.argsort(noisy["t"], kind="stable")]
-    r = integrate(noisy, rate, t_ref, (H, W))
+    r = integrate(noisy, sai, DEPTH)
     assert r.hot_pixels >= len(hot)
     assert np.abs(r.log - clean.log).max() < 0.1 * np.ptp(clean.log)
 
 
 def test_physics_channels_do_not_depend_on_the_threshold():
     """Halving C doubles every count; each event twice is that exactly: the normalised channels agree."""
-    events, rate, t_ref, _ = _scene(lambda x: 0.5 * np.sin(x / 7.0) - 1.5, cover=0.3, seed=4)
+    events, sai, _rate, _ = _scene(lambda x: 0.5 * np.sin(x / 7.0) - 1.5, cover=0.3, seed=4)
     twice = np.repeat(events, 2)
-    a = physics_channels(integrate(events, rate, t_ref, (H, W)))
-    b = physics_channels(integrate(twice, rate, t_ref, (H, W)))
+    a = physics_channels(integrate(events, sai, DEPTH))
+    b = physics_channels(integrate(twice, sai, DEPTH))
     assert a.shape == (2, H, W)
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert np.sqrt(np.mean(a[1].astype(np.float64) ** 2)) == pytest.approx(1.0, rel=1e-4)
@@ -145,13 +149,13 @@ def test_physics_channels_do_not_depend_on_the_threshold():
 def test_other_direction_and_roi():
     """A camera moving along -x sees every step with the opposite sign; integrate undoes it. An ROI is the
     same crop of the full result's inputs."""
-    events, rate, t_ref, _ = _scene(lambda x: 0.02 * x - 2.5)
+    events, sai, _rate, _ = _scene(lambda x: 0.02 * x - 2.5)
     mirrored = events.copy()
     mirrored["x"] = W - 1 - events["x"]
-    r = integrate(mirrored, -rate, t_ref, (H, W))
+    r = integrate(mirrored, replace(sai, v=-sai.v), DEPTH)
     assert float(np.median(r.gradient[:, W - 90 : W - 30])) < 0  # the mirror's intensity falls along x
-    full = integrate(events, rate, t_ref, (H, W))
-    part = integrate(events, rate, t_ref, (H, W), roi=(4, 20, 32, 64))
+    full = integrate(events, sai, DEPTH)
+    part = integrate(events, sai, DEPTH, roi=(4, 20, 32, 64))
     np.testing.assert_array_equal(part.signed, full.signed[4:36, 20:84])
     np.testing.assert_array_equal(part.visibility, full.visibility[20:84])
 
@@ -187,13 +191,13 @@ def test_polarity_images_matches_its_reference():
         (250.0, (0, 0, 30, 50), None),
     ):
         np.testing.assert_array_equal(
-            polarity_images(ev, rate, 200_000, (30, 50), roi, sk),
-            ref.polarity_images_reference(ev, rate, 200_000, (30, 50), roi, sk),
+            polarity_images(ev, rate, 200_000, SensorSize(50, 30), roi, sk),
+            ref.polarity_images_reference(ev, rate, 200_000, SensorSize(50, 30), roi, sk),
         )
     with pytest.raises(RefocusError, match="outside"):
-        polarity_images(ev, 10.0, 0, (20, 50))
+        polarity_images(ev, 10.0, 0, SensorSize(50, 20))
     with pytest.raises(RefocusError, match="skip"):
-        polarity_images(ev, 10.0, 0, (30, 50), skip=np.zeros((3, 3), bool))
+        polarity_images(ev, 10.0, 0, SensorSize(50, 30), skip=np.zeros((3, 3), bool))
 
 
 def test_log_to_uint8_stretches_percentiles():

@@ -41,6 +41,7 @@ snn = pytest.importorskip("snntorch")
 from snntorch import utils as snn_utils  # noqa: E402
 from snntorch.import_nir import import_from_nir  # noqa: E402
 
+from spikelens.datasets import SensorSize  # noqa: E402
 from spikelens.hybrid_net.classify import ClassifierConfig, HybridClassifier  # noqa: E402
 from spikelens.hybrid_net.energy import energy  # noqa: E402
 from spikelens.hybrid_net.nir_export import export_nir, to_nir  # noqa: E402
@@ -248,7 +249,7 @@ def gesture_windows(tmp_path_factory):
     with open_recording(rec) as r:
         ev = r.load()
     segs = read_labels(rec.with_name(f"{rec.stem}_labels.csv"))
-    frames = [window_frames(ev, t0 + cfg.window_us, cfg, (128, 128)) for _, t0, _ in segs]
+    frames = [window_frames(ev, t0 + cfg.window_us, cfg, SensorSize(128, 128)) for _, t0, _ in segs]
     return torch.from_numpy(np.stack(frames)).transpose(0, 1), [c for c, _, _ in segs]
 
 

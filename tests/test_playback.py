@@ -6,6 +6,7 @@ from spikelens.datasets import FormatError, make_events, write_npz
 from spikelens.datasets.bundled import bundled_sample
 from spikelens.datasets.patterns import rotating_bar
 from spikelens.datasets.recording import RecordingMeta
+from spikelens.datasets.sensor_size import SensorSize
 from spikelens.pipelines import frames as fr
 from spikelens.pipelines.clock import Clock
 from spikelens.pipelines.images import write_png
@@ -38,7 +39,7 @@ def test_memory_and_spilled_sources_agree(bar_file):
             np.testing.assert_array_equal(small.window(t0, t1), spilled.window(t0, t1))
         np.testing.assert_array_equal(small.last_n(500_000, 777), spilled.last_n(500_000, 777))
         assert small.rate_hz.sum() * RATE_BIN_US / 1e6 == pytest.approx(50_000)
-        assert small.pixel_counts.sum() == 50_000 and small.sensor == (48, 64)
+        assert small.pixel_counts.sum() == 50_000 and small.sensor == SensorSize(64, 48)
     finally:
         temp = spilled._temp
         small.close()
@@ -74,14 +75,14 @@ def test_cancel_and_bad_files(bar_file, tmp_path):
 def test_render_modes():
     ev = make_events([10, 20, 30, 40], [1, 1, 2, 3], [0, 0, 0, 1], [1, 1, 0, 1])
     s = fr.FrameSettings(saturation=4)
-    pol = fr.render(ev, (2, 4), s, 50)
+    pol = fr.render(ev, SensorSize(4, 2), s, 50)
     assert pol[0, 1] == int(128 + 2 * 127 / 4) and pol[0, 2] == int(128 - 127 / 4) and pol[0, 0] == 128
-    count = fr.render(ev, (2, 4), fr.FrameSettings(mode="count", saturation=2), 50)
+    count = fr.render(ev, SensorSize(4, 2), fr.FrameSettings(mode="count", saturation=2), 50)
     assert count[0, 1] == 255 and count[0, 2] == 127 and count[1, 3] == 127
-    on = fr.render(ev, (2, 4), fr.FrameSettings(mode="on", saturation=1), 50)
-    off = fr.render(ev, (2, 4), fr.FrameSettings(mode="off", saturation=1), 50)
+    on = fr.render(ev, SensorSize(4, 2), fr.FrameSettings(mode="on", saturation=1), 50)
+    off = fr.render(ev, SensorSize(4, 2), fr.FrameSettings(mode="off", saturation=1), 50)
     assert on[0, 2] == 0 and off[0, 2] == 255 and off[0, 1] == 0
-    ts = fr.render(ev, (2, 4), fr.FrameSettings(mode="time_surface", tau_us=10.0), 40)
+    ts = fr.render(ev, SensorSize(4, 2), fr.FrameSettings(mode="time_surface", tau_us=10.0), 40)
     assert ts[1, 3] == 255 and ts[0, 2] < 128 and 128 < ts[0, 1] < ts[1, 3] and ts[0, 0] == 128
 
 

@@ -77,16 +77,17 @@ def test_reconstruct_beats_the_accumulation_baseline(dataset, trained, tmp_path,
 
 
 def test_frames_are_esai_order_on_first(dataset):
-    """Channel 0 is ON (E-SAI's Pos): the packed frames swapped from our polarity-indexed order."""
+    """Channel 0 is ON, E-SAI's ``Pos`` (its transcription's ``pos``), in what the networks read."""
     from spikelens.datasets import open_recording
-    from spikelens.refocus import pack_frames_esai
+    from spikelens.refocus import reference as ref
 
     f = sorted((dataset / "train").glob("*.npy"))[0]
     s = load_sample(f, bins=5)
     with open_recording(f) as rec:
-        ev, x = rec.load(), rec.meta.extra
-    ours = pack_frames_esai(ev, x["fx"], x["v"], s.depth, s.scene.t_ref_us, 5, (50, 66), dtype=np.int16)
-    assert torch.equal(torch.from_numpy(s.frames[:, 0]), torch.from_numpy(ours[:, 1]))
+        ev = rec.load()
+    esai = ref.pack_frames_esai_reference(ev, s.scene, s.depth, 5)
+    np.testing.assert_array_equal(s.frames, esai)
+    assert s.frames[:, 0].sum() == np.count_nonzero(ev["p"] == 1)  # E-SAI keeps every event: all ON in 0
 
 
 def test_reconstruct_refuses_a_file_without_sai_metadata(tmp_path, capsys):

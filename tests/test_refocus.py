@@ -3,15 +3,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spikelens.datasets import RecordingMeta, make_events
+from spikelens.datasets import RecordingMeta, SensorSize, make_events
 from spikelens.datasets.patterns import random_events, sai_points
 from spikelens.datasets.sai_scene import SAIScene
+from spikelens.datasets.sensor_size import DAVIS346
 from spikelens.refocus import (
     ESAI_TEST_ROI,
+    CheckedEvents,
     RefocusError,
-    SAIGeometry,
     accumulate,
     autofocus,
+    check_events,
     depth_for_rate,
     focal_stack,
     pack_frames,
@@ -22,7 +24,11 @@ from spikelens.refocus import (
 )
 from spikelens.refocus import reference as ref
 
-SENSOR = (26, 34)
+SENSOR = SensorSize(34, 26)
+
+
+def scene(t_ref: int, sensor: SensorSize = SENSOR, fx: float = 320.0, v: float = 0.177) -> SAIScene:
+    return SAIScene(fx=fx, v=v, t_ref_us=t_ref, sensor=sensor)
 
 
 @st.composite
@@ -32,8 +38,8 @@ def streams(draw, max_size=300):
     rng = np.random.default_rng(seed)
     ev = make_events(
         np.sort(rng.integers(0, draw(st.integers(1, 50_000)), n)),
-        rng.integers(0, SENSOR[1], n),
-        rng.integers(0, SENSOR[0], n),
+        rng.integers(0, SENSOR.width, n),
+        rng.integers(0, SENSOR.height, n),
         rng.integers(0, 2, n) if draw(st.booleans()) else np.full(n, draw(st.integers(0, 1))),  # all-ON/all-OFF too
     )
     return ev
@@ -64,7 +70,7 @@ def test_pack_frames_matches_reference(ev, rate, n_bins, roi, t_ref):
 )
 @pytest.mark.slow
 def test_esai_mode_matches_transcription(ev, depth, n_bins, roi, t_ref):
-    args = (ev, 320.0, 0.177, depth, t_ref, n_bins, SENSOR, roi)
+    args = (ev, scene(t_ref), depth, n_bins, roi)
     np.testing.assert_array_equal(pack_frames_esai(*args), ref.pack_frames_esai_reference(*args))
 
 
@@ -81,37 +87,37 @@ def test_images_match_reference(ev, rate, t_ref):
 def test_edge_cases_single_event_borders_and_t1():
     ev = make_events([5], [33], [25], [1])  # one event in the bottom-right corner
     f = pack_frames(ev, 0.0, 0, 1, SENSOR)
-    assert f.shape == (1, 2, 26, 34) and f[0, 1, 25, 33] == 1 and f.sum() == 1
+    assert f.shape == (1, 2, 26, 34) and f[0, 0, 25, 33] == 1 and f.sum() == 1  # ON: channel 0
     assert pack_frames(ev, 1e6, 0, 1, SENSOR).sum() == 0  # shifted off the sensor: dropped
     assert pack_frames(make_events([], [], [], []), 50.0, 0, 4, SENSOR).sum() == 0
-    esai = pack_frames_esai(ev, 320, 0.177, 1.0, 5, 3, SENSOR)
-    assert esai[0, 1, 25, 33] == 1  # a single event: zero interval, bin 0
+    esai = pack_frames_esai(ev, scene(5), 1.0, 3)
+    assert esai[0, 0, 25, 33] == 1  # a single event: zero interval, bin 0
 
 
 def test_manual_refocus_formula_and_bins():
     # x' = x + rint((t - t_ref) * rate); rate 1e5 px/s = 0.1 px/us
     ev = make_events([0, 10, 24, 35, 39], [10, 10, 10, 10, 10], [1, 1, 1, 1, 1], [1, 0, 1, 1, 0])
     f = pack_frames(ev, 1e5, 20, 4, SENSOR)  # bins of 10 us over [0, 40)
-    assert f[0, 1, 1, 8] == 1 and f[1, 0, 1, 9] == 1 and f[2, 1, 1, 10] == 1
-    assert f[3, 1, 1, 12] == 1 and f[3, 0, 1, 12] == 1  # 11.5 and 11.9 round to 12 (11.5: half to even)
+    assert f[0, 0, 1, 8] == 1 and f[1, 1, 1, 9] == 1 and f[2, 0, 1, 10] == 1  # channel 0 = ON
+    assert f[3, 0, 1, 12] == 1 and f[3, 1, 1, 12] == 1  # 11.5 and 11.9 round to 12 (11.5: half to even)
     assert f.sum() == 5
 
 
 def test_saturation_instead_of_wraparound():
     ev = make_events(np.arange(40_000), np.zeros(40_000), np.zeros(40_000), np.ones(40_000))
-    assert pack_frames(ev, 0.0, 0, 1, SENSOR)[0, 1, 0, 0] == 32767
-    assert pack_frames(ev, 0.0, 0, 1, SENSOR, dtype=np.int32)[0, 1, 0, 0] == 40_000
+    assert pack_frames(ev, 0.0, 0, 1, SENSOR)[0, 0, 0, 0] == 32767
+    assert pack_frames(ev, 0.0, 0, 1, SENSOR, dtype=np.int32)[0, 0, 0, 0] == 40_000
 
 
 def test_esai_keeps_events_shifted_off_the_sensor_at_their_original_x():
     """E-SAI: ``valid_ind = (x+shift_x >= 0) * (x+shift_x < img_size[1]); x[valid_ind] += shift_x[valid_ind]``."""
     ev = make_events([0, 1_000_000], [0, 5], [2, 2], [1, 1])  # the first would shift to x = -28
-    f = pack_frames_esai(ev, 320, 0.177, 1.0, 500_000, 1, SENSOR)
-    assert f.sum() == 2 and f[0, 1, 2, 0] == 1 and f[0, 1, 2, 33] == 1  # the second shifts to 5 + 28 = 33
+    f = pack_frames_esai(ev, scene(500_000), 1.0, 1)
+    assert f.sum() == 2 and f[0, 0, 2, 0] == 1 and f[0, 0, 2, 33] == 1  # the second shifts to 5 + 28 = 33
     # bins span ALL events (minT/maxT before any filtering), so a crop does not move the bin edges
     ev = make_events([0, 500_000, 1_000_000], [0, 20, 20], [2, 2, 2], [1, 1, 0])
-    cropped = pack_frames_esai(ev, 320, 0.177, 100.0, 500_000, 2, SENSOR, roi=(0, 10, 26, 24))
-    assert cropped[1, 1, 2, 10] == 1 and cropped[1, 0, 2, 10] == 1 and cropped.sum() == 2
+    cropped = pack_frames_esai(ev, scene(500_000), 100.0, 2, roi=(0, 10, 26, 24))
+    assert cropped[1, 0, 2, 10] == 1 and cropped[1, 1, 2, 10] == 1 and cropped.sum() == 2
 
 
 @pytest.mark.slow
@@ -122,9 +128,9 @@ def test_esai_mode_is_bit_identical_on_simulated_scenes(seed):
 
     rng = np.random.default_rng(seed)
     events, meta = simulate_scene(make_scene("procedural:shapes:7", rng, SAIConfig(duration_us=400_000)), rng)
-    x = meta.extra
+    sai = SAIScene.from_events(meta, events)
     for roi in (None, (2, 45, 256, 256)):
-        args = (events, x["fx"], x["v"], x["depth"], x["t_ref_us"], 30, (260, 346), roi)
+        args = (events, sai, sai.depth, 30, roi)
         np.testing.assert_array_equal(pack_frames_esai(*args), ref.pack_frames_esai_reference(*args))
 
 
@@ -145,17 +151,38 @@ def test_bad_inputs_raise_refocus_error():
     with pytest.raises(RefocusError, match="depth must be positive"):
         shift_rate(320, 0.177, 0)
     with pytest.raises(RefocusError, match="not sorted"):
-        autofocus(ev[::-1].copy(), 320, 0.177, 0, SENSOR)
+        autofocus(ev[::-1].copy(), scene(0))
+    with pytest.raises(RefocusError, match="SensorSize"):
+        pack_frames(ev, 10.0, 0, 4, (26, 34))  # a bare tuple has no order: refused, never transposed
 
 
 def test_geometry():
     assert shift_rate(320, 0.177, 1.0) == pytest.approx(56.64)
     assert depth_for_rate(320, 0.177, 56.64) == pytest.approx(1.0)
     meta = RecordingMeta(None, "esai-npy", 346, 260, extra={"fx": 320.0, "v": 0.177, "t_ref_us": 5, "depth": 1.2})
-    g = SAIGeometry.from_scene(SAIScene.from_meta(meta, (0, 100)))
-    assert (g.fx, g.t_ref_us, g.depth) == (320.0, 5, 1.2) and g.rate(1.2) == pytest.approx(320 * 0.177 / 1.2)
+    g = SAIScene.from_meta(meta, (0, 100)).require_geometry()
+    assert (g.fx, g.t_ref_us, g.depth, g.sensor) == (320.0, 5, 1.2, DAVIS346)
+    assert g.rate(1.2) == pytest.approx(320 * 0.177 / 1.2) and g.rate(np.inf) == 0.0
     with pytest.raises(RefocusError, match="no SAI metadata"):
-        SAIGeometry.from_scene(SAIScene.from_meta(RecordingMeta(None, "x", 1, 1), (0, 100)))
+        SAIScene.from_meta(RecordingMeta(None, "x", 1, 1), (0, 100)).require_geometry()
+    with pytest.raises(RefocusError, match="no SAI metadata"):
+        SAIScene.from_meta(RecordingMeta(None, "x", 1, 1), (0, 100)).rate(1.0)
+    with pytest.raises(TypeError, match="SensorSize"):
+        SAIScene(fx=1.0, v=1.0, t_ref_us=0, sensor=(260, 346))
+
+
+def test_checked_events_are_checked_once_and_stay_checked_only_while_sorted():
+    ev = random_events(1000, 34, 26)
+    ok = check_events(ev)
+    assert isinstance(ok, CheckedEvents) and check_events(ok) is ok and not ok.flags.writeable
+    with pytest.raises(ValueError):
+        ok["t"][0] = 5  # read-only: nothing can unsort it in place
+    assert isinstance(ok[10:500], CheckedEvents) and isinstance(ok[::3], CheckedEvents)
+    assert isinstance(ok[ok["p"] == 1], CheckedEvents)  # a boolean selection keeps the order
+    for unordered in (ok[::-1], ok[np.array([5, 1, 3])], np.concatenate([ok, ok]), ok["t"]):
+        assert not isinstance(unordered, CheckedEvents)
+    with pytest.raises(RefocusError, match="not sorted"):
+        accumulate(ok[::-1], 0.0, 0, SENSOR)  # the reversed view is checked again, and refused
 
 
 def test_sai_scene_reads_metadata_in_one_place():
@@ -175,7 +202,7 @@ def test_sai_scene_reads_metadata_in_one_place():
 @pytest.mark.parametrize("depth", [0.6, 1.0, 1.7])
 def test_autofocus_finds_the_textured_plane_behind_an_occluder(depth):
     ev, t_ref = sai_points(depth=depth, occluder_depth=0.35, n_events=300_000, seed=int(depth * 10))
-    result = autofocus(ev, 320, 0.177, t_ref)
+    result = autofocus(ev, scene(t_ref, DAVIS346))
     assert abs(result.depth - depth) / depth < 0.02
     assert result.occluded and abs(result.occluder_depth - 0.35) / 0.35 < 0.02
     assert np.all(np.diff(result.depths) >= 0) and np.all(np.diff(result.behind_depths) >= 0)
@@ -186,7 +213,7 @@ def test_autofocus_finds_the_textured_plane_behind_an_occluder(depth):
 
 def test_focal_stack_is_sharpest_at_the_true_depth():
     ev, t_ref = sai_points(depth=1.0, occluder_depth=None, n_events=200_000, seed=1)
-    stack = focal_stack(ev, 320, 0.177, t_ref, [0.8, 0.9, 1.0, 1.1, 1.25])
+    stack = focal_stack(ev, scene(t_ref, DAVIS346), [0.8, 0.9, 1.0, 1.1, 1.25])
     for metric in ("variance", "gradient", "squares"):
         assert int(np.argmax(sharpness(stack, metric))) == 2
     with pytest.raises(RefocusError, match="unknown sharpness"):
@@ -195,7 +222,7 @@ def test_focal_stack_is_sharpest_at_the_true_depth():
 
 def test_esai_test_roi_fits_davis346():
     ev, t_ref = sai_points(n_events=50_000, seed=2)
-    f = pack_frames_esai(ev, 320, 0.177, 1.0, t_ref, 30, (260, 346), ESAI_TEST_ROI)
+    f = pack_frames_esai(ev, scene(t_ref, DAVIS346), 1.0, 30, ESAI_TEST_ROI)
     assert f.shape == (30, 2, 256, 256) and f.dtype == np.float32 and f.sum() > 0
 
 

@@ -6,6 +6,8 @@ from spikelens.cli import main
 from spikelens.datasets import RecordingMeta, write_h5
 from spikelens.datasets.formats.esai import write_esai
 from spikelens.datasets.patterns import sai_points
+from spikelens.datasets.sai_scene import SAIScene
+from spikelens.datasets.sensor_size import DAVIS346
 from spikelens.refocus import pack_frames, shift_rate
 from spikelens.refocus.reference import pack_frames_esai_reference
 
@@ -23,9 +25,9 @@ def test_refocus_at_given_depth_writes_pos_neg(tmp_path, capsys):
     out, png = tmp_path / "r.npz", tmp_path / "r.png"
     assert main(["refocus", str(path), "--depth", "1.2", "--bins", "8", "-o", str(out), "--png", str(png)]) == 0
     z = np.load(out)
-    want = pack_frames(ev, shift_rate(320, 0.177, 1.2), t_ref, 8, (260, 346))
-    np.testing.assert_array_equal(z["pos"], want[:, 1])
-    np.testing.assert_array_equal(z["neg"], want[:, 0])
+    want = pack_frames(ev, shift_rate(320, 0.177, 1.2), t_ref, 8, DAVIS346)
+    np.testing.assert_array_equal(z["pos"], want[:, 0])  # channel 0 = ON
+    np.testing.assert_array_equal(z["neg"], want[:, 1])
     assert z["pos"].dtype == np.int16 and float(z["depth"]) == 1.2
     img = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
     assert img.shape == (260, 346) and img.max() == 255
@@ -41,9 +43,10 @@ def test_refocus_auto_esai_compat_roi(tmp_path, capsys):
     z = np.load(out)
     assert z["pos"].shape == (30, 256, 256)
     assert abs(float(z["depth"]) - 1.2) < 0.024
-    want = pack_frames_esai_reference(ev, 320, 0.177, float(z["depth"]), t_ref, 30, (260, 346), (2, 45, 256, 256))
-    np.testing.assert_array_equal(z["neg"], want[:, 0])
-    np.testing.assert_array_equal(z["pos"], want[:, 1])
+    scene = SAIScene(fx=320.0, v=0.177, t_ref_us=t_ref, sensor=DAVIS346)
+    want = pack_frames_esai_reference(ev, scene, float(z["depth"]), 30, (2, 45, 256, 256))
+    np.testing.assert_array_equal(z["pos"], want[:, 0])
+    np.testing.assert_array_equal(z["neg"], want[:, 1])
 
 
 @pytest.mark.parametrize("roi", [None, ("2", "45", "256", "256")])
@@ -60,11 +63,10 @@ def test_refocus_esai_compat_at_a_given_depth_is_the_transcription(tmp_path, roi
     args = ["refocus", str(path), "--depth", "0.9", "--esai-compat", "-o", str(out)]
     assert main(args + (["--roi", *roi] if roi else [])) == 0
     z = np.load(out)
-    x = meta.extra
     roi_t = tuple(int(v) for v in roi) if roi else None
-    want = pack_frames_esai_reference(events, x["fx"], x["v"], 0.9, x["t_ref_us"], 30, (260, 346), roi_t)
-    np.testing.assert_array_equal(z["neg"], want[:, 0])
-    np.testing.assert_array_equal(z["pos"], want[:, 1])
+    want = pack_frames_esai_reference(events, SAIScene.from_events(meta, events), 0.9, 30, roi_t)
+    np.testing.assert_array_equal(z["pos"], want[:, 0])
+    np.testing.assert_array_equal(z["neg"], want[:, 1])
 
 
 def test_refocus_without_sai_metadata_needs_fx_and_v(tmp_path, capsys):
@@ -91,3 +93,19 @@ def test_refocus_refuses_an_output_named_for_another_format(tmp_path, capsys, fl
     err = capsys.readouterr().err
     assert name in err and "name the file" in err
     assert not (tmp_path / name).exists() and not (tmp_path / "x.npz").exists()
+
+
+def test_a_request_checks_its_events_once_at_the_door(tmp_path, monkeypatch):
+    """Autofocus, packing, the image and the physics pass all trust the events open_sai checked."""
+    from spikelens.pipelines.reconstruction import load_sample
+    from spikelens.pipelines.sai import refocus_recording
+    from spikelens.refocus import frames
+
+    path, _, _ = esai_file(tmp_path)
+    calls = []
+    real = frames.kernels.check_stream
+    monkeypatch.setattr(frames.kernels, "check_stream", lambda ev: calls.append(ev.size) or real(ev))
+    refocus_recording(path, None, esai_compat=True, with_image=True)  # autofocus + E-SAI packing + image
+    assert len(calls) == 1
+    load_sample(path, auto=True)  # autofocus + packing + integrate + accumulation
+    assert len(calls) == 2

@@ -6,6 +6,7 @@ import pytest
 from spikelens.cli import main
 from spikelens.datasets import open_recording
 from spikelens.datasets.collections import DVSGesture, ESAIDataset
+from spikelens.datasets.sai_scene import SAIScene
 from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
 from spikelens.pipelines.simulate import write_sai_dataset
 from spikelens.refocus.autofocus import focal_stack, sharpness
@@ -20,7 +21,7 @@ def test_refocus_at_true_depth_beats_ten_percent_off(source, seed):
     events, meta = simulate_scene(scene, rng)
     assert meta.extra["depth"] == scene.depth and 0.3 <= meta.extra["occluder_coverage"] <= 0.7
     d = scene.depth
-    stack = focal_stack(events, SMALL.fx, SMALL.v, scene.t_ref_us, np.array([0.9 * d, d, 1.1 * d]), (96, 128))
+    stack = focal_stack(events, SAIScene.from_events(meta, events), np.array([0.9 * d, d, 1.1 * d]))
     for metric in ("variance", "gradient"):
         s = sharpness(stack, metric)
         assert s[1] > s[0] and s[1] > s[2], (metric, s)

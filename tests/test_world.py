@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from spikelens.datasets import SensorSize
 from spikelens.datasets.simulator.world import (
     CROSS_DOMAIN,
     HELD_OUT_PHOTOS,
@@ -72,10 +73,10 @@ def test_bandwidth_limit_lags_more_in_the_dark():
 def test_training_on_the_world_lowers_the_loss_on_the_cross_domain_split(tmp_path):
     """A few epochs on the open-ended world reduce the L1 error on crops of a world it never drew from
     (held-out photographs, foliage, thresholds and noise outside the training ranges)."""
-    size = (96, 64)
+    size = SensorSize(96, 64)
     train_cache, cross_cache = tmp_path / "train.h5", tmp_path / "cross.h5"
-    prepare_world(train_cache, 20, seed=1, crop=64, crops_per_scene=2, bins=8, size=size)
-    prepare_world(cross_cache, 4, seed=2, split="cross", crop=64, crops_per_scene=2, bins=8, size=size)
+    prepare_world(train_cache, 20, seed=1, crop=64, crops_per_scene=2, bins=8, sensor=size)
+    prepare_world(cross_cache, 4, seed=2, split="cross", crop=64, crops_per_scene=2, bins=8, sensor=size)
 
     def cross_l1(model) -> float:
         pairs = PreparedPairs(cross_cache, crop=64, augment=False)

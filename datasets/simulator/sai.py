@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from spikelens.datasets.recording import RecordingMeta
+from spikelens.datasets.sai_scene import ESAI_FX, ESAI_V, shift_rate
+from spikelens.datasets.sensor_size import DAVIS346
 from spikelens.datasets.simulator.sensor import SensorParams, frame_times, simulate
 from spikelens.datasets.simulator.textures import OCCLUDERS, Occluder, occluder, target_image
 
-DAVIS346 = (346, 260)
 Render = Callable[[int], np.ndarray]
 
 
@@ -26,10 +27,10 @@ Render = Callable[[int], np.ndarray]
 class SAIConfig:
     """Camera and scene ranges; each sample draws depth, occluder and coverage inside them."""
 
-    width: int = DAVIS346[0]
-    height: int = DAVIS346[1]
-    fx: float = 320.0
-    v: float = 0.177
+    width: int = DAVIS346.width
+    height: int = DAVIS346.height
+    fx: float = ESAI_FX
+    v: float = ESAI_V
     duration_us: int = 1_000_000
     depth_range: tuple[float, float] = (0.5, 2.0)
     #: occluder depth as a fraction of the target's
@@ -62,7 +63,10 @@ def _shifted(panorama: np.ndarray, width: int, shift: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class SAIScene:
+class SAILayers:
+    """What the simulator renders: the target and occluder panoramas at their depths (the recording's
+    :class:`~spikelens.datasets.sai_scene.SAIScene` is read back from the metadata it writes)."""
+
     target: np.ndarray  # H x (W + travel) panorama
     occluder: Occluder  # H x (W + travel) layer
     depth: float
@@ -75,7 +79,7 @@ class SAIScene:
 
     def rate(self, depth: float) -> float:
         """Image speed (px/s) of a plane at ``depth``."""
-        return self.config.fx * self.config.v / depth
+        return shift_rate(self.config.fx, self.config.v, depth)
 
     def _offset(self, panorama: np.ndarray, depth: float, t_us: int) -> float:
         centre = (panorama.shape[1] - 1 - self.config.width) / 2
@@ -100,7 +104,7 @@ def panorama_width(cfg: SAIConfig, depth: float) -> int:
     return cfg.width + int(np.ceil(cfg.fx * cfg.v / depth * cfg.duration_us * 1e-6)) + 4
 
 
-def make_scene(source: str, rng: np.random.Generator, config: SAIConfig | None = None) -> SAIScene:
+def make_scene(source: str, rng: np.random.Generator, config: SAIConfig | None = None) -> SAILayers:
     """Draw depths, coverage and occluder kind for ``source`` (see :func:`.textures.target_image`)."""
     cfg = config or SAIConfig()
     lo, hi = cfg.depth_range
@@ -109,7 +113,7 @@ def make_scene(source: str, rng: np.random.Generator, config: SAIConfig | None =
     target = target_image(source, cfg.height, panorama_width(cfg, depth), rng)
     kind = OCCLUDERS[int(rng.integers(len(OCCLUDERS)))]
     occ = occluder(kind, cfg.height, panorama_width(cfg, occ_depth), float(rng.uniform(*cfg.coverage_range)), rng)
-    return SAIScene(target, occ, depth, occ_depth, cfg)
+    return SAILayers(target, occ, depth, occ_depth, cfg)
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
@@ -117,7 +121,7 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
 
 
 def simulate_scene(
-    scene: SAIScene, rng: np.random.Generator, front_end: Callable[[Render], Render] | None = None
+    scene: SAILayers, rng: np.random.Generator, front_end: Callable[[Render], Render] | None = None
 ) -> tuple[np.ndarray, RecordingMeta]:
     """Events plus E-SAI metadata: fx, v, depth, t_ref, the occlusion-free target and occluded APS frames.
 

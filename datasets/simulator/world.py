@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from spikelens.datasets.simulator.sai import SAIConfig, SAIScene, panorama_width
+from spikelens.datasets.simulator.sai import SAIConfig, SAILayers, panorama_width
 from spikelens.datasets.simulator.sensor import SensorParams
 from spikelens.datasets.simulator.textures import (
     PHOTOS,
@@ -165,7 +165,7 @@ def bandwidth_limited(render: Callable[[int], np.ndarray], tau_us: float) -> Cal
 
 @dataclass(frozen=True)
 class WorldScene:
-    scene: SAIScene
+    scene: SAILayers
     source: str
     #: the depth the network input is refocused at: the truth with autofocus-sized error
     focus_depth: float
@@ -205,5 +205,5 @@ def draw_scene(split: WorldSplit, rng: np.random.Generator, width: int = 346, he
     occ = world_occluder(kind, height, panorama_width(cfg, occ_depth), float(rng.uniform(*split.coverage)), rng)
     focus = depth * float(1 + rng.uniform(-split.depth_error, split.depth_error))
     tau = float(rng.uniform(200, 2000)) if rng.random() < split.low_light else 0.0
-    scene = SAIScene(target, occ, depth, occ_depth, replace(cfg, depth_range=(depth, depth)))
+    scene = SAILayers(target, occ, depth, occ_depth, replace(cfg, depth_range=(depth, depth)))
     return WorldScene(scene, source, focus, tau)
