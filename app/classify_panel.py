@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QSettings, QTimer
+from PyQt6.QtCore import QSettings, QTimer, pyqtSignal
 from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import (
     QComboBox,
@@ -47,6 +47,9 @@ def _not_a_classifier(model) -> str | None:
 
 
 class ClassifyPanel(QWidget):
+    #: decisions just drawn (a list of Decision), in stream order
+    decided = pyqtSignal(list)
+
     def __init__(self, workers: WorkerPool, settings: QSettings) -> None:
         super().__init__()
         self.workers, self.settings = workers, settings
@@ -177,6 +180,7 @@ class ClassifyPanel(QWidget):
         decisions = s.take()
         if decisions:
             self._draw(decisions)
+            self.decided.emit(list(decisions))
         if s.done:
             self.timer.stop()
             self.start_button.setText("Start")

@@ -12,7 +12,6 @@ with Unix-epoch microseconds).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,37 +41,17 @@ from spikelens.app.sai_panel import SAIPanel
 from spikelens.app.stream_dialog import ask_source
 from spikelens.app.transport import TransportBar
 from spikelens.app.workers import Worker, WorkerPool
-from spikelens.datasets.sai_scene import SAIScene
 from spikelens.datasets.streams import open_stream, parse_source
 from spikelens.pipelines import frames as fr
-from spikelens.pipelines.clock import Clock
 from spikelens.pipelines.convert import convert
 from spikelens.pipelines.images import write_png
-from spikelens.pipelines.jobs import Job
-from spikelens.pipelines.live import StreamPump
-from spikelens.pipelines.spool import RATE_BIN_US, EventSource, open_source
+from spikelens.pipelines.spool import RATE_BIN_US
 from spikelens.pipelines.video_export import export_video
+from spikelens.pipelines.viewer import LiveTick, Loaded, ViewerSession, load
 
 TICK_MS = 15
 MAX_RECENT = 8
-SAI_EVENT_LIMIT = 30_000_000
-#: the live rate plot rolls over this much of the recent stream
-LIVE_RATE_SPAN_US = 10_000_000
 FILE_FILTER = "Event recordings (*.aedat *.aedat4 *.dat *.raw *.bin *.h5 *.hdf5 *.npy *.npz);;All files (*)"
-
-
-def _load(path: Path, first_packet, job: Job) -> tuple[EventSource, np.ndarray | None]:
-    """Worker body: index the recording and, when it fits, load the events the SAI view needs."""
-    source = open_source(path, first_packet=first_packet, job=job)
-    try:
-        events = source.all_events() if source.n_events <= SAI_EVENT_LIMIT else None
-        job.check()  # abandoned meanwhile: nobody will take the source, so close it here
-    except BaseException:
-        source.close()
-        raise
-    return source, events
-
-
 #: a metadata value shows this many lines of this many characters; the tooltip holds all of it
 META_LINES = 12
 META_LINE = 100
@@ -80,6 +59,8 @@ META_LINE = 100
 
 class MainWindow(QMainWindow):
     recordingOpened = pyqtSignal(str)
+    #: the first events of a file being read are on screen: its path
+    previewShown = pyqtSignal(str)
     loadFailed = pyqtSignal(str)
     exportFinished = pyqtSignal(str)
     streamOpened = pyqtSignal(str)
@@ -92,23 +73,16 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings_store = QSettings()
         self.workers = WorkerPool()
-        self.source: EventSource | None = None
-        self.live: StreamPump | None = None
-        self._live_reported = False
+        scheme = self.settings_store.value("display/scheme", "red_blue")
+        #: the state and policy; this window renders it and sends it the user's intents
+        self.session = ViewerSession(fr.FrameSettings(scheme=scheme if scheme in fr.SCHEMES else "red_blue"))
         self._last_rate_update = 0.0
-        self.builder: fr.FrameBuilder | None = None
-        self.clock: Clock | None = None
-        self.path: Path | None = None
         self.error_box: QMessageBox | None = None
         self.last_error: str | None = None
-        self.frame: fr.Frame | None = None
-        self.frames_rendered = 0
         self._loader: Worker | None = None
         self._fps_times: list[float] = []
         self._lut_key: tuple[str, bool] | None = None
         self._last_tick = time.perf_counter()
-        scheme = self.settings_store.value("display/scheme", "red_blue")
-        self.frame_settings = fr.FrameSettings(scheme=scheme if scheme in fr.SCHEMES else "red_blue")
 
         self.setWindowTitle("SpikeLens")
         self.resize(1280, 820)
@@ -167,7 +141,7 @@ class MainWindow(QMainWindow):
         self.meta_form = QFormLayout(self.meta_widget)
         self.meta_widget.setToolTip("What the file says about itself")
         self.meta_dock = self._dock("Recording", self.meta_widget, "meta")
-        self.controls = DisplayControls(self.frame_settings)
+        self.controls = DisplayControls(self.session.settings)
         self.controls.settingsChanged.connect(self.set_frame_settings)
         self.controls.roiToggled.connect(self._toggle_roi)
         self.controls_dock = self._dock("Display", self.controls, "display")
@@ -282,7 +256,7 @@ class MainWindow(QMainWindow):
         self._close_current()
         self.settings_store.setValue("window/geometry", self.saveGeometry())
         self.settings_store.setValue("window/state", self.saveState())
-        self.settings_store.setValue("display/scheme", self.frame_settings.scheme)
+        self.settings_store.setValue("display/scheme", self.session.settings.scheme)
         self.settings_store.sync()
         self.workers.shutdown()
         self.sai.background.shutdown()
@@ -311,14 +285,14 @@ class MainWindow(QMainWindow):
         """
         path = Path(path)
         self._cancel_loading()
-        w = Worker.for_job(_load, path, first_packet=lambda ev, meta: w.signals.partial.emit((ev, meta)))
+        w = Worker.for_job(load, path, first_packet=lambda ev, meta: w.signals.partial.emit((ev, meta)))
 
         def current() -> bool:
             return self._loader is w
 
-        w.signals.partial.connect(lambda pm, p=path: current() and self._first_packet(p, *pm))
+        w.signals.partial.connect(lambda pm, p=path: current() and self._preview(p, *pm))
         w.signals.progress.connect(lambda n, _t, _m: current() and self.progress.setFormat(f"{n / 1e6:.1f} M events"))
-        w.signals.result.connect(lambda loaded, p=path: self._opened(p, *loaded) if current() else loaded[0].close())
+        w.signals.result.connect(lambda loaded: self._opened(loaded) if current() else loaded.source.close())
         w.signals.error.connect(lambda msg, p=path: current() and self._open_failed(p, msg))
         w.signals.finished.connect(lambda: current() and self._loading_done())
         self._loader = w
@@ -338,79 +312,49 @@ class MainWindow(QMainWindow):
         self.progress.hide()
         self.cancel_button.hide()
 
-    def _first_packet(self, path: Path, events: np.ndarray, meta) -> None:
+    def _preview(self, path: Path, events: np.ndarray, meta) -> None:
         """A preview while the rest loads: only when nothing else is on screen."""
-        if self.source is not None:
-            return
-        s = self.frame_settings
-        t1 = int(events["t"][-1]) + 1
-        recent = events[events["t"] >= t1 - s.window_us]
-        image = fr.render(recent, (meta.height, meta.width), s, t1)
-        self._show(fr.Frame(image, t1 - s.window_us, t1, int(recent.size)))
-        self.setWindowTitle(f"{path.name} (loading) - SpikeLens")
+        frame = self.session.preview(events, meta)
+        if frame is not None:
+            self._show(frame)
+            self.setWindowTitle(f"{path.name} (loading) - SpikeLens")
+            self.previewShown.emit(str(path))
 
     def _close_current(self) -> None:
         """Let go of the open recording or live stream (a recording in progress is finished first)."""
         self.pause()
-        if self.live is not None:
-            self.live.stop()
-            self._collect_recording()
-            self.live = None
+        self._report_saved(self.session.close())
         self.live_bar.hide()
         self.transport.show()
-        if self.source is not None:
-            self.source.close()
-            self.source = None
 
-    def _opened(self, path: Path, source: EventSource, sai_events: np.ndarray | None) -> None:
+    def _opened(self, loaded: Loaded) -> None:
         self._close_current()
-        self.source, self.path = source, path
-        self.builder = fr.FrameBuilder(source)
-        self.clock = Clock(
-            source.t_start_us, source.t_end_us, source.t_start_us, self.clock.speed if self.clock else 1.0
-        )
-        self.clock.loop = self.transport.loop.isChecked()
-        self.clock.seek(source.t_start_us + self.frame_settings.window_us)
-        m = source.meta
+        self.session.open_file(loaded)
+        path, m = loaded.path, loaded.source.meta
         self.setWindowTitle(f"{path.name} [{m.format}, {m.width}x{m.height}] - SpikeLens")
         self.statusBar().showMessage(f"opened {path.name}", 4000)  # replaces "reading ...": it has loaded
-        self._fill_meta(source)
-        self.rate_plot.set_origin(source.t_start_us)
-        self.rate_plot.set_rate(source.t_start_us, RATE_BIN_US, source.rate_hz)
+        self._fill_meta_rows(self.session.info_rows())
+        self.rate_plot.set_origin(loaded.source.t_start_us)
+        self.rate_plot.set_rate(loaded.source.t_start_us, RATE_BIN_US, loaded.source.rate_hz)
         self.viewbox.setRange(xRange=(0, m.width), yRange=(0, m.height), padding=0.02)
         if self.roi is not None:
             self.controls.roi.setChecked(False)
         self._set_enabled(True)
         self._remember(path)
-        self._setup_sai(source, sai_events)
+        self._setup_sai()
         self.classify.set_file(path)
         self.render_current()
         self.recordingOpened.emit(str(path))
 
-    def _setup_sai(self, source: EventSource, events: np.ndarray | None) -> None:
-        if events is None:
+    def _setup_sai(self) -> None:
+        offer = self.session.sai
+        if offer.scene is None:
             self.sai.setEnabled(False)
-            self.sai.status.setText(f"SAI view handles up to {SAI_EVENT_LIMIT:,} events; this file has more.")
+            self.sai.status.setText(offer.why_not)
+            self.tabs.setTabText(1, "SAI")
             return
-        scene = SAIScene.from_events(source.meta, events)
-        self.sai.set_recording(events, scene)
-        self.tabs.setTabText(1, "SAI ●" if scene.has_geometry else "SAI")
-
-    def _fill_meta(self, source: EventSource) -> None:
-        m = source.meta
-        rows = [
-            ("file", self.path.name if self.path else ""),
-            ("format", m.format),
-            ("sensor", f"{m.width} x {m.height}"),
-            ("camera", m.camera or "unknown"),
-            ("events", f"{source.n_events:,}"),
-            ("duration", f"{source.duration_us / 1e6:.3f} s"),
-            ("mean rate", f"{source.n_events / max(source.duration_us, 1):.3f} M ev/s"),
-        ]
-        for key, value in m.extra.items():
-            text = f"array {value.shape}" if isinstance(value, np.ndarray) and value.size > 8 else str(value)
-            rows.append((key, text))
-        self._fill_meta_rows(rows)
+        self.sai.set_recording(offer.events, offer.scene)
+        self.tabs.setTabText(1, "SAI ●" if offer.scene.has_geometry else "SAI")
 
     def _fill_meta_rows(self, rows: list[tuple[str, str]]) -> None:
         while self.meta_form.rowCount():
@@ -468,52 +412,45 @@ class MainWindow(QMainWindow):
     def view_stream(self, text: str, stream) -> None:
         """Show an open event stream live (what opening a source ends in; a benchmark may pass its own)."""
         self._close_current()
-        self.path = None
-        self.live = StreamPump(stream).start()
-        self._live_reported = False
-        self.builder = fr.FrameBuilder(self.live.buffer)
-        self.clock = Clock(0, None, 0)
+        self.session.open_stream(text, stream)
         m = stream.meta
         self.setWindowTitle(f"{text} [live, {m.width}x{m.height}] - SpikeLens")
         self.statusBar().showMessage(f"streaming {text}", 4000)  # replaces "connecting ...": it is live
-        self._fill_meta_rows(
-            [("source", text), ("format", m.format), ("sensor", f"{m.width} x {m.height}"), ("camera", m.camera or "")]
-        )
+        self._fill_meta_rows(self.session.info_rows())
         self.viewbox.setRange(xRange=(0, m.width), yRange=(0, m.height), padding=0.02)
         self.transport.hide()
         self.live_bar.reset(text)
         self.live_bar.show()
         for a in self.export_actions:
             a.setEnabled(a is self.export_actions[0])
-        self.sai.setEnabled(False)
-        self.tabs.setTabText(1, "SAI")
+        self._setup_sai()
         self.timer.start()
         self.streamOpened.emit(text)
 
     def stop_stream(self) -> None:
-        if self.live is not None:
-            self.live.stop()
+        if self.session.live is not None:
+            self.session.stop_stream()
             self._live_tick()
 
     def _record_toggled(self, on: bool) -> None:
-        if self.live is None:
+        if self.session.live is None:
             return
-        if on and not self.live.is_recording:
+        if on and not self.session.recording:
             folder = Path(self.settings_store.value("last_folder", str(Path.home())))
             path, _ = QFileDialog.getSaveFileName(self, "Record to", str(folder / "live.h5"), "SpikeLens HDF5 (*.h5)")
             if not path:
                 self.live_bar.set_recording(False)
                 return
             self.start_recording(path)
-        elif not on and self.live.is_recording:
-            self.live.stop_recording()
+        elif not on and self.session.recording:
+            self.session.stop_recording()
 
     def start_recording(self, path: str | Path) -> None:
         """Record the live stream to ``path`` through the same recorder as `spikelens record`."""
-        if self.live is None:
+        if self.session.live is None:
             return
         try:
-            self.live.start_recording(path)
+            self.session.start_recording(path)
         except (ValueError, OSError, RuntimeError) as exc:
             self.live_bar.set_recording(False)
             self.show_error("Cannot record", f"{path}\n\n{exc}")
@@ -521,138 +458,142 @@ class MainWindow(QMainWindow):
         self.live_bar.set_recording(True)
 
     def stop_recording(self) -> None:
-        if self.live is not None:
-            self.live.stop_recording()
+        self.session.stop_recording()
 
-    def _collect_recording(self) -> None:
-        if self.live is not None and self.live.recording is not None:
-            stats, self.live.recording = self.live.recording, None
+    def _report_saved(self, stats) -> None:
+        if stats is not None:
             self.live_bar.set_recording(False)
             self.statusBar().showMessage(f"recorded {stats.events:,} events to {stats.path}", 6000)
             self.recordingSaved.emit(str(stats.path))
 
     def _live_tick(self) -> None:
-        pump = self.live
-        assert pump is not None and self.clock is not None
-        buf = pump.buffer
-        self._collect_recording()
-        if buf.t_last_us is not None:
+        now = time.perf_counter()
+        with_rates = now - self._last_rate_update > 0.2
+        tick: LiveTick | None = self.session.live_tick(self.live_bar.frozen, with_rates)
+        if tick is None:
+            return
+        self._report_saved(tick.saved)
+        buf = self.session.live.buffer
+        if buf.t_first_us is not None:
             self.rate_plot.set_origin(buf.t_first_us)
-            if not self.live_bar.frozen:
-                self.clock.position_us = buf.t_last_us + 1
-                self.render_current()
-            now = time.perf_counter()
-            if now - self._last_rate_update > 0.2:
-                self._last_rate_update = now
-                t0, rates = buf.rates(LIVE_RATE_SPAN_US)
-                self.rate_plot.set_rate(t0, RATE_BIN_US, rates)
-                self.rate_plot.set_position(buf.t_last_us)
-        self.live_bar.show_status(buf.n_total, pump.is_recording)
-        if pump.finished.is_set() and not self._live_reported:
-            self._live_reported = True
-            self._collect_recording()
-            reason = pump.error or pump.end_reason or "the stream ended"
-            self.live_bar.ended(reason)
-            self.statusBar().showMessage(f"stream ended: {reason}", 10_000)
-            self.streamEnded.emit(reason)
+        if tick.frame is not None:
+            self._show(tick.frame)
+            self.pos_label.setText(self.session.position_text(self.live_bar.frozen))
+        if tick.rates is not None:
+            self._last_rate_update = now
+            self.rate_plot.set_rate(tick.rates[0], RATE_BIN_US, tick.rates[1])
+            self.rate_plot.set_position(buf.t_last_us)
+        self.live_bar.show_status(tick.n_total, tick.recording)
+        if tick.ended is not None:
+            self.live_bar.ended(tick.ended)
+            self.statusBar().showMessage(f"stream ended: {tick.ended}", 10_000)
+            self.streamEnded.emit(tick.ended)
 
     # -- playback ---------------------------------------------------------------------------------
-    def frame_us(self) -> int:
-        return self.frame_settings.window_us
-
     def play(self) -> None:
-        if self.clock is None or self.live is not None:
-            return
-        if self.clock.position_us >= self.clock.t_end_us and not self.clock.loop:
-            self.clock.seek(self.clock.t_start_us)
-        self.clock.playing = True
-        self._last_tick = time.perf_counter()
-        self.timer.start()
-        self.transport.set_playing(True)
+        if self.session.play():
+            self._last_tick = time.perf_counter()
+            self.timer.start()
+            self.transport.set_playing(True)
 
     def pause(self) -> None:
-        if self.clock is not None:
-            self.clock.playing = False
-        self.timer.stop()
+        self.session.pause()
+        if self.session.live is None:
+            self.timer.stop()
         self.transport.set_playing(False)
 
     def toggle_play(self) -> None:
-        self.pause() if (self.clock and self.clock.playing) else self.play()
+        self.pause() if self.session.playing else self.play()
 
     def seek(self, t_us: int) -> None:
-        if self.clock is not None:
-            self.clock.seek(t_us)
-            self.render_current()
+        self._show_current(self.session.seek(t_us))
 
     def step(self, frames: int) -> None:
-        if self.clock is not None:
+        if self.session.clock is not None:
             self.pause()
-            self.clock.step(frames, self.frame_us())
-            self.render_current()
+            self._show_current(self.session.step(frames))
 
     def jump(self, where: str) -> None:
-        if self.clock is not None:
-            self.seek(self.clock.t_start_us if where == "start" else self.clock.t_end_us)
+        self._show_current(self.session.jump(where))
 
     def set_speed(self, speed: float | None) -> None:
-        if self.clock is not None:
-            self.clock.speed = speed
+        self.session.set_speed(speed)
         self.transport.set_speed(speed)
 
     def _set_loop(self, on: bool) -> None:
-        if self.clock is not None:
-            self.clock.loop = on
+        self.session.set_loop(on)
 
     def set_frame_settings(self, settings: fr.FrameSettings) -> None:
-        self.frame_settings = settings
+        self.session.set_settings(settings)
         self.render_current()
 
     def _tick(self) -> None:
         now = time.perf_counter()
         wall, self._last_tick = now - self._last_tick, now
-        if self.live is not None:
+        if self.session.live is not None:
             self._live_tick()
             return
-        if self.clock is None:
-            return
-        if not self.clock.advance(wall, self.frame_us()):
+        frame = self.session.tick(wall)
+        if not self.session.playing:
             self.pause()
-        self.render_current()
+        self._show_current(frame)
 
     def render_current(self) -> None:
-        if self.builder is None or self.clock is None:
+        self._show_current(self.session.render())
+
+    def _show_current(self, frame: fr.Frame | None) -> None:
+        if frame is None:
             return
-        self._show(self.builder.frame(self.clock.position_us, self.frame_settings))
-        c = self.clock
-        if self.live is not None:
-            first = self.live.buffer.t_first_us
-            t0 = first if first is not None else c.position_us
-            frozen = " (frozen)" if self.live_bar.frozen else ""
-            self.pos_label.setText(f"live {(c.position_us - t0) / 1e6:8.3f} s{frozen}")
-            return
-        self.rate_plot.set_position(c.position_us)
-        self.pos_label.setText(
-            f"{(c.position_us - c.t_start_us) / 1e6:8.3f} s / {(c.t_end_us - c.t_start_us) / 1e6:.3f} s"
-        )
+        self._show(frame)
+        self.pos_label.setText(self.session.position_text(self.live_bar.frozen))
+        if self.session.live is None and self.session.clock is not None:
+            self.rate_plot.set_position(self.session.clock.position_us)
 
     def _show(self, frame: fr.Frame) -> None:
-        self._display(frame.image)
-        self.frame = frame
-        self.frames_rendered += 1
+        self.display_image(frame.image)
         now = time.perf_counter()
         self._fps_times = [t for t in self._fps_times if now - t < 1.0] + [now]
         span = max(frame.t1_us - frame.t0_us, 1)
         self.rate_label.setText(f"{frame.n_events / span:.2f} M ev/s shown")
         self.fps_label.setText(f"{len(self._fps_times)} fps")
 
-    def _display(self, image: np.ndarray) -> None:
+    def display_image(self, image: np.ndarray) -> None:
         """The fast path: uint8 levels, fixed levels, and a lookup table set only when it changes."""
-        s = self.frame_settings
+        s = self.session.settings
         key = (s.scheme, fr.is_signed(s.mode))
         if key != self._lut_key:
             self.image.setLookupTable(fr.lut(*key))
             self._lut_key = key
         self.image.setImage(image, autoLevels=False, levels=(0, 255))
+
+    # -- what the session shows, for the panels, exports and tests that read it ---------------------
+    @property
+    def frames_rendered(self) -> int:
+        return self.session.frames_rendered
+
+    @property
+    def frame(self) -> fr.Frame | None:
+        return self.session.frame
+
+    @property
+    def frame_settings(self) -> fr.FrameSettings:
+        return self.session.settings
+
+    @property
+    def source(self):
+        return self.session.source
+
+    @property
+    def clock(self):
+        return self.session.clock
+
+    @property
+    def live(self):
+        return self.session.live
+
+    @property
+    def path(self) -> Path | None:
+        return self.session.path
 
     # -- ROI --------------------------------------------------------------------------------------
     def _toggle_roi(self, on: bool) -> None:
@@ -667,14 +608,16 @@ class MainWindow(QMainWindow):
             if self.roi is not None:
                 self.viewbox.removeItem(self.roi)
                 self.roi = None
-            self.set_frame_settings(replace(self.frame_settings, roi=None))
+            self.session.set_roi(None)
+            self.render_current()
 
     def _roi_moved(self) -> None:
         if self.roi is None:
             return
         x, y = (round(v) for v in self.roi.pos())
         w, h = (max(1, round(v)) for v in self.roi.size())
-        self.set_frame_settings(replace(self.frame_settings, roi=(y, x, h, w)))
+        self.session.set_roi((y, x, h, w))
+        self.render_current()
 
     # -- export -----------------------------------------------------------------------------------
     def _ask_save(self, title: str, suffix: str, filt: str) -> str:
@@ -708,10 +651,11 @@ class MainWindow(QMainWindow):
             self.export_video(path, c.t_start_us, c.t_end_us)
 
     def export_video(self, path: str | Path, t0_us: int, t1_us: int, fps: float = 30.0) -> Worker | None:
-        if self.builder is None:
+        builder = self.session.builder
+        if builder is None:
             return None
-        speed = self.clock.speed if self.clock and self.clock.speed else 1.0
-        w = Worker.for_job(export_video, self.builder, self.frame_settings, path, t0_us, t1_us, fps, speed)
+        speed = self.session.speed or 1.0
+        w = Worker.for_job(export_video, builder, self.session.settings, path, t0_us, t1_us, fps, speed)
         return self._run_export(w, path, "Rendering video")
 
     def export_h5_dialog(self) -> None:

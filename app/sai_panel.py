@@ -284,19 +284,28 @@ class SAIPanel(QWidget):
         self._show_nearest()
 
     # -- depth ------------------------------------------------------------------------------------
-    def _grid(self) -> np.ndarray:
+    @property
+    def stack_ready(self) -> bool:
+        """The focal stack for smooth scrubbing is computed."""
+        return self._stack is not None
+
+    @property
+    def reconstructing(self) -> bool:
+        return self._recon_running
+
+    def depth_grid(self) -> np.ndarray:
         return depth_grid(VIEW_DEPTHS, SLIDER_STEPS)
 
     def set_depth(self, depth: float) -> None:
         """Move slider and box to ``depth`` and refocus there."""
-        grid = self._grid()
+        grid = self.depth_grid()
         self.slider.blockSignals(True)
         self.slider.setValue(int(np.argmin(np.abs(1 / grid - 1 / depth))))
         self.slider.blockSignals(False)
         self._set_depth(depth)
 
     def _slider_moved(self, i: int) -> None:
-        self._set_depth(float(self._grid()[i]))
+        self._set_depth(float(self.depth_grid()[i]))
 
     def _box_changed(self, value: float) -> None:
         if abs(value - self.depth) > 5e-4:
@@ -387,11 +396,11 @@ class SAIPanel(QWidget):
             return
         self.autofocus_button.setEnabled(False)
         self.status.setText("autofocus: sweeping depths ...")
-        w = self._worker(run_autofocus, self._autofocused, self._events, self.scene)
+        w = self._worker(run_autofocus, self.show_autofocus, self._events, self.scene)
         w.signals.finished.connect(lambda: self.autofocus_button.setEnabled(True))
         self.workers.start(w)
 
-    def _autofocused(self, r) -> None:
+    def show_autofocus(self, r) -> None:
         self.autofocus_result = r
         self.curve.setData(r.depths, r.scores)
         self.behind_curve.setData(r.behind_depths, r.behind_scores)

@@ -120,7 +120,7 @@ def replay(path: Path, naive: bool) -> dict[str, float]:
     open_stall = beat.worst_stall_ms()
     beat.start()
     if naive:
-        window._display = naive_display(window)
+        window.display_image = naive_display(window)
     frame_times: list[float] = []
     render = window.render_current
 
@@ -282,13 +282,7 @@ def first_frame(path: Path) -> tuple[float, float, float]:
     window = MainWindow()
     window.show()
     shown: list[float] = []
-    original = window._first_packet
-
-    def first(*args) -> None:
-        original(*args)
-        shown.append(time.perf_counter())
-
-    window._first_packet = first
+    window.previewShown.connect(lambda _path: shown.append(time.perf_counter()))
     t0 = time.perf_counter()
     window.open_path(path)
     while not shown and time.perf_counter() - t0 < 60:

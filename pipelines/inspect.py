@@ -15,12 +15,13 @@ from spikelens.datasets.streams import SourceSpec, open_stream, parse_source
 JSON_KEYS = ["format", "width", "height", "events", "t_start_us", "t_end_us", "duration_us"]
 
 
-def _plain(extra: dict[str, Any]) -> dict[str, Any]:
-    """Metadata for printing: arrays summarised by shape, NumPy scalars as Python ones, keys sorted."""
+def plain_metadata(extra: dict[str, Any], header: bool = False) -> dict[str, Any]:
+    """Metadata for printing: arrays summarised by shape, NumPy scalars as Python ones, keys sorted; a
+    file's raw ``header`` only when asked for (the GUI shows it whole, `info` does not)."""
     out = {}
     for k in sorted(extra):
         v = extra[k]
-        if k == "header":
+        if k == "header" and not header:
             continue
         if isinstance(v, np.ndarray):
             out[k] = v.tolist() if v.size <= 8 else f"array{tuple(v.shape)} {v.dtype}"
@@ -51,7 +52,7 @@ def describe(path: str | Path) -> dict[str, Any]:
             "t_end_us": st.t_end_us,
             "duration_us": st.duration_us,
             "camera": m.camera,
-            "extra": _plain(m.extra),
+            "extra": plain_metadata(m.extra),
         }
 
 
@@ -87,5 +88,5 @@ def describe_source(source: str | Path, probe_s: float = 1.0) -> dict[str, Any]:
         "rate_hz": round(n / wall, 1) if wall > 0 else 0.0,
         "probe_s": round(wall, 3),
         "camera": m.camera,
-        "extra": _plain(m.extra),
+        "extra": plain_metadata(m.extra),
     }

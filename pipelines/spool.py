@@ -50,6 +50,14 @@ class EventSource:
         self._h5 = h5
         self._temp = temp
 
+    @classmethod
+    def of_events(cls, events: np.ndarray, meta: RecordingMeta) -> EventSource:
+        """Time-sorted events already in memory (a first packet) as a source."""
+        pixels = events["y"].astype(np.int64) * meta.width + events["x"]
+        counts = np.bincount(pixels, minlength=meta.width * meta.height)
+        t0, t1 = (int(events["t"][0]), int(events["t"][-1])) if events.size else (0, 0)
+        return cls(meta, np.zeros(0), counts, t0, t1, events=events)
+
     @property
     def sensor(self) -> SensorSize:
         return SensorSize.of(self.meta)

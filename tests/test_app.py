@@ -68,10 +68,10 @@ def test_sai_view_slider_and_autofocus(qtbot, window, sai_file):
     open_file(qtbot, w, sai_file)
     sai = w.sai
     assert sai.isEnabled() and sai.fx.value() == 320.0
-    qtbot.waitUntil(lambda: sai._stack is not None, timeout=WAIT)
+    qtbot.waitUntil(lambda: sai.stack_ready, timeout=WAIT)
     with qtbot.waitSignal(sai.depthShown, timeout=WAIT):
         sai.slider.setValue(300)
-    assert sai.depth == pytest.approx(float(sai._grid()[300]))
+    assert sai.depth == pytest.approx(float(sai.depth_grid()[300]))
     assert sai.depth_box.value() == pytest.approx(sai.depth, abs=1e-3)
     assert sai.images.items[1].image is not None and sai.images.items[3].image.shape == (64, 96)
     sai.autofocus_button.click()
@@ -99,12 +99,12 @@ def test_sai_view_marks_the_target_and_the_occluder(qtbot, window, sai_file):
         behind_depths=depths[depths > 0.47],
         behind_scores=np.exp(-(((depths[depths > 0.47] - 1.1) / 0.03) ** 2)),
     )
-    sai._autofocused(found)
+    sai.show_autofocus(found)
     assert sai.depth == pytest.approx(1.1) and sai.best.value() == pytest.approx(1.1) and sai.best.isVisible()
     assert sai.occluder_line.isVisible() and sai.occluder_line.value() == pytest.approx(0.4)
     assert sai.behind_curve.getData()[0].size == found.behind_depths.size
     assert "target at 1.100 m" in sai.status.text() and "occluder at 0.400 m" in sai.status.text()
-    sai._autofocused(AutofocusResult(0.9, 60.0, depths, np.zeros(50)))
+    sai.show_autofocus(AutofocusResult(0.9, 60.0, depths, np.zeros(50)))
     assert not sai.occluder_line.isVisible() and "one plane, at 0.900 m" in sai.status.text()
 
 

@@ -32,13 +32,7 @@ def wait_model(qtbot, panel):
 
 def run_to_end(qtbot, panel, timeout=WAIT * 3):
     seen = []
-    real_draw = panel._draw
-
-    def spy(decisions):
-        seen.extend(decisions)
-        real_draw(decisions)
-
-    panel._draw = spy
+    panel.decided.connect(seen.extend)
     panel.start()
     qtbot.waitUntil(lambda: panel.session.done and not panel.timer.isActive(), timeout=timeout)
     return seen

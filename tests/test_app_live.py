@@ -9,9 +9,9 @@ pytest.importorskip("PyQt6")
 
 from PyQt6.QtCore import QThreadPool
 
-from spikelens.app import main_window as mw
 from spikelens.datasets import open_recording
 from spikelens.datasets.bundled import bundled_sample
+from spikelens.pipelines import viewer
 
 from helpers import WAIT, DvSender, assert_events_equal, open_file
 
@@ -110,14 +110,14 @@ def test_simulated_gesture_stream_plays_live(qtbot, window):
 def test_a_hanging_open_can_be_abandoned(qtbot, window, monkeypatch):
     """A file that hangs its decoder (h5py spinning on a corrupt foreign file) must not hold the window."""
     release = threading.Event()
-    real_open = mw.open_source
+    real_open = viewer.open_source
 
     def hanging(path, **kw):
         if "hangs" in str(path):
             release.wait(30)
         return real_open(bundled_sample(), **kw)
 
-    monkeypatch.setattr(mw, "open_source", hanging)
+    monkeypatch.setattr(viewer, "open_source", hanging)
     w = window
     w.open_path("hangs.h5")
     assert w.cancel_button.isVisible()

@@ -43,7 +43,7 @@ def test_depth_changes_rerun_and_the_newest_wins(qtbot, window, sai_file, tmp_pa
     for d in (first * 0.8, first * 1.3, first * 1.1):  # faster than the network: only the last must show
         sai.set_depth(d)
     qtbot.waitUntil(
-        lambda: sai.reconstruction.depth == pytest.approx(first * 1.1) and not sai._recon_running, timeout=WAIT
+        lambda: sai.reconstruction.depth == pytest.approx(first * 1.1) and not sai.reconstructing, timeout=WAIT
     )
     png, fig = tmp_path / "r.png", tmp_path / "fig.png"
     sai.export_reconstruction(png)
