@@ -7,7 +7,7 @@ from dataclasses import replace
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QPushButton, QSpinBox, QWidget
 
-from spikelens.pipelines.frames import MODES, SCHEMES, FrameSettings
+from spikelens.pipelines.display_frames import MODES, SCHEMES, FrameSettings
 
 MODE_NAMES = {
     "polarity": "polarity (ON - OFF)",

@@ -42,7 +42,7 @@ from spikelens.app.stream_dialog import ask_source
 from spikelens.app.transport import TransportBar
 from spikelens.app.workers import Worker, WorkerPool
 from spikelens.datasets.streams import open_stream, parse_source
-from spikelens.pipelines import frames as fr
+from spikelens.pipelines import display_frames as fr
 from spikelens.pipelines.convert import convert
 from spikelens.pipelines.images import write_png
 from spikelens.pipelines.spool import RATE_BIN_US

@@ -29,7 +29,7 @@ import torch
 from spikelens.datasets.events import make_events
 from spikelens.hybrid_net.neurons import LIF
 from spikelens.hybrid_net.registry import load_model
-from spikelens.pipelines.windows import StreamClassifier, predict
+from spikelens.pipelines.classify_windows import StreamClassifier, predict
 
 
 def timed(fn, repeat: int, sync=lambda: None) -> list[float]:

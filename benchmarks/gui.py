@@ -95,7 +95,7 @@ def wait_for(signal, timeout_s: float = 120) -> None:
 
 def naive_display(window: MainWindow):
     """Float RGB + autoLevels in place of the uint8/LUT display step (bookkeeping unchanged)."""
-    from spikelens.pipelines import frames as fr
+    from spikelens.pipelines import display_frames as fr
 
     window.image.setLookupTable(None)
 

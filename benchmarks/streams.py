@@ -160,7 +160,7 @@ def run(receiver, rate: float, seconds: float) -> tuple[int, int, float, float]:
 
 def latency(rate: float, seconds: float) -> tuple[list[float], int]:
     from spikelens.datasets.streams import open_stream
-    from spikelens.pipelines.frames import FrameBuilder, FrameSettings, to_rgb
+    from spikelens.pipelines.display_frames import FrameBuilder, FrameSettings, to_rgb
     from spikelens.pipelines.live import StreamPump
 
     proc, port, result = start_sender(rate, seconds)

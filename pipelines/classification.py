@@ -5,7 +5,7 @@ segments (DVS128 Gesture segments; whole recordings for CIFAR10-DVS and
 N-Caltech101), through the dataset classes, augmented by a random shift and
 scale of the sensor and random event dropout. A segment's label is the
 argmax of its windows' mean probability (windows one bin apart), the same
-windows a live stream yields (:mod:`spikelens.pipelines.windows`).
+windows a live stream yields (:mod:`spikelens.pipelines.classify_windows`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from spikelens.pipelines import training
 from spikelens.pipelines.extras import DEFAULT_CLASSIFIER
 from spikelens.pipelines.images import write_png
 from spikelens.pipelines.jobs import Job, JobFactory, ensure, no_jobs
-from spikelens.pipelines.windows import bin_events, classify_segment, classify_timeline, window_frames
+from spikelens.pipelines.classify_windows import bin_events, classify_segment, classify_timeline, window_frames
 
 #: The bundled default classifier's name.
 DEFAULT_MODEL = DEFAULT_CLASSIFIER
@@ -102,7 +102,7 @@ def augment_window(
     seg: Segment, cfg: ClassifierConfig, sensor: SensorSize, rng: np.random.Generator, augment: bool = True
 ) -> np.ndarray:
     """T x 2 x S x S frames of a random window inside the segment, through the one binner inference uses
-    (:func:`~spikelens.pipelines.windows.bin_events`); with ``augment`` the events are first scaled
+    (:func:`~spikelens.pipelines.classify_windows.bin_events`); with ``augment`` the events are first scaled
     (0.85-1.15 about the centre), shifted (up to an eighth of the sensor) and thinned (up to 30 %)."""
     span = max(0, seg.t1 - seg.t0 - cfg.window_us)
     start = seg.t0 + int(rng.integers(span + 1))

@@ -19,7 +19,7 @@ from torch import nn
 
 from spikelens.datasets.sensor_size import SensorSize
 from spikelens.datasets.streams import EventStream
-from spikelens.pipelines.windows import Decision, StreamClassifier
+from spikelens.pipelines.classify_windows import Decision, StreamClassifier
 
 
 @dataclass

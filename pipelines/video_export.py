@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from spikelens.datasets.atomic import atomic_output
-from spikelens.pipelines.frames import FrameBuilder, FrameSettings, to_rgb
+from spikelens.pipelines.display_frames import FrameBuilder, FrameSettings, to_rgb
 from spikelens.pipelines.jobs import Job, ensure
 
 

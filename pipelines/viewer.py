@@ -17,7 +17,7 @@ import numpy as np
 from spikelens.datasets.recording import RecordingMeta
 from spikelens.datasets.sai_scene import SAIScene
 from spikelens.datasets.streams import EventStream
-from spikelens.pipelines import frames as fr
+from spikelens.pipelines import display_frames as fr
 from spikelens.pipelines.clock import Clock
 from spikelens.pipelines.inspect import plain_metadata
 from spikelens.pipelines.jobs import Job

@@ -12,7 +12,7 @@ from spikelens.datasets import SensorSize
 from spikelens.datasets.detect import open_recording
 from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines.classification import classify_path
-from spikelens.pipelines.windows import classify_offline
+from spikelens.pipelines.classify_windows import classify_offline
 
 from helpers import WAIT, DvSender, make_window
 

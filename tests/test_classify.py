@@ -15,7 +15,7 @@ from spikelens.hybrid_net.classify import ClassifierConfig, HybridClassifier
 from spikelens.hybrid_net.energy import E_AC_PJ, E_MAC_PJ, energy
 from spikelens.hybrid_net.registry import load_model, save_model
 from spikelens.pipelines import classification as cl
-from spikelens.pipelines.windows import StreamClassifier, bin_events, classify_offline, window_ends
+from spikelens.pipelines.classify_windows import StreamClassifier, bin_events, classify_offline, window_ends
 
 TINY = ClassifierConfig(classes=("left", "right"), size=16, steps=4, window_us=400_000, channels=(4, 8), head=16)
 

@@ -17,7 +17,7 @@ from spikelens.datasets.collections.dvs_gesture import CLASSES, read_labels
 from spikelens.datasets.detect import open_recording
 from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines.classification import classify_path
-from spikelens.pipelines.windows import classify_offline
+from spikelens.pipelines.classify_windows import classify_offline
 
 from helpers import DvSender
 

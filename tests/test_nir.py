@@ -240,7 +240,7 @@ def gesture_windows(tmp_path_factory):
     from spikelens.datasets.collections.dvs_gesture import read_labels
     from spikelens.datasets.detect import open_recording
     from spikelens.pipelines.simulate import write_gesture_dataset
-    from spikelens.pipelines.windows import window_frames
+    from spikelens.pipelines.classify_windows import window_frames
 
     root = tmp_path_factory.mktemp("gesture")
     write_gesture_dataset(root, count=1, seed=27182)

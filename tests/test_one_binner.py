@@ -9,7 +9,7 @@ from spikelens.datasets import SensorSize, make_events
 from spikelens.datasets.patterns import random_events
 from spikelens.hybrid_net.classify import ClassifierConfig
 from spikelens.pipelines.classification import DropEvents, ScaleShift, Segment, augment_window
-from spikelens.pipelines.windows import window_frames
+from spikelens.pipelines.classify_windows import window_frames
 
 
 @pytest.mark.parametrize("sensor", [SensorSize(346, 260), SensorSize(304, 240), SensorSize(128, 128)])
@@ -42,7 +42,7 @@ def test_scale_shift_and_drop_by_hand():
 def test_one_frame_layout_channel_0_is_on_for_every_packer():
     """Refocus frames, E-SAI's packing, the physics pass and the classifier's binner agree: ON in channel 0."""
     from spikelens.datasets.sai_scene import SAIScene
-    from spikelens.pipelines.windows import bin_events
+    from spikelens.pipelines.classify_windows import bin_events
     from spikelens.refocus import pack_frames, pack_frames_esai
     from spikelens.refocus.frames import polarity_images
 

@@ -7,7 +7,7 @@ from spikelens.datasets.bundled import bundled_sample
 from spikelens.datasets.patterns import rotating_bar
 from spikelens.datasets.recording import RecordingMeta
 from spikelens.datasets.sensor_size import SensorSize
-from spikelens.pipelines import frames as fr
+from spikelens.pipelines import display_frames as fr
 from spikelens.pipelines.clock import Clock
 from spikelens.pipelines.images import write_png
 from spikelens.pipelines.jobs import Cancelled, Job

@@ -10,7 +10,7 @@ import pytest
 from spikelens.datasets.bundled import bundled_sample
 from spikelens.datasets.streams import open_stream, parse_source
 from spikelens.pipelines import viewer
-from spikelens.pipelines.frames import FrameSettings
+from spikelens.pipelines.display_frames import FrameSettings
 from spikelens.pipelines.jobs import Job
 from spikelens.pipelines.viewer import ViewerSession, load
 

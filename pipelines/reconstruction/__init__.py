@@ -1,0 +1,64 @@
+"""Reconstruct the occluded scene from refocused events: inputs, metrics, inference, evaluation, training.
+
+Inputs are E-SAI recordings (.npy, or simulated .h5 with SAI metadata). Each
+is refocused and packed exactly as E-SAI does (:func:`pack_frames_esai`) into
+T x 2 x H x W frames with channel 0 = ON (E-SAI's ``Pos``), and paired with
+its occlusion-free APS frame scaled to [-1, 1] (the networks end in tanh).
+"""
+
+from spikelens.pipelines.reconstruction.evaluation import evaluate, score_sample, write_report
+from spikelens.pipelines.reconstruction.inference import (
+    DEFAULT_MODEL,
+    METHODS,
+    PRECISIONS,
+    Reconstruction,
+    cpu_has_bf16,
+    output_to_uint8,
+    reconstruct,
+    run_model,
+    uses_physics,
+)
+from spikelens.pipelines.reconstruction.inputs import Sample, frame_sai_image, load_sample
+from spikelens.pipelines.reconstruction.metrics import oracle_fit, psnr, ssim, ssim_torch
+from spikelens.pipelines.reconstruction.train import (
+    DEFAULT_ARCH,
+    DEFAULT_CONFIG,
+    PreparedPairs,
+    TrainConfig,
+    build_model,
+    prepare,
+    recordings,
+    train,
+    train_reconstruction,
+)
+
+__all__ = [
+    "DEFAULT_ARCH",
+    "DEFAULT_CONFIG",
+    "DEFAULT_MODEL",
+    "METHODS",
+    "PRECISIONS",
+    "PreparedPairs",
+    "Reconstruction",
+    "Sample",
+    "TrainConfig",
+    "build_model",
+    "cpu_has_bf16",
+    "evaluate",
+    "frame_sai_image",
+    "load_sample",
+    "oracle_fit",
+    "output_to_uint8",
+    "prepare",
+    "psnr",
+    "reconstruct",
+    "recordings",
+    "run_model",
+    "score_sample",
+    "ssim",
+    "ssim_torch",
+    "train",
+    "train_reconstruction",
+    "uses_physics",
+    "write_report",
+]

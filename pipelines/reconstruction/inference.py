@@ -1,0 +1,143 @@
+"""Run a reconstruction network on a recording: padding, the bf16 CPU fast path, and `reconstruct`."""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spikelens.hybrid_net.registry import load_model, resolve_device
+from spikelens.pipelines.extras import DEFAULT_RECONSTRUCTOR
+from spikelens.pipelines.reconstruction.inputs import load_sample
+from spikelens.pipelines.reconstruction.metrics import psnr, ssim
+from spikelens.refocus.frames import Roi
+
+#: The bundled default model's name.
+DEFAULT_MODEL = DEFAULT_RECONSTRUCTOR
+
+
+def uses_physics(model: nn.Module) -> bool:
+    return bool(getattr(model, "uses_physics", False))
+
+
+#: ``run_model``'s precisions: fp32 (exact, the default) and the CPU fast path
+PRECISIONS = ("fp32", "bf16")
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """The CPU multiplies bf16 natively (avx512_bf16 or AMX), so oneDNN's bf16 convolutions pay off."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _fast(model: nn.Module) -> nn.Module:
+    """The model with channels_last weights (oneDNN's preferred layout for bf16), converted once."""
+    if not getattr(model, "_channels_last", False):
+        model.to(memory_format=torch.channels_last)
+        model._channels_last = True
+    return model
+
+
+def run_model(
+    model: nn.Module, frames: np.ndarray, physics: np.ndarray | None = None, precision: str = "fp32"
+) -> np.ndarray:
+    """The network's raw H x W float32 output (channel 0 of its tanh) on T x 2 x H x W frames (and the
+    2 x H x W physics channels, for the models that read them).
+
+    Inputs are reflect-padded up to the model's size multiple and cropped back, so any sensor size works.
+    ``precision="bf16"`` is the CPU fast path: bf16 autocast with channels_last weights, on CPUs with
+    native bf16 (:func:`cpu_has_bf16`); spikes near threshold may flip, so outputs differ slightly from fp32.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
+    dev = next(model.parameters()).device
+    x = torch.from_numpy(np.asarray(frames, np.float32))[None].to(dev)
+    h, w = x.shape[-2:]
+    m = getattr(model, "multiple", 1)
+    ph, pw = (-h) % m, (-w) % m
+    if ph or pw:
+        x = F.pad(x.flatten(1, 2), (0, pw, 0, ph), mode="reflect").unflatten(1, x.shape[1:3])
+    extra = ()
+    if uses_physics(model):
+        if physics is None:
+            raise ValueError("this model reads the physics channels: pass them (Sample.physics)")
+        p = torch.from_numpy(np.asarray(physics, np.float32))[None].to(dev)
+        extra = (F.pad(p, (0, pw, 0, ph), mode="reflect") if ph or pw else p,)
+    if precision == "bf16":
+        if dev.type != "cpu" or not cpu_has_bf16():
+            raise ValueError("the bf16 fast path needs a CPU with avx512_bf16 or AMX (this one has neither)")
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            y = _fast(model)(x, *extra)
+    else:
+        with torch.inference_mode():
+            y = model(x, *extra)
+    return y[0, 0, :h, :w].float().cpu().numpy()
+
+
+def output_to_uint8(raw: np.ndarray) -> np.ndarray:
+    """tanh output in [-1, 1] to an 8-bit image."""
+    return np.clip(np.rint((np.asarray(raw) + 1) * 127.5), 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    image: np.ndarray  # H x W uint8
+    raw: np.ndarray  # H x W float32, the network's output before scaling
+    depth: float
+    model: str
+    device: str
+    net_ms: float
+    total_ms: float
+    psnr: float | None
+    ssim: float | None
+    baseline_psnr: float | None
+
+
+#: ``reconstruct``'s methods: a network, or the training-free integration of the signed events.
+METHODS = ("network", "integrate")
+
+
+def reconstruct(
+    path: str | Path,
+    depth: float | None = None,
+    auto: bool = False,
+    model: str | Path = DEFAULT_MODEL,
+    device: str = "auto",
+    roi: Roi | None = None,
+    bins: int = 30,
+    method: str = "network",
+    precision: str = "fp32",
+) -> Reconstruction:
+    """Refocus ``path`` (at ``depth``, by autofocus with ``auto``, else at the file's depth) and reconstruct,
+    with a network or (``method="integrate"``) by integrating the signed events (no training, no torch
+    model). ``net_ms`` is the network's time, or the integration's."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    sample = load_sample(path, depth, bins, roi, auto)  # a bad file fails here, before a model is loaded
+    if method == "integrate":
+        image, raw, name, work_ms = sample.integrated, sample.log, "integrate", sample.integrate_ms
+    else:
+        net = load_model(model, dev, "reconstruction", "reconstruct")
+        t1 = time.perf_counter()
+        raw = run_model(net, sample.frames, sample.physics, precision)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        work_ms = (time.perf_counter() - t1) * 1e3
+        image, name = output_to_uint8(raw), str(model)
+    scores = (None, None, None)
+    if sample.truth is not None:
+        scores = (psnr(image, sample.truth), ssim(image, sample.truth), psnr(sample.baseline, sample.truth))
+    total_ms = (time.perf_counter() - t0) * 1e3
+    return Reconstruction(image, raw, sample.depth, name, str(dev), work_ms, total_ms, *scores)

@@ -1,0 +1,86 @@
+"""One recording as every reconstruction reads it: refocused frames, physics, truth and the baselines.
+
+NumPy only: what the networks read, the accumulation and frame-SAI baselines and the training-free
+integration, from one refocusing of the recording (its events checked once, at the door).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from spikelens.datasets.sai_scene import SAIScene
+from spikelens.pipelines.sai import image_to_uint8, open_sai
+from spikelens.pipelines.sai_world import network_inputs
+from spikelens.refocus import accumulate, autofocus
+from spikelens.refocus.frames import Roi
+from spikelens.refocus.integrate import log_to_uint8
+
+
+@dataclass(frozen=True)
+class Sample:
+    frames: np.ndarray  # T x 2 x H x W int16, channel 0 = ON
+    truth: np.ndarray | None  # H x W uint8 occlusion-free frame, when the file has one
+    baseline: np.ndarray  # H x W uint8: the refocused event accumulation, scaled as the SAI view shows it
+    depth: float
+    scene: SAIScene
+    frame_sai: np.ndarray | None = None  # H x W uint8: the mean of the refocused APS frames, when there are any
+    physics: np.ndarray | None = None  # 2 x H x W float32: the physics channels the new networks read
+    integrated: np.ndarray | None = None  # H x W uint8: the training-free reconstruction (--method integrate)
+    log: np.ndarray | None = None  # H x W float32: its log map, in units of the threshold
+    integrate_ms: float = 0.0
+    accumulation: np.ndarray | None = None  # H x W int32: the raw refocused event counts (oracle fits use them)
+
+
+def load_sample(
+    path: str | Path, depth: float | None = None, bins: int = 30, roi: Roi | None = None, auto: bool = False
+) -> Sample:
+    """Refocus ``path`` at ``depth``; by autofocus with ``auto`` or when neither it nor the file gives one."""
+    events, scene = open_sai(path)
+    if auto or (depth is None and not scene.depth):
+        depth = autofocus(events, scene, roi=roi).depth
+    elif depth is None:
+        depth = scene.depth
+    inputs = network_inputs(events, scene, depth, bins, roi)
+    truth = scene.ground_truth
+    if truth is not None and roi is not None:
+        y, x, h, w = roi
+        truth = truth[y : y + h, x : x + w]
+    counts = accumulate(events, scene.rate(depth), scene.t_ref_us, scene.sensor, roi)
+    baseline = image_to_uint8(counts)
+    frame_sai = None
+    if scene.aps is not None and scene.aps_t_us is not None and len(scene.aps):
+        frame_sai = frame_sai_image(scene.aps, scene.aps_t_us, scene.rate(depth), scene.t_ref_us)
+        if roi is not None:
+            y, x, h, w = roi
+            frame_sai = frame_sai[y : y + h, x : x + w]
+    log = inputs.integrated.log
+    return Sample(
+        inputs.frames,
+        truth,
+        baseline,
+        float(depth),
+        scene,
+        frame_sai,
+        inputs.physics,
+        log_to_uint8(log),
+        log,
+        inputs.integrate_ms,
+        counts,
+    )
+
+
+def frame_sai_image(aps: np.ndarray, aps_t_us: np.ndarray, rate: float, t_ref_us: int) -> np.ndarray:
+    """Frame-based synthetic aperture: each occluded frame shifted by rate * (t - t_ref) px, as events are
+    (sub-pixel, bilinear), then averaged where frames cover the pixel. The classic SAI baseline."""
+    _, h, w = aps.shape
+    total, weight = np.zeros((h, w), np.float64), np.zeros((h, w), np.float64)
+    ones = np.ones((h, w), np.float32)
+    for frame, t in zip(aps, np.asarray(aps_t_us, np.int64), strict=True):
+        m = np.float32([[1, 0, rate * (int(t) - int(t_ref_us)) / 1e6], [0, 1, 0]])
+        total += cv2.warpAffine(frame.astype(np.float32), m, (w, h), flags=cv2.INTER_LINEAR)
+        weight += cv2.warpAffine(ones, m, (w, h), flags=cv2.INTER_LINEAR)
+    return np.clip(np.rint(total / np.maximum(weight, 1e-6)), 0, 255).astype(np.uint8)

@@ -1,0 +1,50 @@
+"""Image scores: PSNR, SSIM (Wang et al. 2004) and the oracle's best affine fit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 images (peak 255)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def oracle_fit(image: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """The best affine map of ``image`` onto ``truth`` (least squares), clipped to 8 bits: an oracle that
+    knows the answer's brightness and contrast, so a baseline's structure is judged and not its scaling."""
+    a = np.asarray(image, np.float64).ravel()
+    design = np.stack([a, np.ones_like(a)], 1)
+    coef, *_ = np.linalg.lstsq(design, np.asarray(truth, np.float64).ravel(), rcond=None)
+    return np.clip(np.rint(design @ coef), 0, 255).astype(np.uint8).reshape(np.shape(truth))
+
+
+def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float64) - size // 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim_torch(a: torch.Tensor, b: torch.Tensor, peak: float = 1.0) -> torch.Tensor:
+    """Mean SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03) of B x 1 x H x W."""
+    g = _gauss().to(a)
+    win = (g[:, None] * g[None, :])[None, None]
+    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
+    mu_a, mu_b = F.conv2d(a, win), F.conv2d(b, win)
+    saa = F.conv2d(a * a, win) - mu_a**2
+    sbb = F.conv2d(b * b, win) - mu_b**2
+    sab = F.conv2d(a * b, win) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
+    return s.mean()
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two uint8 images."""
+    ta = torch.from_numpy(a.astype(np.float64) / 255)[None, None]
+    tb = torch.from_numpy(b.astype(np.float64) / 255)[None, None]
+    return float(ssim_torch(ta, tb))
