@@ -36,6 +36,7 @@ from spikelens.datasets.streams.sources import SYNTAX as SOURCE_SYNTAX
 from spikelens.pipelines.extras import DEFAULT_CLASSIFIER as DEFAULT_MODEL
 
 if TYPE_CHECKING:
+    from spikelens.pipelines.classification import ClassifyResult
     from spikelens.pipelines.live_classify import ClassifySession
 
 MAX_POINTS = 3000  # decisions kept on the timeline
@@ -54,7 +55,7 @@ class ClassifyPanel(QWidget):
         super().__init__()
         self.workers, self.settings = workers, settings
         self.session: ClassifySession | None = None
-        self.score: dict | None = None
+        self.score: ClassifyResult | None = None  # the last file scored
         self._times: list[float] = []
         self._classes: list[int] = []
         self._origin: int | None = None
@@ -249,12 +250,13 @@ class ClassifyPanel(QWidget):
         self.status.setText(f"classifying {spec.path.name} ...")
         return self.workers.start(w)
 
-    def _scored(self, report: dict) -> None:
-        self.score = report
-        if "accuracy" not in report:
-            self.label.setText(f"{report['label']}  {report['probabilities'][report['label']]:.2f}")
-            self.status.setText(f"whole recording: {report['label']} ({report['net_ms']:.0f} ms)")
+    def _scored(self, result: ClassifyResult) -> None:
+        self.score = result
+        if not result.labelled:
+            self.label.setText(f"{result.label}  {result.probabilities[result.label]:.2f}")
+            self.status.setText(f"whole recording: {result.label} ({result.net_ms:.0f} ms)")
             return
+        report = result.score
         rows = report["segments"]
         if self._origin is None and rows:
             self._origin = rows[0]["t0"]

@@ -35,10 +35,10 @@ from spikelens.hybrid_net.energy import energy
 from spikelens.hybrid_net.registry import load_model
 from spikelens.hybrid_net.spiking_classify import SpikingClassifier, SpikingConfig
 from spikelens.pipelines import training
+from spikelens.pipelines.classify_windows import bin_events, classify_segment, classify_timeline, window_frames
 from spikelens.pipelines.extras import DEFAULT_CLASSIFIER
 from spikelens.pipelines.images import write_png
 from spikelens.pipelines.jobs import Job, JobFactory, ensure, no_jobs
-from spikelens.pipelines.classify_windows import bin_events, classify_segment, classify_timeline, window_frames
 
 #: The bundled default classifier's name.
 DEFAULT_MODEL = DEFAULT_CLASSIFIER
@@ -349,6 +349,34 @@ def check_sensor(model: nn.Module, sensor: SensorSize, where: object, force: boo
 TIMELINE_WINDOWS = 5
 
 
+@dataclass(frozen=True)
+class ClassifyResult:
+    """What ``spikelens classify`` found, one type for every input: labelled segments scored (``score``,
+    :func:`evaluate`'s report), or a bare recording's answer (``label``, ``probabilities``, ``net_ms``)
+    and, for one longer than :data:`TIMELINE_WINDOWS` windows, its ``timeline``."""
+
+    classes: tuple[str, ...]
+    spikes: dict | None
+    score: dict | None = None
+    label: str | None = None
+    cls: int | None = None
+    probabilities: dict[str, float] | None = None
+    net_ms: float | None = None
+    timeline: dict | None = None
+
+    @property
+    def labelled(self) -> bool:
+        return self.score is not None
+
+    def as_json(self) -> dict:
+        """``classify --json``: the scored report, or the recording's answer (the keys the README lists)."""
+        if self.score is not None:
+            return self.score
+        out = {"label": self.label, "class": self.cls, "probabilities": self.probabilities, "net_ms": self.net_ms}
+        out["spikes"] = self.spikes
+        return out | ({"timeline": self.timeline} if self.timeline is not None else {})
+
+
 def classify_path(
     path: str | Path,
     model: str | Path | nn.Module = DEFAULT_MODEL,
@@ -358,10 +386,9 @@ def classify_path(
     force: bool = False,
     hop_us: int = 100_000,
     smooth: int = 3,
-) -> dict:
-    """What ``spikelens classify`` prints: a folder's test split or a labelled file scored (accuracy, n,
-    classes, confusion, spikes), or a bare recording's label, probabilities and net_ms, and for one longer
-    than :data:`TIMELINE_WINDOWS` windows its ``timeline`` (one decision per hop, merged into runs)."""
+) -> ClassifyResult:
+    """What ``spikelens classify`` prints: a folder's test split or a labelled file scored, or a bare
+    recording classified whole (and as a timeline of decisions one hop apart, merged into runs)."""
     net = model if isinstance(model, nn.Module) else load_model(model, device, "classifier", "classify")
     path = Path(path)
     if path.is_dir():
@@ -371,14 +398,14 @@ def classify_path(
             raise ValueError(f"{path}: the test split (trials_to_test.txt) lists no labelled gestures")
         sensor = SensorSize(*ds.sensor_size[:2])
         check_sensor(net, sensor, path, force)
-        return evaluate(net, segments, sensor, job)
+        return _scored(evaluate(net, segments, sensor, job))
     with open_recording(path) as rec:
         events, sensor = rec.load(), SensorSize.of(rec.meta)
     check_sensor(net, sensor, path, force)
     labels = labels_beside(path)
     if labels is not None:
         segments = [Segment(events, c, t0, t1) for c, t0, t1 in read_labels(labels)]
-        return evaluate(net, segments, sensor, job)
+        return _scored(evaluate(net, segments, sensor, job))
     if events.size == 0:
         raise ValueError(f"{path}: no events to classify")
     t0 = time.perf_counter()
@@ -388,17 +415,12 @@ def classify_path(
     classes = list(net.config.classes)
     t_first, t_last = int(events["t"][0]), int(events["t"][-1])
     ends = np.linspace(t_first + net.config.window_us, max(t_last, t_first + net.config.window_us), 16)
-    report = {
-        "label": classes[k],
-        "class": k,
-        "probabilities": {c: float(p) for c, p in zip(classes, probs, strict=True)},
-        "net_ms": net_ms,
-        # spikes and energy per window, over 16 windows spread across the recording
-        "spikes": spike_report(net, np.stack([window_frames(events, int(e), net.config, sensor) for e in ends])),
-    }
+    # spikes and energy per window, over 16 windows spread across the recording
+    spikes = spike_report(net, np.stack([window_frames(events, int(e), net.config, sensor) for e in ends]))
+    timeline = None
     if int(events["t"][-1]) - int(events["t"][0]) > TIMELINE_WINDOWS * net.config.window_us:
         tl = classify_timeline(net, events, sensor, hop_us, smooth)
-        report["timeline"] = {
+        timeline = {
             "hop_us": hop_us,
             "smooth": smooth,
             "windows": [
@@ -416,4 +438,9 @@ def classify_path(
                 for r in tl.runs
             ],
         }
-    return report
+    probabilities = {c: float(p) for c, p in zip(classes, probs, strict=True)}
+    return ClassifyResult(tuple(classes), spikes, None, classes[k], k, probabilities, net_ms, timeline)
+
+
+def _scored(report: dict) -> ClassifyResult:
+    return ClassifyResult(tuple(report["classes"]), report["spikes"], score=report)

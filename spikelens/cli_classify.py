@@ -7,11 +7,15 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spikelens.datasets.sensor_size import SensorSize
 from spikelens.datasets.streams.sources import SYNTAX as SOURCE_HELP
 from spikelens.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, refuse_existing
 from spikelens.pipelines.extras import require
+
+if TYPE_CHECKING:  # torch: only once a command runs a model
+    from spikelens.pipelines.classification import ClassifyResult
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
@@ -20,24 +24,25 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from spikelens.progress import cli_job
 
     with cli_job("classify", "segment", args.quiet or args.json or args.csv) as job:
-        report = classify_path(
+        result = classify_path(
             args.path, args.model, args.device, job, force=args.force, hop_us=round(args.hop_ms * 1000)
         )
-    if args.confusion and "confusion" in report:
+    report = result.score
+    if args.confusion and report is not None:
         confusion_png(report, args.confusion)
     if args.csv:
-        _print_csv(report)
+        _print_csv(result)
     elif args.json:
-        print(json.dumps(report))
-    elif "timeline" in report:
-        runs = report["timeline"]["runs"]
+        print(json.dumps(result.as_json()))
+    elif result.timeline is not None:
+        runs = result.timeline["runs"]
         for r in runs:
             print(
                 f"[{r['t0_us'] / 1e6:9.3f}, {r['t1_us'] / 1e6:9.3f}) s  {r['label']:<28} "
                 f"{r['confidence']:.2f}  ({r['windows']} windows)"
             )
-        print(f"{len(runs)} runs over {len(report['timeline']['windows'])} decisions, one every {args.hop_ms:g} ms")
-    elif "accuracy" in report:
+        print(f"{len(runs)} runs over {len(result.timeline['windows'])} decisions, one every {args.hop_ms:g} ms")
+    elif report is not None:
         names = report["classes"]
         for row in report["segments"]:
             mark = "ok " if row["label"] == row["predicted"] else "BAD"
@@ -47,29 +52,29 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             )
         print(f"accuracy {report['accuracy']:.3f} on {report['n']} segments")
     else:
-        print(f"{report['label']} ({report['probabilities'][report['label']]:.2f}) in {report['net_ms']:.0f} ms")
+        print(f"{result.label} ({result.probabilities[result.label]:.2f}) in {result.net_ms:.0f} ms")
     if not (args.json or args.csv):
-        _print_energy(report.get("spikes"))
+        _print_energy(result.spikes)
     return 0
 
 
-def _print_csv(report: dict) -> None:
+def _print_csv(result: ClassifyResult) -> None:
     """The timeline's runs (a bare recording), or the labelled segments, as CSV on stdout."""
     import csv
 
     w = csv.writer(sys.stdout)
-    if "timeline" in report:
+    if result.timeline is not None:
         w.writerow(["t0_us", "t1_us", "label", "class", "confidence", "windows"])
-        for r in report["timeline"]["runs"]:
+        for r in result.timeline["runs"]:
             w.writerow([r["t0_us"], r["t1_us"], r["label"], r["class"], f"{r['confidence']:.4f}", r["windows"]])
-    elif "segments" in report:
-        names = report["classes"]
+    elif result.score is not None:
+        names = result.classes
         w.writerow(["t0_us", "t1_us", "label", "predicted", "probability"])
-        for r in report["segments"]:
+        for r in result.score["segments"]:
             w.writerow([r["t0"], r["t1"], names[r["label"]], names[r["predicted"]], f"{r['probability']:.4f}"])
     else:
         w.writerow(["label", "class", "probability"])
-        w.writerow([report["label"], report["class"], f"{report['probabilities'][report['label']]:.4f}"])
+        w.writerow([result.label, result.cls, f"{result.probabilities[result.label]:.4f}"])
 
 
 def _print_energy(spikes: dict | None) -> None:

@@ -57,9 +57,10 @@ def test_classify_tab_decides_as_the_command_line(qtbot, window, gesture_file):
     assert panel.label.text().split()[0] in panel.model.config.classes
     panel.score_file()
     qtbot.waitUntil(lambda: panel.score is not None, timeout=WAIT)
-    want = classify_path(gesture_file, "gesture", "cpu")
-    assert [r["predicted"] for r in panel.score["segments"]] == [r["predicted"] for r in want["segments"]]
-    assert panel.score["accuracy"] == want["accuracy"] and f"accuracy {want['accuracy']:.3f}" in panel.status.text()
+    want = classify_path(gesture_file, "gesture", "cpu").score
+    got = panel.score.score
+    assert [r["predicted"] for r in got["segments"]] == [r["predicted"] for r in want["segments"]]
+    assert got["accuracy"] == want["accuracy"] and f"accuracy {want['accuracy']:.3f}" in panel.status.text()
 
 
 @pytest.mark.slow

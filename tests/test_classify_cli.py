@@ -68,7 +68,9 @@ def test_classify_a_labelled_recording_and_a_bare_one(gestures, capsys, tmp_path
 
     lo, hi = np.searchsorted(ev["t"], [t0, t1])
     write_h5(bare, ev[lo:hi], RecordingMeta(None, "test", 128, 128, None))
-    out = classify_path(bare, "gesture", "cpu")
+    result = classify_path(bare, "gesture", "cpu")
+    assert not result.labelled and result.timeline is None and result.score is None
+    out = result.as_json()
     assert set(out) == {"label", "class", "probabilities", "net_ms", "spikes"}
     assert out["spikes"]["energy"]["ann_over_snn"] > 0
     assert out["label"] == CLASSES[out["class"]] and sum(out["probabilities"].values()) == pytest.approx(1, abs=1e-5)

@@ -239,8 +239,8 @@ def gesture_windows(tmp_path_factory):
     """Windows of one simulated subject (a seed the bundled model never saw), as the model bins them."""
     from spikelens.datasets.collections.dvs_gesture import read_labels
     from spikelens.datasets.detect import open_recording
-    from spikelens.pipelines.simulate import write_gesture_dataset
     from spikelens.pipelines.classify_windows import window_frames
+    from spikelens.pipelines.simulate import write_gesture_dataset
 
     root = tmp_path_factory.mktemp("gesture")
     write_gesture_dataset(root, count=1, seed=27182)
