@@ -59,8 +59,9 @@ def main() -> None:
     )
     args = ap.parse_args()
     unseen = DVSGesture(args.unseen, train=True)
-    unseen_segs = cl.dataset_segments(unseen) + cl.dataset_segments(DVSGesture(args.unseen, train=False))
     sensor = SensorSize(*unseen.sensor_size[:2])
+    segs = cl.dataset_segments(unseen) + cl.dataset_segments(DVSGesture(args.unseen, train=False))
+    unseen_segs = cl.SegmentSet(tuple(segs), sensor)
     variants = [(a, n) for a in ("none", "tcja", "ma") for n in ("lif", "plif")]
     if args.only:
         variants = [v for v in variants if f"{v[0]}-{v[1]}" in args.only]
@@ -91,14 +92,14 @@ def main() -> None:
                     arch="spiking",
                     model_config={"neuron": neuron, "attention": attention},
                     device=args.device,
-                )
+                ).scores
                 train_s = time.perf_counter() - t0
             net = load_model(out, "cpu")
-            far = cl.evaluate(net, unseen_segs, sensor)
+            far = cl.evaluate(net, unseen_segs)
             e = report["spikes"]["energy"]
             spikes = sum(layer["spikes_per_window"] for layer in report["spikes"]["layers"])
             rng = np.random.default_rng(0)
-            frames = np.stack([cl.augment_window(unseen_segs[0], net.config, sensor, rng, augment=False)])
+            frames = np.stack([cl.augment_window(unseen_segs.segments[0], net.config, sensor, rng, augment=False)])
             print(
                 f"{attention:<10}{neuron:<8}{report['accuracy']:>9.3f}{far['accuracy']:>8.3f}{spikes:>12,.0f}"
                 f"{e['snn_uj']:>9.2f}{e['ann_uj']:>9.2f}{e['ann_over_snn']:>9.1f}"

@@ -57,6 +57,21 @@ class Segment:
     t1: int
 
 
+@dataclass(frozen=True)
+class SegmentSet:
+    """Labelled segments and the sensor that recorded them: what classifiers train and are scored on."""
+
+    segments: tuple[Segment, ...]
+    sensor: SensorSize
+
+    @classmethod
+    def of(cls, ds: EventDataset, job: Job | None = None) -> SegmentSet:
+        return cls(tuple(dataset_segments(ds, job)), SensorSize(*ds.sensor_size[:2]))  # tonic's (W, H, P)
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+
 def dataset_segments(ds: EventDataset, job: Job | None = None) -> list[Segment]:
     """Every item of a dataset as a segment spanning its events."""
     job = ensure(job)
@@ -133,8 +148,7 @@ class TrainConfig:
 @training.seeded_by(lambda a: a["cfg"].seed)  # dropout's draws; the caller's torch generators stay as they were
 def train(
     model: nn.Module,
-    segments: Sequence[Segment],
-    sensor: tuple[int, int],
+    data: SegmentSet,
     cfg: TrainConfig,
     out: str | Path,
     device: str = "auto",
@@ -150,6 +164,7 @@ def train(
     """
     rank, world = training.world()
     job = ensure(job) if rank == 0 else Job()
+    segments, sensor = data.segments, data.sensor
     if not segments:
         raise ValueError("no training segments")
     order_rng = np.random.default_rng(cfg.seed)
@@ -195,9 +210,11 @@ def spike_report(model: nn.Module, frames: np.ndarray) -> dict:
     return {"layers": layers, "energy": energy(stats)}
 
 
-def evaluate(model: nn.Module, segments: Sequence[Segment], sensor: SensorSize, job: Job | None = None) -> dict:
+def evaluate(model: str | Path | nn.Module, data: SegmentSet, job: Job | None = None, *, device: str = "auto") -> dict:
     """Accuracy, confusion matrix (rows: truth, columns: prediction), spike statistics and energy."""
     job = ensure(job)
+    model = model if isinstance(model, nn.Module) else load_model(model, device, "classifier", "evaluate")
+    segments, sensor = data.segments, data.sensor
     n_cls = len(model.config.classes)
     confusion = np.zeros((n_cls, n_cls), np.int64)
     rows = []
@@ -264,16 +281,20 @@ def write_report(report: dict, path: str | Path) -> None:
         Path(tmp).write_text(json.dumps(report, indent=2))
 
 
-def build_model(config: ClassifierConfig | SpikingConfig | None = None, seed: int = 0) -> nn.Module:
-    """A fresh classifier for ``config`` (the spiking one by default), its weights drawn from ``seed``."""
-    cls = HybridClassifier if isinstance(config, ClassifierConfig) else SpikingClassifier
-    with training.seeded(seed):
-        return cls(config)
-
-
 #: The classifier architectures ``train_classifier`` builds: the all-spiking one (NIR-expressible without
 #: attention, the bundled default's) and the hybrid SNN front end with an ANN head.
-ARCHS = {"spiking": SpikingConfig, "hybrid": ClassifierConfig}
+ARCHS = {"spiking": (SpikingClassifier, SpikingConfig), "hybrid": (HybridClassifier, ClassifierConfig)}
+DEFAULT_ARCH = "spiking"
+
+
+def build_model(arch: str = DEFAULT_ARCH, seed: int = 0, **config: object) -> nn.Module:
+    """A fresh classifier of architecture ``arch`` (its config's defaults, updated by ``config``), its
+    weights drawn from ``seed``."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}: choose from {sorted(ARCHS)}")
+    cls, config_class = ARCHS[arch]
+    with training.seeded(seed):
+        return cls(config_class(**config))
 
 
 def train_classifier(
@@ -282,13 +303,13 @@ def train_classifier(
     cfg: TrainConfig,
     *,
     dataset: str = "dvsgesture",
-    arch: str = "spiking",
+    arch: str = DEFAULT_ARCH,
     model_config: dict | None = None,
     init: str | Path | None = None,
     device: str = "auto",
     resume: bool = False,
     jobs: JobFactory = no_jobs,
-) -> dict | None:
+) -> training.TrainReport | None:
     """Train on the train splits of ``data`` and score their test splits: the whole of ``spikelens
     train-classify``. ``model_config``: fields of the ``arch``'s config (classes, sensor and the training
     notes come from the data). Under torchrun rank 0 evaluates and writes the report (JSON and confusion
@@ -303,31 +324,31 @@ def train_classifier(
     train_sets, test_sets = [cls(d, train=True) for d in data], [cls(d, train=False) for d in data]
     sensor = SensorSize(*train_sets[0].sensor_size[:2])  # tonic's (W, H, P)
     with jobs("load", "sample", None) as job:
-        train_segs = [s for ds in train_sets for s in dataset_segments(ds, job)]
+        train_data = SegmentSet(tuple(s for ds in train_sets for s in dataset_segments(ds, job)), sensor)
     if init is not None:
         model = load_model(init, "cpu", "classifier", "train-classify")
     else:
         notes = {"trained_on": f"{dataset}: {', '.join(d.name for d in data)}", "seed": cfg.seed}
         fields = {"classes": tuple(train_sets[0].classes), "sensor": sensor, "extra": notes}
-        model = build_model(ARCHS[arch](**(model_config or {}) | fields), cfg.seed)
+        model = build_model(arch, cfg.seed, **(model_config or {}) | fields)
     with jobs("train", "step", None) as job:
-        history = train(model, train_segs, sensor, cfg, out, device, job, resume)
+        history = train(model, train_data, cfg, out, device, job, resume)
     if rank > 0:
         return None
     net = load_model(out, device)
-    test_segs = [s for ds in test_sets for s in dataset_segments(ds)]
-    with jobs("evaluate", "segment", len(test_segs)) as job:
-        report = evaluate(net, test_segs, sensor, job)
+    test_data = SegmentSet(tuple(s for ds in test_sets for s in dataset_segments(ds)), sensor)
+    with jobs("evaluate", "segment", len(test_data)) as job:
+        report = evaluate(net, test_data, job)
     report["train"] = {
         "config": dataclasses.asdict(cfg),
         "data": [str(d) for d in data],
         "model_config": dataclasses.asdict(net.config),
         "loss": history,
-        "segments": len(train_segs),
+        "segments": len(train_data),
     }
     write_report(report, out.with_suffix(".json"))
     confusion_png(report, out.with_suffix(".png"))
-    return report
+    return training.TrainReport(out, out.with_suffix(".json"), tuple(history), report)
 
 
 # ---- classify PATH: a dataset folder, a labelled recording, or a bare one ----
@@ -392,20 +413,18 @@ def classify_path(
     net = model if isinstance(model, nn.Module) else load_model(model, device, "classifier", "classify")
     path = Path(path)
     if path.is_dir():
-        ds = DVSGesture(path, train=False)
-        segments = dataset_segments(ds)
-        if not segments:
+        test = SegmentSet.of(DVSGesture(path, train=False))
+        if not len(test):
             raise ValueError(f"{path}: the test split (trials_to_test.txt) lists no labelled gestures")
-        sensor = SensorSize(*ds.sensor_size[:2])
-        check_sensor(net, sensor, path, force)
-        return _scored(evaluate(net, segments, sensor, job))
+        check_sensor(net, test.sensor, path, force)
+        return _scored(evaluate(net, test, job))
     with open_recording(path) as rec:
         events, sensor = rec.load(), SensorSize.of(rec.meta)
     check_sensor(net, sensor, path, force)
     labels = labels_beside(path)
     if labels is not None:
-        segments = [Segment(events, c, t0, t1) for c, t0, t1 in read_labels(labels)]
-        return _scored(evaluate(net, segments, sensor, job))
+        segments = tuple(Segment(events, c, t0, t1) for c, t0, t1 in read_labels(labels))
+        return _scored(evaluate(net, SegmentSet(segments, sensor), job))
     if events.size == 0:
         raise ValueError(f"{path}: no events to classify")
     t0 = time.perf_counter()

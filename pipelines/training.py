@@ -16,6 +16,7 @@ import inspect
 import json
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,16 @@ def seeded_by(seed_of: Callable[[dict], int]) -> Callable:
         return run
 
     return decorate
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """What a whole training job (``train_classifier``, ``train_reconstruction``) produced, on rank 0."""
+
+    model: Path  # the trained checkpoint
+    report: Path  # its evaluation report (JSON), written beside it
+    loss: tuple[float, ...]  # the mean loss of each epoch
+    scores: dict  # the evaluation on the test data: the JSON report's contents
 
 
 def start_distributed(device: str = "auto") -> int:

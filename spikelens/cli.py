@@ -162,7 +162,7 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
         args.output,
         cfg,
         test=args.test or (),
-        model=args.model,
+        arch=args.model,
         model_config=config,
         init=args.init,
         device=args.device,
@@ -172,7 +172,7 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
     )
     if report is None:  # a torchrun rank other than 0
         return 0
-    print(_score_line(f"test set ({report['n']} files)", report["mean"]))
+    print(_score_line(f"test set ({report.scores['n']} files)", report.scores["mean"]))
     print(f"wrote {args.output} and {args.output.with_suffix('.json')}")
     return 0
 
@@ -213,7 +213,7 @@ def _cmd_evaluate_reconstruct(args: argparse.Namespace) -> int:
     if not files:
         raise ValueError(f"no recordings (.npy, .h5) in {', '.join(map(str, args.inputs))}")
     with cli_job("evaluate", "file", args.quiet, len(files)) as job:
-        report = rc.evaluate(files, model, args.device, args.bins, job)
+        report = rc.evaluate(model, files, job, device=args.device, bins=args.bins)
     if args.output:
         rc.write_report(report, args.output)
     if args.json:

@@ -193,8 +193,9 @@ def _cmd_train_classify(args: argparse.Namespace) -> int:
     )
     if report is None:  # a torchrun rank other than 0
         return 0
-    print(f"test split: accuracy {report['accuracy']:.3f} on {report['n']} samples")
-    _print_energy(report["spikes"])
+    scores = report.scores
+    print(f"test split: accuracy {scores['accuracy']:.3f} on {scores['n']} samples")
+    _print_energy(scores["spikes"])
     print(f"wrote {args.output}, {args.output.with_suffix('.json')} and {args.output.with_suffix('.png')}")
     return 0
 

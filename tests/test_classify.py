@@ -101,11 +101,12 @@ def test_a_tiny_training_run_lowers_the_loss_and_learns_direction(tmp_path):
     rng = np.random.default_rng(0)
     train = [bar_segment(i % 2, rng) for i in range(48)]
     test = [bar_segment(i % 2, rng) for i in range(16)]
-    model = cl.build_model(TINY, seed=0)
+    model = cl.build_model("hybrid", 0, **dataclasses.asdict(TINY))
     cfg = cl.TrainConfig(epochs=6, batch=16, windows_per_segment=2, lr=1e-2)
-    history = cl.train(model, train, SensorSize(32, 32), cfg, tmp_path / "bar.pt", "cpu")
+    data = cl.SegmentSet(tuple(train), SensorSize(32, 32))
+    history = cl.train(model, data, cfg, tmp_path / "bar.pt", "cpu")
     assert history[-1] < 0.8 * history[0]
-    report = cl.evaluate(load_model(tmp_path / "bar.pt", "cpu"), test, SensorSize(32, 32))
+    report = cl.evaluate(tmp_path / "bar.pt", cl.SegmentSet(tuple(test), SensorSize(32, 32)), device="cpu")
     assert report["accuracy"] >= 0.8, report["confusion"]
     assert report["n"] == 16 and np.sum(report["confusion"]) == 16
     assert [layer["name"] for layer in report["spikes"]["layers"]] == ["stage1", "stage2"]
@@ -115,13 +116,17 @@ def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path):
     from spikelens.pipelines.jobs import Cancelled, Job
 
     rng = np.random.default_rng(1)
-    segs = [bar_segment(i % 2, rng) for i in range(8)]
+    segs = cl.SegmentSet(tuple(bar_segment(i % 2, rng) for i in range(8)), SensorSize(32, 32))
     cfg = cl.TrainConfig(epochs=3, batch=4, windows_per_segment=1)
-    cl.train(cl.build_model(TINY, 0), segs, SensorSize(32, 32), cfg, tmp_path / "whole.pt", "cpu")
+
+    def fresh():
+        return cl.build_model("hybrid", 0, **dataclasses.asdict(TINY))
+
+    cl.train(fresh(), segs, cfg, tmp_path / "whole.pt", "cpu")
     job = Job(lambda done, total, msg: job.cancel() if done > 2 else None)
     with pytest.raises(Cancelled):
-        cl.train(cl.build_model(TINY, 0), segs, SensorSize(32, 32), cfg, tmp_path / "broken.pt", "cpu", job)
-    cl.train(cl.build_model(TINY, 0), segs, SensorSize(32, 32), cfg, tmp_path / "broken.pt", "cpu", resume=True)
+        cl.train(fresh(), segs, cfg, tmp_path / "broken.pt", "cpu", job)
+    cl.train(fresh(), segs, cfg, tmp_path / "broken.pt", "cpu", resume=True)
     a, b = (load_model(tmp_path / n, "cpu").state_dict() for n in ("whole.pt", "broken.pt"))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -185,7 +190,7 @@ def _ddp_rank(rank: int, port: int, out_dir: str) -> None:
         segs = [bar_segment(i % 2, rng) for i in range(8)]
         model = HybridClassifier(TINY)  # unseeded: DDP starts every rank from rank 0's weights
         cfg = cl.TrainConfig(epochs=2, batch=2, windows_per_segment=1)
-        cl.train(model, segs, SensorSize(32, 32), cfg, f"{out_dir}/d.pt", "cpu")
+        cl.train(model, cl.SegmentSet(tuple(segs), SensorSize(32, 32)), cfg, f"{out_dir}/d.pt", "cpu")
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, f"{out_dir}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()

@@ -3,6 +3,7 @@ spike-rate regulariser doing what it is for."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -93,10 +94,10 @@ def test_the_spike_rate_regulariser_lowers_the_spike_rate(tmp_path):
     probe = torch.from_numpy(np.stack(windows))
     rates = {}
     for weight in (0.0, 5.0):
-        model = cl.build_model(cfg, seed=0)
+        model = cl.build_model("spiking", 0, **dataclasses.asdict(cfg))
         tcfg = cl.TrainConfig(epochs=8, batch=16, lr=1e-2, spike_rate=weight)  # long enough for the BN statistics
         before = torch.random.get_rng_state()
-        cl.train(model, train, SensorSize(32, 32), tcfg, tmp_path / f"r{weight}.pt", "cpu")
+        cl.train(model, cl.SegmentSet(tuple(train), SensorSize(32, 32)), tcfg, tmp_path / f"r{weight}.pt", "cpu")
         assert torch.equal(torch.random.get_rng_state(), before)  # seeded inside, the caller's generator untouched
         with torch.no_grad():
             model.eval()(probe.transpose(0, 1))

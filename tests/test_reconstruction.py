@@ -104,7 +104,7 @@ def test_the_bundled_default_loads_by_name_and_reconstructs(dataset, tmp_path, c
     from spikelens.pipelines.reconstruction import evaluate
 
     assert type(load_model("hybridlite", "cpu")).__name__ == "HybridLite"
-    m = evaluate(sorted((dataset / "test").glob("*.npy")), "hybridlite", "cpu")["mean"]
+    m = evaluate("hybridlite", sorted((dataset / "test").glob("*.npy")), device="cpu")["mean"]
     assert m["psnr"] > m["baseline_psnr"] + 2 and m["ssim"] > m["baseline_ssim"]
     sample = sorted((dataset / "test").glob("*.npy"))[0]
     assert main(["reconstruct", str(sample), "-o", str(tmp_path / "d.png"), "--json"]) == 0

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from spikelens.datasets import atomic_output
 from spikelens.hybrid_net.registry import load_model
@@ -47,18 +48,22 @@ def score_sample(s: Sample, image: np.ndarray | None, path: str | Path = "") -> 
 
 
 def evaluate(
-    files: Sequence[str | Path],
-    model: str | Path | None,
+    model: str | Path | nn.Module | None,
+    data: Sequence[str | Path],
+    job: Job | None = None,
+    *,
     device: str = "auto",
     bins: int = 30,
-    job: Job | None = None,
 ) -> dict:
     """PSNR / SSIM of the model (None: baselines only) and of every baseline, per file and mean.
 
     ``gain_db`` is the model's PSNR over the best affine fit of the accumulation, an oracle it does not get.
     """
     job = ensure(job)
-    net = load_model(model, device, "reconstruction", "evaluate") if model is not None else None
+    net = model
+    if model is not None and not isinstance(model, nn.Module):
+        net = load_model(model, device, "reconstruction", "evaluate")
+    files = list(data)
     rows = []
     for i, f in enumerate(files):
         s = load_sample(f, None, bins)
@@ -67,7 +72,8 @@ def evaluate(
         job.report(i + 1, len(files), "evaluating")
     keys = [k for k in rows[0] if k != "file" and all(k in r for r in rows)]
     mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
-    return {"model": None if model is None else str(model), "n": len(rows), "mean": mean, "files": rows}
+    name = None if model is None else type(model).__name__ if isinstance(model, nn.Module) else str(model)
+    return {"model": name, "n": len(rows), "mean": mean, "files": rows}
 
 
 def write_report(report: dict, json_path: str | Path) -> None:

@@ -160,14 +160,14 @@ def train(
     return run.finish()
 
 
-def build_model(name: str, seed: int = 0, **config: object) -> nn.Module:
+def build_model(arch: str = DEFAULT_ARCH, seed: int = 0, **config: object) -> nn.Module:
     """A fresh model of a registered architecture (its default config, updated by ``config``), its weights
     drawn from ``seed``."""
     from spikelens.hybrid_net.registry import MODELS
 
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}: choose from {sorted(MODELS)}")
-    cls = MODELS[name]
+    if arch not in MODELS:
+        raise ValueError(f"unknown model {arch!r}: choose from {sorted(MODELS)}")
+    cls = MODELS[arch]
     with training.seeded(seed):
         return cls(cls.config_class(**config))
 
@@ -191,14 +191,14 @@ def train_reconstruction(
     cfg: TrainConfig,
     *,
     test: Sequence[str | Path] = (),
-    model: str = DEFAULT_ARCH,
+    arch: str = DEFAULT_ARCH,
     model_config: dict | None = None,
     init: str | Path | None = None,
     device: str = "auto",
     bins: int = 30,
     resume: bool = False,
     jobs: JobFactory = no_jobs,
-) -> dict | None:
+) -> training.TrainReport | None:
     """Train on ``data`` and score the test set: the whole of ``spikelens train-reconstruct``.
 
     ``data``: prepared caches (.h5 written by :func:`prepare` or ``spikelens simulate world``) used as
@@ -225,7 +225,7 @@ def train_reconstruction(
                 prepare(train_files, made, bins, job)
         training.barrier()
         caches.append(made)
-    net = load_model(init, "cpu") if init is not None else build_model(model, cfg.seed, **(model_config or {}))
+    net = load_model(init, "cpu") if init is not None else build_model(arch, cfg.seed, **(model_config or {}))
     with jobs("train", "step", None) as job:
         history = train(net, caches, cfg, out, device, job, resume)
     if rank > 0:
@@ -233,7 +233,7 @@ def train_reconstruction(
     if made is not None:
         made.unlink()
     with jobs("evaluate", "file", len(test_files)) as job:
-        report = evaluate(test_files, out, device, bins, job)
+        report = evaluate(out, test_files, job, device=device, bins=bins)
     report["train"] = {
         "config": dataclasses.asdict(cfg),
         "data": [str(d) for d in data],
@@ -241,7 +241,7 @@ def train_reconstruction(
         "loss": history,
     }
     write_report(report, out.with_suffix(".json"))
-    return report
+    return training.TrainReport(out, out.with_suffix(".json"), tuple(history), report)
 
 
 def _is_cache(path: Path) -> bool:
