@@ -56,6 +56,7 @@ class ClassifyPanel(QWidget):
         self.workers, self.settings = workers, settings
         self.session: ClassifySession | None = None
         self.score: ClassifyResult | None = None  # the last file scored
+        self._score_worker: Worker | None = None
         self._times: list[float] = []
         self._classes: list[int] = []
         self._origin: int | None = None
@@ -239,16 +240,28 @@ class ClassifyPanel(QWidget):
         except ValueError as exc:
             QMessageBox.warning(self, "Bad source", str(exc))
             return None
+        if self._score_worker is not None:  # pressed again while scoring: Cancel
+            self._score_worker.cancel()
+            return None
         if spec.path is None or self.model is None:
             self.status.setText("scoring needs a recording file and a loaded model")
             return None
         from spikelens.pipelines.classification import classify_path  # torch: only once a model runs
 
-        w = Worker(classify_path, spec.path, self.model)
+        w = Worker.for_job(classify_path, spec.path, self.model)
         w.signals.result.connect(self._scored)
         w.signals.error.connect(lambda msg: QMessageBox.warning(self, "Cannot classify", msg))
+        w.signals.progress.connect(lambda d, t, _m: self.status.setText(f"classifying {spec.path.name}: {d}/{t}"))
+        w.signals.cancelled.connect(lambda: self.status.setText("scoring cancelled"))
+        w.signals.finished.connect(self._score_finished)
         self.status.setText(f"classifying {spec.path.name} ...")
-        return self.workers.start(w)
+        self.score_button.setText("Cancel scoring")
+        self._score_worker = self.workers.start(w)
+        return self._score_worker
+
+    def _score_finished(self) -> None:
+        self._score_worker = None
+        self.score_button.setText("Score file")
 
     def _scored(self, result: ClassifyResult) -> None:
         self.score = result

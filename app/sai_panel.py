@@ -109,6 +109,8 @@ class SAIPanel(QWidget):
         self.background = WorkerPool(background=True)
         self.reconstruction: ReconstructView | None = None
         self._recon_running = False
+        self._recon_worker: Worker | None = None
+        self._autofocus_worker: Worker | None = None
         self._recon_key: tuple | None = None
         #: the geometry in use (the file's, or what the user applied); None until there is one
         self.scene: SAIScene | None = None
@@ -262,8 +264,8 @@ class SAIPanel(QWidget):
         self._start_stack()
         self.set_depth(float(scene.depth) if scene.depth else 1.0)
 
-    def _worker(self, fn, on_result, *args) -> Worker:
-        w = Worker(fn, *args)
+    def _worker(self, fn, on_result, *args, job: bool = False) -> Worker:
+        w = Worker.for_job(fn, *args) if job else Worker(fn, *args)
         w.signals.result.connect(on_result)
         w.signals.error.connect(lambda msg: self.status.setText(f"SAI error: {msg}"))
         return w
@@ -317,6 +319,7 @@ class SAIPanel(QWidget):
         self.depth_box.setValue(depth)
         self.depth_box.blockSignals(False)
         self._show_nearest()
+        self._supersede_reconstruction()
         self._debounce.start()
 
     def _show_nearest(self) -> None:
@@ -351,9 +354,15 @@ class SAIPanel(QWidget):
             return
         self._recon_running, self._recon_key = True, key
         self.images.set_title(RECON, f"reconstructing at {self.depth:.3f} m ...")
-        w = self._worker(reconstructed, self._reconstructed, self._events, self.scene, self.depth, model)
+        w = self._worker(reconstructed, self._reconstructed, self._events, self.scene, self.depth, model, job=True)
         w.signals.finished.connect(self._reconstruct_finished)
-        self.background.start(w)
+        self._recon_worker = self.background.start(w)
+
+    def _supersede_reconstruction(self) -> None:
+        """A newer depth: stop the reconstruction under way (before its network runs); the newest runs next."""
+        w = self._recon_worker
+        if w is not None and self._recon_running and self._recon_key is not None and self._recon_key[0] != self.depth:
+            w.cancel()
 
     def _reconstructed(self, r: ReconstructView) -> None:
         self.reconstruction = r
@@ -364,7 +373,9 @@ class SAIPanel(QWidget):
         self.reconstructed.emit(r)
 
     def _reconstruct_finished(self) -> None:
-        self._recon_running = False
+        self._recon_running, self._recon_worker = False, None
+        if self.reconstruction is None or self._recon_key is None or self.reconstruction.depth != self._recon_key[0]:
+            self._recon_key = None  # cancelled: nothing of it is on screen
         self._request_reconstruct()  # the depth moved on meanwhile: catch up
 
     def export_reconstruction(self, path: str | Path) -> None:
@@ -392,13 +403,26 @@ class SAIPanel(QWidget):
 
     # -- autofocus --------------------------------------------------------------------------------
     def run_autofocus(self) -> None:
+        """Start autofocus; pressed again while it sweeps, the button cancels it."""
+        if self._autofocus_worker is not None:
+            self._autofocus_worker.cancel()
+            return
         if self.scene is None:
             return
-        self.autofocus_button.setEnabled(False)
+        self.autofocus_button.setText("Cancel")
         self.status.setText("autofocus: sweeping depths ...")
-        w = self._worker(run_autofocus, self.show_autofocus, self._events, self.scene)
-        w.signals.finished.connect(lambda: self.autofocus_button.setEnabled(True))
-        self.workers.start(w)
+        w = self._worker(run_autofocus, self.show_autofocus, self._events, self.scene, VIEW_DEPTHS, job=True)
+        w.signals.cancelled.connect(lambda: self.status.setText("autofocus cancelled"))
+        w.signals.finished.connect(self._autofocus_finished)
+        self._autofocus_worker = self.workers.start(w)
+
+    def _autofocus_finished(self) -> None:
+        self._autofocus_worker = None
+        self.autofocus_button.setText("Autofocus")
+
+    @property
+    def autofocusing(self) -> bool:
+        return self._autofocus_worker is not None
 
     def show_autofocus(self, r) -> None:
         self.autofocus_result = r

@@ -215,6 +215,7 @@ def evaluate(model: str | Path | nn.Module, data: SegmentSet, job: Job | None = 
     job = ensure(job)
     model = model if isinstance(model, nn.Module) else load_model(model, device, "classifier", "evaluate")
     segments, sensor = data.segments, data.sensor
+    job.check()
     n_cls = len(model.config.classes)
     confusion = np.zeros((n_cls, n_cls), np.int64)
     rows = []
@@ -427,6 +428,8 @@ def classify_path(
         return _scored(evaluate(net, SegmentSet(segments, sensor), job))
     if events.size == 0:
         raise ValueError(f"{path}: no events to classify")
+    job = ensure(job)
+    job.check()
     t0 = time.perf_counter()
     probs = classify_segment(net, events, int(events["t"][0]), int(events["t"][-1]) + 1, sensor)
     net_ms = (time.perf_counter() - t0) * 1e3
@@ -435,7 +438,9 @@ def classify_path(
     t_first, t_last = int(events["t"][0]), int(events["t"][-1])
     ends = np.linspace(t_first + net.config.window_us, max(t_last, t_first + net.config.window_us), 16)
     # spikes and energy per window, over 16 windows spread across the recording
+    job.check()
     spikes = spike_report(net, np.stack([window_frames(events, int(e), net.config, sensor) for e in ends]))
+    job.check()
     timeline = None
     if int(events["t"][-1]) - int(events["t"][0]) > TIMELINE_WINDOWS * net.config.window_us:
         tl = classify_timeline(net, events, sensor, hop_us, smooth)

@@ -40,22 +40,21 @@ class LiveSummary:
         return self.decisions / self.wall_s if self.wall_s > 0 else 0.0
 
 
-def with_window(model: nn.Module, window_ms: float | None) -> nn.Module:
-    """The model fed windows of ``window_ms`` (its T bins stretched to fit) instead of its trained length."""
-    if window_ms is None:
+def with_window(model: nn.Module, window_us: int | None) -> nn.Module:
+    """The model fed windows of ``window_us`` (its T bins stretched to fit) instead of its trained length."""
+    if window_us is None:
         return model
-    us = round(window_ms * 1000)
     steps = model.config.steps
-    if us <= 0 or us % steps:
-        raise ValueError(f"--window-ms {window_ms:g} must be positive and split into {steps} whole-microsecond bins")
-    model.config = dataclasses.replace(model.config, window_us=us)
+    if window_us <= 0 or window_us % steps:
+        raise ValueError(f"a window of {window_us} us must be positive and split into {steps} whole-microsecond bins")
+    model.config = dataclasses.replace(model.config, window_us=int(window_us))
     return model
 
 
 def classify_stream(
     stream: EventStream,
     model: nn.Module,
-    hop_ms: float = 100.0,
+    hop_us: int = 100_000,
     smooth: int = 3,
     on_decision: Callable[[Decision], object] = lambda d: None,
     stop: threading.Event | None = None,
@@ -68,7 +67,7 @@ def classify_stream(
     sensor = SensorSize.of(stream.meta)
     if not (sensor.width > 0 and sensor.height > 0):
         raise ValueError(f"{getattr(stream, 'source', stream)}: the stream does not say its sensor size")
-    sc = StreamClassifier(model, sensor, round(hop_ms * 1000), smooth, speed, stats=stats, keep_frames=stats)
+    sc = StreamClassifier(model, sensor, hop_us, smooth, speed, stats=stats, keep_frames=stats)
     events = 0
     reason, interrupted = "stopped", False
     start = time.monotonic()
@@ -95,8 +94,8 @@ class ClassifySession:
     how it ended (a disconnect is an ``end_reason``, a failing stream an ``error``).
     """
 
-    def __init__(self, source: str, model: nn.Module, hop_ms: float = 100.0, smooth: int = 3) -> None:
-        self.source, self.model, self.hop_ms, self.smooth = source, model, hop_ms, smooth
+    def __init__(self, source: str, model: nn.Module, hop_us: int = 100_000, smooth: int = 3) -> None:
+        self.source, self.model, self.hop_us, self.smooth = source, model, hop_us, smooth
         self.sensor: SensorSize | None = None
         self.summary: LiveSummary | None = None
         self.error: str | None = None
@@ -116,7 +115,7 @@ class ClassifySession:
             with open_stream(self.source) as stream:
                 self.sensor = SensorSize.of(stream.meta)
                 self.summary = classify_stream(
-                    stream, self.model, self.hop_ms, self.smooth, self._push, self._stop, stats=True
+                    stream, self.model, self.hop_us, self.smooth, self._push, self._stop, stats=True
                 )
         except Exception as exc:  # shown by the GUI; the session just ends
             self.error = str(exc) or type(exc).__name__

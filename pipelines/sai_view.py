@@ -56,11 +56,11 @@ def refocused(events: CheckedEvents, scene: SAIScene, depth: float) -> tuple[flo
 
 
 def run_autofocus(
-    events: CheckedEvents, scene: SAIScene, depth_range: tuple[float, float] = VIEW_DEPTHS
+    events: CheckedEvents, scene: SAIScene, depth_range: tuple[float, float] = VIEW_DEPTHS, job: Job | None = None
 ) -> AutofocusResult:
     """Autofocus over the slider's range widened to the default sweep, so a fence nearer than the slider shows."""
     near, far = min(depth_range[0], DEPTH_RANGE[0]), max(depth_range[1], DEPTH_RANGE[1])
-    return autofocus(events, scene, (near, far))
+    return autofocus(events, scene, (near, far), job=job)
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,17 @@ class ReconstructView:
     ssim: float | None
 
 
-def reconstructed(events: CheckedEvents, scene: SAIScene, depth: float, model, bins: int = 30) -> ReconstructView:
+def reconstructed(
+    events: CheckedEvents, scene: SAIScene, depth: float, model, bins: int = 30, job: Job | None = None
+) -> ReconstructView:
     """What ``spikelens reconstruct --depth`` computes, on the open recording: E-SAI's packing, the network,
-    and PSNR / SSIM against the ground truth."""
+    and PSNR / SSIM against the ground truth. A cancelled ``job`` stops it before the network runs."""
     from spikelens.pipelines.reconstruction import output_to_uint8, psnr, run_model, ssim  # the model's own deps
 
+    job = ensure(job)
+    job.check()
     inputs = network_inputs(events, scene, depth, bins)
+    job.check()
     t0 = time.perf_counter()
     image = output_to_uint8(run_model(model, inputs.frames, inputs.physics))
     net_ms = (time.perf_counter() - t0) * 1e3

@@ -24,7 +24,7 @@ bias and a peak can be judged against the curve's own noise.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import cv2
 import numpy as np
@@ -34,6 +34,18 @@ from spikelens.datasets.sensor_size import SensorSize
 from spikelens.refocus.frames import Roi, accumulate, check_events, focal_stack_images, mask_hits
 
 Metric = Literal["variance", "gradient", "squares"]
+
+
+class Cancellable(Protocol):
+    """What a sweep asks of a job between chunks of rates (a :class:`spikelens.pipelines.jobs.Job`)."""
+
+    def check(self) -> None: ...
+
+
+class _NoJob:
+    def check(self) -> None:
+        pass
+
 
 #: Events used per sweep; more costs time and adds nothing to the location of a peak.
 MAX_SWEEP_EVENTS = 1_000_000
@@ -111,7 +123,10 @@ def _binned(ev: np.ndarray, b: int) -> np.ndarray:
 class _Halves:
     """The early and late halves of a stream, refocused at a pixel binning b; rates in full-resolution px/s."""
 
-    def __init__(self, ev, t_ref_us: int, sensor: SensorSize, roi: Roi | None, b: int, sign: float) -> None:
+    def __init__(
+        self, ev, t_ref_us: int, sensor: SensorSize, roi: Roi | None, b: int, sign: float, job: Cancellable
+    ) -> None:
+        self.job = job
         mid = (int(ev["t"][0]) + int(ev["t"][-1])) // 2
         cut = int(np.searchsorted(ev["t"], mid, side="right"))
         self.parts = (_binned(ev[:cut], b), _binned(ev[cut:], b))
@@ -125,9 +140,10 @@ class _Halves:
     def agreement(self, rates: np.ndarray, chunk: int = 64) -> np.ndarray:
         """One agreement score per rate, ``chunk`` rates at a time so a long sweep stays small in memory."""
         rates = np.asarray(rates, np.float64)
-        out = [
-            agreement(*(self._stack(p, rates[i : i + chunk]) for p in self.parts)) for i in range(0, rates.size, chunk)
-        ]
+        out = []
+        for i in range(0, rates.size, chunk):
+            self.job.check()  # a cancelled autofocus stops within one chunk
+            out.append(agreement(*(self._stack(p, rates[i : i + chunk]) for p in self.parts)))
         return np.concatenate(out) if out else np.empty(0)
 
 
@@ -171,16 +187,16 @@ def _without(ev: np.ndarray, rate: float, t_ref_us: int, sensor: SensorSize) -> 
     return ev[~mask_hits(ev, rate, t_ref_us, sharp)]
 
 
-def _behind(rest: np.ndarray, t_ref_us, sensor, roi, sign, lo, hi, span_s):
+def _behind(rest: np.ndarray, t_ref_us, sensor, roi, sign, lo, hi, span_s, job):
     """The target's rate in [lo, hi] among events a nearer plane left (None if nothing shows), and the curve."""
     if hi - lo < 4 / span_s or rest.size < 1000:
         return None, np.empty(0), np.empty(0)
     rates = _rates(lo, hi, 2 / span_s, least=MIN_BEHIND_RATES)
-    curve = _Halves(rest, t_ref_us, sensor, roi, 2, sign).agreement(rates)
+    curve = _Halves(rest, t_ref_us, sensor, roi, 2, sign, job).agreement(rates)
     peaks = _peaks(curve, edges=False)[:MAX_CANDIDATES]
     if peaks.size == 0:
         return None, rates, curve
-    full = _Halves(rest, t_ref_us, sensor, roi, 1, sign)
+    full = _Halves(rest, t_ref_us, sensor, roi, 1, sign, job)
     step = rates[1] - rates[0]
     placed = [_place(full, rates[k], 2 * step, lo, hi) for k in peaks]
     return max(placed, key=lambda p: p[1])[0], rates, curve
@@ -193,13 +209,15 @@ def autofocus(
     roi: Roi | None = None,
     see_through: bool = True,
     max_events: int = MAX_SWEEP_EVENTS,
+    job: Cancellable | None = None,
 ) -> AutofocusResult:
     """The target's depth in ``depth_range`` (m) for the scene's camera (v m/s, focal length fx px).
 
     With ``see_through`` (the default) a plane found behind the strongest one
     wins and the strongest is reported as the occluder; without, the
-    strongest plane is the answer.
+    strongest plane is the answer. ``job`` is checked between chunks of the sweeps, so Cancel stops it.
     """
+    job = job if job is not None else _NoJob()
     d_lo, d_hi = depth_range
     if not 0 < d_lo < d_hi:
         raise RefocusError(f"depth range must satisfy 0 < near < far, got {depth_range}")
@@ -213,12 +231,12 @@ def autofocus(
     lo, hi = k / d_hi, k / d_lo
     sub = _thin(ev, max_events)
     rates = _rates(lo, hi, 4 / span_s)
-    scores = _Halves(sub, t_ref_us, sensor, roi, 4, sign).agreement(rates)
+    scores = _Halves(sub, t_ref_us, sensor, roi, 4, sign, job).agreement(rates)
     candidates = _peaks(scores, edges=True)[:MAX_CANDIDATES]
     if candidates.size == 0:
         candidates = np.array([int(np.argmax(scores))])
     inner = set(_peaks(scores, edges=False).tolist())
-    full = _Halves(sub, t_ref_us, sensor, roi, 1, sign)
+    full = _Halves(sub, t_ref_us, sensor, roi, 1, sign, job)
     step = rates[1] - rates[0]
     # (rate, score, interior): a peak on the sweep's edge may be the edge, so it never counts as an occluder
     planes = sorted(
@@ -228,7 +246,7 @@ def autofocus(
     target, occluder, b_rates, b_scores = rate, None, np.empty(0), np.empty(0)
     if see_through:
         rest = _thin(_without(ev, sign * rate, t_ref_us, sensor), max_events)
-        behind, b_rates, b_scores = _behind(rest, t_ref_us, sensor, roi, sign, lo, BEHIND * rate, span_s)
+        behind, b_rates, b_scores = _behind(rest, t_ref_us, sensor, roi, sign, lo, BEHIND * rate, span_s, job)
         front = [r for r, _, interior in planes[1:] if interior and r * BEHIND > rate]
         if behind is not None:
             target, occluder = behind, rate
@@ -236,7 +254,7 @@ def autofocus(
             occluder = front[0]
             rest = _thin(_without(ev, sign * occluder, t_ref_us, sensor), max_events)
             # look again from the occluder (the curve the GUI shows), placing the target without its events
-            behind, b_rates, b_scores = _behind(rest, t_ref_us, sensor, roi, sign, lo, BEHIND * occluder, span_s)
+            behind, b_rates, b_scores = _behind(rest, t_ref_us, sensor, roi, sign, lo, BEHIND * occluder, span_s, job)
             target = rate if behind is None else behind
     order, b_order = np.argsort(1 / rates), np.argsort(1 / b_rates)
     return AutofocusResult(

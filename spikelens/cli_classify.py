@@ -97,7 +97,8 @@ def _cmd_live(args: argparse.Namespace) -> int:
     from spikelens.pipelines.classification import check_sensor
     from spikelens.pipelines.live_classify import classify_stream, with_window
 
-    model = with_window(load_model(args.model, args.device, "classifier", "live"), args.window_ms)
+    window_us = None if args.window_ms is None else round(args.window_ms * 1000)  # ms at the edge, us inside
+    model = with_window(load_model(args.model, args.device, "classifier", "live"), window_us)
     if next(model.parameters()).device.type == "cpu":
         import torch
 
@@ -135,7 +136,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM ends like Ctrl-C: with the summary
     try:
         check_sensor(model, SensorSize.of(stream.meta), args.source, args.force)
-        summary = classify_stream(stream, model, args.hop_ms, args.smooth, show)
+        summary = classify_stream(stream, model, round(args.hop_ms * 1000), args.smooth, show)
     except StreamError as exc:
         print(f"spikelens: stream lost: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

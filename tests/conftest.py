@@ -26,6 +26,18 @@ def samples() -> Path:
     return require_samples()
 
 
+@pytest.fixture(scope="session")
+def gesture_dataset(tmp_path_factory):
+    """(root, test recording) of two simulated DVS Gesture subjects, one train and one test, at a seed the
+    bundled model never saw; simulated once for the whole run (the classification tests share it)."""
+    from spikelens.pipelines.simulate import write_gesture_dataset
+
+    root = tmp_path_factory.mktemp("gestures")
+    write_gesture_dataset(root, count=2, seed=90210)
+    test = (root / "DvsGesture" / "trials_to_test.txt").read_text().split()
+    return root, root / "DvsGesture" / test[0]
+
+
 @pytest.fixture(scope="module")
 def sai_file(tmp_path_factory):
     """A small simulated occluded scene (E-SAI .npy, with ground truth)."""

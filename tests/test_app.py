@@ -179,3 +179,27 @@ def test_a_long_header_is_shown_whole_or_said_to_be_longer(qtbot, window, tmp_pa
     first_lines = header.splitlines()[:3]
     assert all(line in label.text() for line in first_lines)
     assert "Start-Time" not in header or any("Start-Time" in ln and ln in label.text() for ln in header.splitlines())
+
+
+def test_autofocus_cancel_stops_the_sweep(qtbot, window, sai_file, monkeypatch):
+    """Pressed again while it runs, Autofocus cancels: the job stops and no result is applied."""
+    import time
+
+    from spikelens.app import sai_panel
+
+    def slow(events, scene, depth_range, job):
+        for _ in range(1000):
+            job.check()
+            time.sleep(0.01)
+        raise AssertionError("not cancelled")
+
+    monkeypatch.setattr(sai_panel, "run_autofocus", slow)
+    sai = window.sai
+    open_file(qtbot, window, sai_file)
+    qtbot.waitUntil(lambda: sai.stack_ready, timeout=WAIT)  # its status line comes first
+    sai.autofocus_button.click()
+    assert sai.autofocusing and sai.autofocus_button.text() == "Cancel"
+    sai.autofocus_button.click()
+    qtbot.waitUntil(lambda: not sai.autofocusing, timeout=WAIT)
+    assert sai.autofocus_result is None and sai.autofocus_button.text() == "Autofocus"
+    assert sai.status.text() == "autofocus cancelled"

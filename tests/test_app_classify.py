@@ -17,13 +17,9 @@ from spikelens.pipelines.classify_windows import classify_offline
 from helpers import WAIT, DvSender, make_window
 
 
-@pytest.fixture(scope="module")
-def gesture_file(tmp_path_factory):
-    from spikelens.pipelines.simulate import write_gesture_dataset
-
-    root = tmp_path_factory.mktemp("gesture")
-    write_gesture_dataset(root, count=1, seed=31337)
-    return next((root / "DvsGesture").glob("*.aedat"))
+@pytest.fixture
+def gesture_file(gesture_dataset):
+    return gesture_dataset[1]
 
 
 def wait_model(qtbot, panel):

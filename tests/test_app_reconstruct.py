@@ -82,3 +82,22 @@ def test_background_pool_runs_at_lower_priority(qtbot):
         qtbot.waitUntil(lambda got=got: len(got) == 1, timeout=WAIT)
         pool.shutdown()
         assert got == [want]
+
+
+def test_a_cancelled_reconstruction_stops_before_the_network(sai_file):
+    from spikelens.datasets import open_recording
+    from spikelens.datasets.sai_scene import SAIScene
+    from spikelens.pipelines.jobs import Cancelled, Job
+    from spikelens.pipelines.sai_view import reconstructed
+
+    with open_recording(sai_file) as rec:
+        ev, meta = rec.load(), rec.meta
+    job = Job()
+    job.cancel()
+
+    class NoNetwork:
+        def __call__(self, *a):
+            raise AssertionError("the network ran")
+
+    with pytest.raises(Cancelled):
+        reconstructed(ev, SAIScene.from_events(meta, ev), 1.0, NoNetwork(), job=job)

@@ -73,7 +73,7 @@ def occluded_results():
         found = autofocus(events, sai(scene))
         # the classic answer: the global contrast maximum over the same range
         depths = 1 / np.linspace(1 / 5.0, 1 / 0.1, 160)
-        sharpest = depths[np.argmax(sharpness(focal_stack(events[::4], sai(scene), depths)))]
+        sharpest = depths[np.argmax(sharpness(focal_stack(events[::8], sai(scene), depths)))]
         out.append((scene, found, float(sharpest)))
     return out
 
@@ -146,3 +146,33 @@ def test_refocus_auto_cli_focuses_on_the_target(tmp_path, capsys):
     assert "behind an occluder at" in capsys.readouterr().out
     assert main(["refocus", str(path), "--depth", "1.0", "--bins", "4", "-o", str(out)]) == 0
     assert np.isnan(float(np.load(out)["occluder_depth"]))
+
+
+def test_a_cancelled_autofocus_stops_within_one_chunk_of_its_sweep():
+    """Cancel stops the work, not just its result: the sweep checks its job between chunks of rates."""
+    from spikelens.pipelines.jobs import Cancelled, Job
+
+    _, events, _ = _scene(2002)
+    checks = []
+
+    class Counting(Job):
+        def check(self) -> None:
+            checks.append(1)
+            super().check()
+
+    autofocus(events, sai(_scene(2002)[0]), job=Counting())
+    assert len(checks) >= 5  # a whole run passes many checkpoints
+    n = len(checks)
+    late = Counting(lambda *_: None)
+    checks.clear()
+    original = late.check
+
+    def cancel_on_third() -> None:
+        if len(checks) == 2:
+            late.cancel()
+        original()
+
+    late.check = cancel_on_third
+    with pytest.raises(Cancelled):
+        autofocus(events, sai(_scene(2002)[0]), job=late)
+    assert len(checks) == 3 < n  # it stopped at the checkpoint after the cancel

@@ -22,15 +22,10 @@ from spikelens.pipelines.classify_windows import classify_offline
 from helpers import DvSender
 
 
-@pytest.fixture(scope="module")
-def gestures(tmp_path_factory):
+@pytest.fixture
+def gestures(gesture_dataset):
     """Two simulated subjects (one train, one test recording), a seed the bundled model never saw."""
-    from spikelens.pipelines.simulate import write_gesture_dataset
-
-    root = tmp_path_factory.mktemp("gestures")
-    write_gesture_dataset(root, count=2, seed=90210)
-    test = (root / "DvsGesture" / "trials_to_test.txt").read_text().split()
-    return root, root / "DvsGesture" / test[0]
+    return gesture_dataset
 
 
 def test_bundled_model_loads_by_name():
@@ -231,3 +226,27 @@ def test_live_stopped_by_a_signal_prints_its_summary(sig):
         p.kill()
     assert p.returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("ended: stopped by Ctrl-C;")
+
+
+@pytest.mark.slow
+def test_a_cancelled_classify_stops_before_the_network(gestures, tmp_path, monkeypatch):
+    """The GUI's Score file runs classify_path as a job: Cancel stops it, labelled or bare."""
+    from spikelens.datasets.formats.hdf5 import write_h5
+    from spikelens.pipelines import classification
+    from spikelens.pipelines.jobs import Cancelled, Job
+
+    _, rec = gestures
+    with open_recording(rec) as r:
+        ev, meta = r.load(), r.meta
+    bare = tmp_path / "bare.h5"
+    write_h5(bare, ev[:50_000], meta)
+
+    def no_network(*_a):
+        raise AssertionError("the network ran")
+
+    monkeypatch.setattr(classification, "classify_segment", no_network)
+    for path in (rec, bare):
+        job = Job()
+        job.cancel()
+        with pytest.raises(Cancelled):
+            classify_path(path, "gesture", "cpu", job)

@@ -107,3 +107,18 @@ def test_importing_datasets_stays_light():
     code = "import sys, spikelens.datasets; print(sorted(m for m in ('torch', 'PyQt6', 'tonic') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_readme_commands_are_what_ci_runs_and_pin_the_torch_the_code_names():
+    """One install line: CI runs the README's test block itself, and both README blocks pin TORCH_PIN."""
+    from spikelens.pipelines.extras import TORCH_PIN
+
+    readme = (ROOT / "README.md").read_text()
+    blocks = [b.split("```", 1)[0].strip() for b in readme.split("```bash\n")[1:]]
+    setup, tests = blocks[0], blocks[1]
+    assert setup.startswith("python3 -m venv .venv") and "spikelens info" in setup
+    assert tests.startswith("python3 -m venv .venv") and "pytest" in tests
+    for cmd in (setup, tests):
+        assert f"pip install {TORCH_PIN} " in cmd
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "README.md" in ci and "torch" not in ci.replace("torch pin", "")  # CI names no version of its own

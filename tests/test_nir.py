@@ -234,17 +234,14 @@ def load_nir_graph(graph, path):
     return load_nir(path)
 
 
-@pytest.fixture(scope="module")
-def gesture_windows(tmp_path_factory):
+@pytest.fixture
+def gesture_windows(gesture_dataset):
     """Windows of one simulated subject (a seed the bundled model never saw), as the model bins them."""
     from spikelens.datasets.collections.dvs_gesture import read_labels
     from spikelens.datasets.detect import open_recording
     from spikelens.pipelines.classify_windows import window_frames
-    from spikelens.pipelines.simulate import write_gesture_dataset
 
-    root = tmp_path_factory.mktemp("gesture")
-    write_gesture_dataset(root, count=1, seed=27182)
-    rec = next((root / "DvsGesture").glob("*.aedat"))
+    rec = gesture_dataset[1]
     cfg = load_model("gesture", "cpu").config
     with open_recording(rec) as r:
         ev = r.load()

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from spikelens.datasets.bundled import bundled_sample
+from spikelens.pipelines.extras import TORCH_PIN
 
 #: run in the child before anything else: any import of torch fails, as if it were not installed
 BLOCK = """
@@ -75,4 +76,4 @@ def test_a_model_command_without_torch_is_one_line(tmp_path, sai_file, command):
     args = [a.format(sai=sai_file, out=tmp_path / "o.png", rec=bundled_sample()) for a in command]
     r = cli(*args)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert r.stderr.count("\n") == 1 and "needs torch, which is not installed: pip install torch==2.13.0" in r.stderr
+    assert r.stderr.count("\n") == 1 and f"needs torch, which is not installed: pip install {TORCH_PIN}" in r.stderr
