@@ -7,5 +7,5 @@ from pathlib import Path
 
 
 def bundled_sample() -> Path:
-    """A rotating bar (DVS128-sized, 1 s, 50 k events) in SpikeLens HDF5."""
+    """A rotating bar (DVS128-sized, 1 s, 80 k events) in SpikeLens HDF5."""
     return Path(str(resources.files("spikelens.datasets") / "samples" / "rotating_bar.h5"))
