@@ -47,8 +47,8 @@ class SpikingStage(nn.Module):
         self.attention = make_attention(cfg, c_out)
         self.neuron = make_neuron(cfg)
 
-    def forward(self, x_seq: Tensor) -> Tensor:
-        drive = self.attention(per_step(lambda x: self.bn(self.conv(x)), x_seq))
+    def forward(self, x_tb: Tensor) -> Tensor:
+        drive = self.attention(per_step(lambda x: self.bn(self.conv(x)), x_tb))
         return per_step(lambda s: F.max_pool2d(s, 2), self.neuron(drive))
 
 
@@ -68,13 +68,14 @@ class HybridClassifier(nn.Module):
         #: mean spike rate of each stage in the last forward pass (the spike-rate regulariser reads it)
         self.spike_rates: list[Tensor] = []
 
-    def forward(self, x_seq: Tensor, stats: bool = False) -> Tensor | tuple[Tensor, dict]:
+    def forward(self, x_tb: Tensor, stats: bool = False) -> Tensor | tuple[Tensor, dict]:
+        """``x_tb``: T x B x 2 x S x S (time first, SpikingJelly's multi-step order; reconstructors take B first)."""
         cfg = self.config
-        if x_seq.ndim != 5 or x_seq.shape[0] != cfg.steps or x_seq.shape[2:] != (2, cfg.size, cfg.size):
+        if x_tb.ndim != 5 or x_tb.shape[0] != cfg.steps or x_tb.shape[2:] != (2, cfg.size, cfg.size):
             raise ValueError(
-                f"expected T x B x 2 x {cfg.size} x {cfg.size} with T = {cfg.steps}; got {tuple(x_seq.shape)}"
+                f"expected T x B x 2 x {cfg.size} x {cfg.size} with T = {cfg.steps}; got {tuple(x_tb.shape)}"
             )
-        x = torch.log1p(x_seq.float())
+        x = torch.log1p(x_tb.float())
         layers, ops, self.spike_rates = [], [], []
         for i, stage in enumerate(self.stages):
             spikes = stage(x)
@@ -88,7 +89,7 @@ class HybridClassifier(nn.Module):
         logits = self.fc(self.drop(feat))
         if not stats:
             return logits
-        t, b = x_seq.shape[:2]
+        t, b = x_tb.shape[:2]
         head_step = self.temporal[0].in_channels * cfg.head * 3
         fc = len(cfg.classes) * cfg.head
         ops.append({"name": "head", "macs_ann": head_step + fc, "macs_snn": head_step * t + fc, "synops": 0.0})

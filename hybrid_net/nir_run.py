@@ -162,13 +162,13 @@ class NIRClassifier(nn.Module):
         self.spike_rates: list[Tensor] = []
 
     @torch.no_grad()
-    def forward(self, x_seq: Tensor, stats: bool = False) -> Tensor | tuple[Tensor, dict]:
+    def forward(self, x_tb: Tensor, stats: bool = False) -> Tensor | tuple[Tensor, dict]:
         cfg = self.config
-        if x_seq.ndim != 5 or x_seq.shape[0] != cfg.steps or x_seq.shape[2:] != (2, cfg.size, cfg.size):
+        if x_tb.ndim != 5 or x_tb.shape[0] != cfg.steps or x_tb.shape[2:] != (2, cfg.size, cfg.size):
             raise ValueError(
-                f"expected T x B x 2 x {cfg.size} x {cfg.size} with T = {cfg.steps}; got {tuple(x_seq.shape)}"
+                f"expected T x B x 2 x {cfg.size} x {cfg.size} with T = {cfg.steps}; got {tuple(x_tb.shape)}"
             )
-        dev = x_seq.device
+        dev = x_tb.device
         if str(dev) not in self._tensors:
             self._tensors = {str(dev): {n: self._params(n, dev) for n in self.order}}
         params = self._tensors[str(dev)]
@@ -176,7 +176,7 @@ class NIRClassifier(nn.Module):
         spikes = {n: [] for n in self.order if type(self.graph.nodes[n]).__name__ in _NEURONS}
         ops = {n: {"name": n, "macs_ann": 0, "macs_snn": 0, "synops": 0.0} for n in self.order if n in self.weighted}
         total = None
-        x_bin = (x_seq > 0).float()
+        x_bin = (x_tb > 0).float()
         last: dict[str, Tensor] = {}  # the previous step's outputs, read through the delayed (recurrent) edges
         for t in range(cfg.steps):
             values: dict[str, Tensor] = {}
@@ -206,7 +206,7 @@ class NIRClassifier(nn.Module):
         self.spike_rates = [s.mean() for s in seqs.values()]
         if not stats:
             return logits
-        b = x_seq.shape[1]
+        b = x_tb.shape[1]
         layers = []
         for n, s in seqs.items():
             per = s.flatten(2).sum(dim=(0, 2))

@@ -241,11 +241,12 @@ class HybridNet(nn.Module):
             frames = normalise_counts(frames)
         return spiking_encode((self.conv1, self.conv2, self.conv3), frames, self.encoder_config, batched)
 
-    def forward(self, frames: Tensor, physics: Tensor | None = None) -> Tensor:
-        _check_frames(frames)
-        features = self.encode(frames)
+    def forward(self, frames_bt: Tensor, physics: Tensor | None = None) -> Tensor:
+        """``frames_bt``: B x T x 2 x H x W (batch first, E-SAI's order; the classifiers take T first)."""
+        _check_frames(frames_bt)
+        features = self.encode(frames_bt)
         if self.config.physics:
-            features = torch.cat((features, _check_physics(physics, frames)), 1)
+            features = torch.cat((features, _check_physics(physics, frames_bt)), 1)
         return self.Gen(features)
 
 
@@ -317,12 +318,13 @@ class HybridLite(nn.Module):
     def uses_physics(self) -> bool:
         return self.config.physics
 
-    def forward(self, frames: Tensor, physics: Tensor | None = None) -> Tensor:
-        _check_frames(frames)
+    def forward(self, frames_bt: Tensor, physics: Tensor | None = None) -> Tensor:
+        """``frames_bt``: B x T x 2 x H x W (batch first, E-SAI's order; the classifiers take T first)."""
+        _check_frames(frames_bt)
         if self.config.physics:
-            physics = _check_physics(physics, frames)
-            frames = normalise_counts(frames)
-        features = self.encoder(frames)
+            physics = _check_physics(physics, frames_bt)
+            frames_bt = normalise_counts(frames_bt)
+        features = self.encoder(frames_bt)
         if physics is not None:
             features = torch.cat((features, F.adaptive_avg_pool2d(physics, features.shape[-2:])), 1)
         x0 = self.stem(features)
@@ -331,8 +333,10 @@ class HybridLite(nn.Module):
         x = self.up2(torch.cat((F.interpolate(x, size=x1.shape[-2:], mode="nearest"), x1), 1))
         x = self.up1(torch.cat((F.interpolate(x, size=x0.shape[-2:], mode="nearest"), x0), 1))
         if self.config.stride > 1:
-            counts = torch.log1p(frames.float().mean(1))  # B x 2 x H x W: where the window's events fell
-            x = torch.cat((F.interpolate(x, size=frames.shape[-2:], mode="bilinear", align_corners=False), counts), 1)
+            counts = torch.log1p(frames_bt.float().mean(1))  # B x 2 x H x W: where the window's events fell
+            x = torch.cat(
+                (F.interpolate(x, size=frames_bt.shape[-2:], mode="bilinear", align_corners=False), counts), 1
+            )
         if physics is not None:
             x = torch.cat((x, physics), 1)
         return torch.tanh(self.head(x))

@@ -107,14 +107,15 @@ class SpikingClassifier(nn.Module):
         #: the spike-rate regulariser adds their mean to the loss)
         self.spike_rates: list[Tensor] = []
 
-    def forward(self, x_seq: Tensor, stats: bool = False) -> Tensor | tuple[Tensor, dict]:
+    def forward(self, x_tb: Tensor, stats: bool = False) -> Tensor | tuple[Tensor, dict]:
+        """``x_tb``: T x B x 2 x S x S (time first, SpikingJelly's multi-step order; reconstructors take B first)."""
         cfg = self.config
-        if x_seq.ndim != 5 or x_seq.shape[0] != cfg.steps or x_seq.shape[2:] != (2, cfg.size, cfg.size):
+        if x_tb.ndim != 5 or x_tb.shape[0] != cfg.steps or x_tb.shape[2:] != (2, cfg.size, cfg.size):
             raise ValueError(
-                f"expected T x B x 2 x {cfg.size} x {cfg.size} with T = {cfg.steps}; got {tuple(x_seq.shape)}"
+                f"expected T x B x 2 x {cfg.size} x {cfg.size} with T = {cfg.steps}; got {tuple(x_tb.shape)}"
             )
-        t, b = x_seq.shape[:2]
-        x = (x_seq > 0).float()  # the input spikes
+        t, b = x_tb.shape[:2]
+        x = (x_tb > 0).float()  # the input spikes
         layers, ops, rates = [], [], []
         for i, stage in enumerate(self.stages):
             spikes = stage(x)
