@@ -150,29 +150,28 @@ def test_refocus_auto_cli_focuses_on_the_target(tmp_path, capsys):
 
 def test_a_cancelled_autofocus_stops_within_one_chunk_of_its_sweep():
     """Cancel stops the work, not just its result: the sweep checks its job between chunks of rates."""
+    from spikelens.datasets.patterns import sai_points
     from spikelens.pipelines.jobs import Cancelled, Job
 
-    _, events, _ = _scene(2002)
+    events, t_ref = sai_points(depth=1.0, occluder_depth=0.35, n_events=300_000, seed=3)
+    scene = SAIScene(fx=CFG.fx, v=CFG.v, t_ref_us=t_ref, sensor=SensorSize(CFG.width, CFG.height))
     checks = []
 
     class Counting(Job):
         def check(self) -> None:
             checks.append(1)
+            if len(checks) == self.cancel_at:
+                self.cancel()
             super().check()
 
-    autofocus(events, sai(_scene(2002)[0]), job=Counting())
-    assert len(checks) >= 5  # a whole run passes many checkpoints
+    whole = Counting()
+    whole.cancel_at = -1
+    autofocus(events, scene, job=whole)
     n = len(checks)
-    late = Counting(lambda *_: None)
+    assert n >= 5  # a whole run passes many checkpoints
     checks.clear()
-    original = late.check
-
-    def cancel_on_third() -> None:
-        if len(checks) == 2:
-            late.cancel()
-        original()
-
-    late.check = cancel_on_third
+    late = Counting()
+    late.cancel_at = 3
     with pytest.raises(Cancelled):
-        autofocus(events, sai(_scene(2002)[0]), job=late)
-    assert len(checks) == 3 < n  # it stopped at the checkpoint after the cancel
+        autofocus(events, scene, job=late)
+    assert len(checks) == 3 < n  # it stopped at the first checkpoint after the cancel
