@@ -88,10 +88,10 @@ def _live(source: str, *extra: str) -> tuple[list[dict], dict, subprocess.Comple
 
 @pytest.mark.slow
 def test_live_over_a_dv_network_stream_classifies_each_gesture(gestures):
-    """A real dv-processing NetworkWriter on 127.0.0.1 serves the recording at 2x; every event arrives and
+    """A real dv-processing NetworkWriter on 127.0.0.1 serves the recording at 4x; every event arrives and
     the decisions inside each gesture mostly name it."""
     _, rec = gestures
-    sender = DvSender(rec, speed=2.0)
+    sender = DvSender(rec, speed=4.0)
     try:
         rows, end, r = _live(sender.source)
         n_sent = sender.sent()
