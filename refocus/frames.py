@@ -71,11 +71,7 @@ def check_events(events: np.ndarray) -> CheckedEvents:
     return out
 
 
-def _events(ev: np.ndarray) -> CheckedEvents:
-    return check_events(ev)
-
-
-def _sensor(sensor: SensorSize) -> tuple[int, int]:
+def _sensor(sensor: SensorSize) -> SensorSize:
     try:
         return sensor_size(sensor)
     except (TypeError, ValueError) as e:
@@ -152,7 +148,7 @@ def pack_frames(
     parts: bin = (t - t0) * T // (t1 - t0). Events leaving the sensor or the
     ROI (top, left, height, width) are dropped. Events must be time-sorted.
     """
-    ev = _events(events)
+    ev = check_events(events)
     n_bins = _bins(n_bins)
     width, height = _sensor(sensor)
     y0, x0, h, w = _roi(roi, height, width)
@@ -165,9 +161,7 @@ def pack_frames(
         raise RefocusError(f"empty time range [{t0}, {t1})")
     _check_shift(ev, t_ref_us, rx, ry)
     edges = kernels.bin_edges(ev["t"], t0, t1, n_bins)
-    report = np.full((n_bins, 2), kernels.NO_REPORT, np.int64)
-    kernels.pack_frames(ev, int(t_ref_us), rx / 1e6, ry / 1e6, edges, y0, x0, _top(dtype), frames, report)
-    _raise_report(report)
+    kernels.pack_frames(ev, int(t_ref_us), rx / 1e6, ry / 1e6, edges, y0, x0, _top(dtype), frames)
     return frames
 
 
@@ -191,7 +185,7 @@ def pack_frames_esai(
     digits can differ from E-SAI at a bin edge; the simulator's cannot.
     (The generic :func:`pack_frames` drops events that leave the sensor.)
     """
-    ev = _events(events)
+    ev = check_events(events)
     n_bins = _bins(n_bins)
     fx, v, t_ref_us = scene.fx, scene.v, scene.t_ref_us
     width, height = _sensor(scene.sensor)
@@ -202,10 +196,9 @@ def pack_frames_esai(
     ref_s = int(t_ref_us) / 1e6
     if ev.size == 0:
         return frames
-    min_t, max_t = int(ev["t"][0]) / 1e6, int(ev["t"][-1]) / 1e6  # sorted: checked in the kernel
+    min_t, max_t = int(ev["t"][0]) / 1e6, int(ev["t"][-1]) / 1e6  # sorted: checked at the door (check_events)
     interval = (max_t - min_t) / n_bins
     edges = kernels.esai_bin_edges(ev, min_t, interval, n_bins)
-    report = np.full((n_bins, 2), kernels.NO_REPORT, np.int64)
     kernels.pack_frames_esai(
         ev,
         ref_s,
@@ -220,9 +213,7 @@ def pack_frames_esai(
         x0,
         _top(dtype),
         frames,
-        report,
     )
-    _raise_report(report)
     return frames
 
 
@@ -283,7 +274,7 @@ def polarity_images(
 
     The one pass the training-free reconstruction needs (rate 0 gives each pixel's own counts).
     """
-    ev = _events(events)
+    ev = check_events(events)
     width, height = _sensor(sensor)
     y0, x0, h, w = _roi(roi, height, width)
     skip = np.zeros((height, width), np.bool_) if skip is None else np.ascontiguousarray(skip, dtype=np.bool_)
@@ -304,7 +295,7 @@ def mask_hits(events: np.ndarray, rate: float, t_ref_us: int, mask: np.ndarray) 
 
     Lets autofocus set aside the events a plane explains (its sharp edges) and look behind it.
     """
-    ev = _events(events)
+    ev = check_events(events)
     mask = np.ascontiguousarray(mask, dtype=np.bool_)
     if mask.ndim != 2:
         raise RefocusError(f"mask must be H x W, got shape {mask.shape}")

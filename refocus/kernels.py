@@ -8,9 +8,8 @@ strided field loads) and index outputs flat.
 Parallel packing without atomics: events are time-sorted, so each time bin
 is a contiguous range of events. We find the ranges by binary search on the
 (monotonic) bin function and give each bin to one thread; bins never share
-output memory. The same pass checks that the stream really is sorted and
-its polarities are 0/1 (``report``), so the wrapper can reject bad input
-without a second pass. Counts saturate at ``top`` instead of wrapping.
+output memory. The wrappers hand them events :func:`check_stream` passed
+once (sorted, polarities 0/1). Counts saturate at ``top`` instead of wrapping.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-NO_REPORT = -1
 #: 1.5 * 2**52: adding and subtracting it rounds a double to an integer, half to even.
 _ROUNDER = 6755399441055744.0
 #: |values| below this round exactly with _ROUNDER; the wrappers keep shifts inside it.
@@ -83,49 +81,28 @@ def _count(flat, base, xr, yr, w, h, top):
             flat[k] += 1
 
 
-@nb.njit(cache=True, nogil=True)
-def _check_edges(ev, lo, hi, b, n_bins, report):
-    """The first bin also checks the events before it, the last those after it."""
-    if b == 0:
-        _check(ev, 0, lo, report, b)
-    if b == n_bins - 1:
-        _check(ev, hi, ev.shape[0], report, b)
-
-
 @nb.njit(cache=True, nogil=True, parallel=True)
-def pack_frames(ev, t_ref, rate_x, rate_y, edges, roi_y, roi_x, top, out, report):
+def pack_frames(ev, t_ref, rate_x, rate_y, edges, roi_y, roi_x, top, out):
     """Refocus and count events into out[bin, 1 - polarity, y - roi_y, x - roi_x] (channel 0 = ON).
 
     rate_x / rate_y are px per microsecond; x' = x + rint((t - t_ref) * rate).
     Events whose shifted position leaves the ROI (which lies inside the
-    sensor) are dropped. A bin whose events are unsorted or have a polarity
-    other than 0/1 stops counting and records where in ``report``.
+    sensor) are dropped.
     """
     n_bins, _, h, w = out.shape
     flat = out.reshape(-1)
     plane = h * w
     shift_y = rate_y != 0.0
     for b in nb.prange(n_bins):
-        lo, hi = edges[b], edges[b + 1]
-        _check_edges(ev, lo, hi, b, n_bins, report)
-        prev = ev[lo - 1].t if lo > 0 else np.iinfo(np.int64).min
         base = b * 2 * plane
-        bad = False
-        for i in range(lo, hi):
+        for i in range(edges[b], edges[b + 1]):
             e = ev[i]
-            pol = np.int64(e.p)
-            if e.t < prev or pol < 0 or pol > 1:
-                bad = True
-                break
-            prev = e.t
             dt = np.float64(e.t - t_ref)
             xr = e.x + round_half_even(dt * rate_x) - roi_x
             yr = np.int64(e.y) - roi_y
             if shift_y:
                 yr += round_half_even(dt * rate_y)
-            _count(flat, base + (1 - pol) * plane, xr, yr, w, h, top)  # channel 0 = ON
-        if bad:
-            _check(ev, lo, hi, report, b)
+            _count(flat, base + (1 - np.int64(e.p)) * plane, xr, yr, w, h, top)  # channel 0 = ON
 
 
 # -- E-SAI compatible packing -------------------------------------------------------
@@ -172,29 +149,18 @@ def esai_bin_edges(ev, min_t, interval, n_bins):
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
-def pack_frames_esai(ev, ref_s, fx, v, depth, width, min_t, interval, edges, roi_y, roi_x, top, out, report):
+def pack_frames_esai(ev, ref_s, fx, v, depth, width, min_t, interval, edges, roi_y, roi_x, top, out):
     """E-SAI's Preprocess.py in one parallel pass (see frames.pack_frames_esai)."""
     n_bins, _, h, w = out.shape
     flat = out.reshape(-1)
     plane = h * w
     for b in nb.prange(n_bins):
-        lo, hi = edges[b], edges[b + 1]
-        _check_edges(ev, lo, hi, b, n_bins, report)
-        prev = ev[lo - 1].t if lo > 0 else np.iinfo(np.int64).min
         base = b * 2 * plane
-        bad = False
-        for i in range(lo, hi):
+        for i in range(edges[b], edges[b + 1]):
             e = ev[i]
-            pol = np.int64(e.p)
-            if e.t < prev or pol < 0 or pol > 1:
-                bad = True
-                break
-            prev = e.t
             xr = _esai_x(e, ref_s, fx, v, depth, width) - roi_x
             yr = np.int64(e.y) - roi_y
-            _count(flat, base + (1 - pol) * plane, xr, yr, w, h, top)  # channel 0 = ON
-        if bad:
-            _check(ev, lo, hi, report, b)
+            _count(flat, base + (1 - np.int64(e.p)) * plane, xr, yr, w, h, top)  # channel 0 = ON
 
 
 # -- images at many shift rates (focal stack, autofocus, display) ---------------------------
