@@ -37,10 +37,9 @@ from spikelens.pipelines.sai_view import (
     depth_grid,
     reconstructed,
     refocused,
-    run_autofocus,
     stack,
 )
-from spikelens.refocus import CheckedEvents, check_events
+from spikelens.refocus import CheckedEvents, autofocus
 
 SLIDER_STEPS = 1000
 RECON, GT = 2, 3  # image panel columns
@@ -108,7 +107,6 @@ class SAIPanel(QWidget):
         #: reconstructions run at lower priority: the view and live classification come first
         self.background = WorkerPool(background=True)
         self.reconstruction: ReconstructView | None = None
-        self._recon_running = False
         self._recon_worker: Worker | None = None
         self._autofocus_worker: Worker | None = None
         self._recon_key: tuple | None = None
@@ -223,16 +221,10 @@ class SAIPanel(QWidget):
         return box
 
     # -- inputs -----------------------------------------------------------------------------------
-    def set_recording(self, events: np.ndarray, scene: SAIScene) -> None:
-        """New recording: fx, v and t_ref from its scene; times in the boxes count from its first event."""
-        self._file_scene, self.scene = scene, None
-        try:
-            self._events = check_events(events)
-        except ValueError as e:  # unsorted or bad polarities: nothing here can refocus it
-            self._events = None
-            self.setEnabled(False)
-            self.status.setText(f"Cannot refocus this recording: {e}")
-            return
+    def set_recording(self, events: CheckedEvents, scene: SAIScene) -> None:
+        """New recording (its events checked by the viewer session): fx, v and t_ref from its scene; times in
+        the boxes count from its first event."""
+        self._file_scene, self.scene, self._events = scene, None, events
         self.setEnabled(True)
         self.best.setVisible(False)  # the previous recording's autofocus says nothing about this one
         self.occluder_line.setVisible(False)
@@ -293,7 +285,7 @@ class SAIPanel(QWidget):
 
     @property
     def reconstructing(self) -> bool:
-        return self._recon_running
+        return self._recon_worker is not None
 
     def depth_grid(self) -> np.ndarray:
         return depth_grid(VIEW_DEPTHS, SLIDER_STEPS)
@@ -348,11 +340,11 @@ class SAIPanel(QWidget):
         """Reconstruct at the current depth; one run at a time, and when it ends the newest depth runs next."""
         model = self.picker.model
         key = (self.depth, id(model), id(self.scene))
-        if not self.recon_box.isChecked() or model is None or self.scene is None or self._recon_running:
+        if not self.recon_box.isChecked() or model is None or self.scene is None or self.reconstructing:
             return
         if key == self._recon_key:  # already on screen (or on its way)
             return
-        self._recon_running, self._recon_key = True, key
+        self._recon_key = key
         self.images.set_title(RECON, f"reconstructing at {self.depth:.3f} m ...")
         w = self._worker(reconstructed, self._reconstructed, self._events, self.scene, self.depth, model, job=True)
         w.signals.finished.connect(self._reconstruct_finished)
@@ -361,7 +353,7 @@ class SAIPanel(QWidget):
     def _supersede_reconstruction(self) -> None:
         """A newer depth: stop the reconstruction under way (before its network runs); the newest runs next."""
         w = self._recon_worker
-        if w is not None and self._recon_running and self._recon_key is not None and self._recon_key[0] != self.depth:
+        if w is not None and self._recon_key is not None and self._recon_key[0] != self.depth:
             w.cancel()
 
     def _reconstructed(self, r: ReconstructView) -> None:
@@ -373,7 +365,7 @@ class SAIPanel(QWidget):
         self.reconstructed.emit(r)
 
     def _reconstruct_finished(self) -> None:
-        self._recon_running, self._recon_worker = False, None
+        self._recon_worker = None
         if self.reconstruction is None or self._recon_key is None or self.reconstruction.depth != self._recon_key[0]:
             self._recon_key = None  # cancelled: nothing of it is on screen
         self._request_reconstruct()  # the depth moved on meanwhile: catch up
@@ -411,7 +403,7 @@ class SAIPanel(QWidget):
             return
         self.autofocus_button.setText("Cancel")
         self.status.setText("autofocus: sweeping depths ...")
-        w = self._worker(run_autofocus, self.show_autofocus, self._events, self.scene, VIEW_DEPTHS, job=True)
+        w = self._worker(autofocus, self.show_autofocus, self._events, self.scene, job=True)  # sweeps DEPTH_RANGE
         w.signals.cancelled.connect(lambda: self.status.setText("autofocus cancelled"))
         w.signals.finished.connect(self._autofocus_finished)
         self._autofocus_worker = self.workers.start(w)

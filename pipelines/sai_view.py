@@ -1,4 +1,4 @@
-"""The SAI view's computations, Qt-free: a focal stack for smooth depth scrubbing, exact refocus, autofocus.
+"""The SAI view's computations, Qt-free: a focal stack for smooth depth scrubbing, exact refocus, reconstruction.
 
 Each takes the recording's checked events and its one :class:`SAIScene`; the
 GUI runs them on worker threads. The stack is spaced evenly in inverse depth
@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikelens.datasets.sai_scene import DEPTH_RANGE, VIEW_DEPTHS, SAIScene
+from spikelens.datasets.sai_scene import VIEW_DEPTHS, SAIScene
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.pipelines.sai import image_to_uint8
 from spikelens.pipelines.sai_world import network_inputs
-from spikelens.refocus import CheckedEvents, accumulate, autofocus
-from spikelens.refocus.autofocus import AutofocusResult, focal_stack
+from spikelens.refocus import CheckedEvents, accumulate
+from spikelens.refocus.autofocus import focal_stack
 
 
 def depth_grid(depth_range: tuple[float, float], n: int) -> np.ndarray:
@@ -53,14 +53,6 @@ def refocused(events: CheckedEvents, scene: SAIScene, depth: float) -> tuple[flo
     """The exact refocused image at ``depth`` (uint8); ``depth <= 0`` gives the unfocused sum."""
     rate = scene.rate(depth) if depth > 0 else 0.0
     return depth, image_to_uint8(accumulate(events, rate, scene.t_ref_us, scene.sensor))
-
-
-def run_autofocus(
-    events: CheckedEvents, scene: SAIScene, depth_range: tuple[float, float] = VIEW_DEPTHS, job: Job | None = None
-) -> AutofocusResult:
-    """Autofocus over the slider's range widened to the default sweep, so a fence nearer than the slider shows."""
-    near, far = min(depth_range[0], DEPTH_RANGE[0]), max(depth_range[1], DEPTH_RANGE[1])
-    return autofocus(events, scene, (near, far), job=job)
 
 
 @dataclass(frozen=True)

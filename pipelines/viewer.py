@@ -24,6 +24,7 @@ from spikelens.pipelines.jobs import Job
 from spikelens.pipelines.live import StreamPump
 from spikelens.pipelines.record import RecordStats
 from spikelens.pipelines.spool import EventSource, open_source
+from spikelens.refocus import CheckedEvents, RefocusError, check_events
 
 #: the SAI view loads a recording whole; larger ones are not offered to it
 SAI_EVENT_LIMIT = 30_000_000
@@ -37,27 +38,34 @@ class Loaded:
 
     path: Path
     source: EventSource
-    sai_events: np.ndarray | None  # None when the recording is too large for the SAI view
+    sai_events: CheckedEvents | None  # checked for refocusing, or None (``sai_why_not`` says why)
+    sai_why_not: str = ""
 
 
 def load(path: str | Path, first_packet, job: Job) -> Loaded:
-    """Worker body: index the recording and, when it fits, load the events the SAI view needs."""
+    """Worker body: index the recording and, when it fits, load (and check, once, off the GUI thread) the
+    events the SAI view refocuses."""
     path = Path(path)
     source = open_source(path, first_packet=first_packet, job=job)
     try:
-        events = source.all_events() if source.n_events <= SAI_EVENT_LIMIT else None
+        events, why_not = None, f"SAI view handles up to {SAI_EVENT_LIMIT:,} events; this file has more."
+        if source.n_events <= SAI_EVENT_LIMIT:
+            try:
+                events, why_not = check_events(source.all_events()), ""
+            except RefocusError as e:  # unsorted or bad polarities: the viewer plays it, nothing refocuses it
+                why_not = f"Cannot refocus this recording: {e}"
         job.check()  # abandoned meanwhile: nobody will take the source, so close it here
     except BaseException:
         source.close()
         raise
-    return Loaded(path, source, events)
+    return Loaded(path, source, events, why_not)
 
 
 @dataclass(frozen=True)
 class SAIOffer:
     """What the SAI view gets of the open recording: its events and scene, or why it gets nothing."""
 
-    events: np.ndarray | None = None
+    events: CheckedEvents | None = None
     scene: SAIScene | None = None
     why_not: str = "no recording open"
 
@@ -109,7 +117,7 @@ class ViewerSession:
         self.clock = Clock(source.t_start_us, source.t_end_us, source.t_start_us, self.speed, self.loop)
         self.clock.seek(source.t_start_us + self.settings.window_us)
         if loaded.sai_events is None:
-            self.sai = SAIOffer(why_not=f"SAI view handles up to {SAI_EVENT_LIMIT:,} events; this file has more.")
+            self.sai = SAIOffer(why_not=loaded.sai_why_not)
         else:
             self.sai = SAIOffer(loaded.sai_events, SAIScene.from_events(source.meta, loaded.sai_events), "")
 

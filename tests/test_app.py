@@ -187,13 +187,13 @@ def test_autofocus_cancel_stops_the_sweep(qtbot, window, sai_file, monkeypatch):
 
     from spikelens.app import sai_panel
 
-    def slow(events, scene, depth_range, job):
+    def slow(events, scene, job):
         for _ in range(1000):
             job.check()
             time.sleep(0.01)
         raise AssertionError("not cancelled")
 
-    monkeypatch.setattr(sai_panel, "run_autofocus", slow)
+    monkeypatch.setattr(sai_panel, "autofocus", slow)
     sai = window.sai
     open_file(qtbot, window, sai_file)
     qtbot.waitUntil(lambda: sai.stack_ready, timeout=WAIT)  # its status line comes first
