@@ -51,6 +51,12 @@ class WindowConfig:
         return self.window_us // self.steps
 
 
+def check_window(x_tb: Tensor, steps: int, size: int) -> None:
+    """A classifier's input must be T x B x 2 x S x S with its own T and S."""
+    if x_tb.ndim != 5 or x_tb.shape[0] != steps or x_tb.shape[2:] != (2, size, size):
+        raise ValueError(f"expected T x B x 2 x {size} x {size} with T = {steps}; got {tuple(x_tb.shape)}")
+
+
 def per_step(layer: Callable[[Tensor], Tensor], x_seq: Tensor) -> Tensor:
     """A stateless layer over T x B x ... as one batch of T * B samples."""
     t, b = x_seq.shape[:2]

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from spikelens.datasets.collections.dvs_gesture import CLASSES
 from spikelens.datasets.sensor_size import SensorSize
+from spikelens.hybrid_net.blocks import check_window
 from spikelens.hybrid_net.energy import conv_macs, conv_synops
 
 DEFAULT_DT = 1e-4
@@ -164,10 +165,7 @@ class NIRClassifier(nn.Module):
     @torch.no_grad()
     def forward(self, x_tb: Tensor, stats: bool = False) -> Tensor | tuple[Tensor, dict]:
         cfg = self.config
-        if x_tb.ndim != 5 or x_tb.shape[0] != cfg.steps or x_tb.shape[2:] != (2, cfg.size, cfg.size):
-            raise ValueError(
-                f"expected T x B x 2 x {cfg.size} x {cfg.size} with T = {cfg.steps}; got {tuple(x_tb.shape)}"
-            )
+        check_window(x_tb, cfg.steps, cfg.size)
         dev = x_tb.device
         if str(dev) not in self._tensors:
             self._tensors = {str(dev): {n: self._params(n, dev) for n in self.order}}

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from spikelens.hybrid_net.blocks import WindowConfig, make_attention, make_neuron, per_step, spike_stats
+from spikelens.hybrid_net.blocks import WindowConfig, check_window, make_attention, make_neuron, per_step, spike_stats
 from spikelens.hybrid_net.energy import attention_macs, conv_macs, conv_synops
 from spikelens.hybrid_net.neurons import lif_step
 
@@ -110,10 +110,7 @@ class SpikingClassifier(nn.Module):
     def forward(self, x_tb: Tensor, stats: bool = False) -> Tensor | tuple[Tensor, dict]:
         """``x_tb``: T x B x 2 x S x S (time first, SpikingJelly's multi-step order; reconstructors take B first)."""
         cfg = self.config
-        if x_tb.ndim != 5 or x_tb.shape[0] != cfg.steps or x_tb.shape[2:] != (2, cfg.size, cfg.size):
-            raise ValueError(
-                f"expected T x B x 2 x {cfg.size} x {cfg.size} with T = {cfg.steps}; got {tuple(x_tb.shape)}"
-            )
+        check_window(x_tb, cfg.steps, cfg.size)
         t, b = x_tb.shape[:2]
         x = (x_tb > 0).float()  # the input spikes
         layers, ops, rates = [], [], []
