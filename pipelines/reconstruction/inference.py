@@ -1,9 +1,10 @@
-"""Run a reconstruction network on a recording: padding, the bf16 CPU fast path, and `reconstruct`."""
+"""Run a reconstruction network on a recording: padding, the CPU fast path, and `reconstruct`."""
 
 from __future__ import annotations
 
 import functools
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spikelens.hybrid_net.fast_inference import fast_copy
 from spikelens.hybrid_net.registry import load_model, resolve_device
 from spikelens.pipelines.extras import DEFAULT_RECONSTRUCTOR
 from spikelens.pipelines.reconstruction.inputs import load_sample
@@ -26,8 +28,9 @@ def uses_physics(model: nn.Module) -> bool:
     return bool(getattr(model, "uses_physics", False))
 
 
-#: ``run_model``'s precisions: fp32 (exact, the default) and the CPU fast path
-PRECISIONS = ("fp32", "bf16")
+#: ``run_model``'s arithmetic: fp32 (exact, the default), the CPU fast path (fp32, reordered: folded batch
+#: norm, Winograd 3x3 convolutions, channels_last), and bf16 autocast (pays only where the CPU has AMX)
+PRECISIONS = ("fp32", "fast", "bf16")
 
 
 @functools.cache
@@ -38,6 +41,16 @@ def cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+_FAST_COPIES: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
+
+
+def _fast_copy(model: nn.Module) -> nn.Module:
+    """The model's fast-path copy, built on first use (its weights are read then: rebuild after training)."""
+    if model not in _FAST_COPIES:
+        _FAST_COPIES[model] = fast_copy(model)
+    return _FAST_COPIES[model]
 
 
 def _fast(model: nn.Module) -> nn.Module:
@@ -55,8 +68,12 @@ def run_model(
     2 x H x W physics channels, for the models that read them).
 
     Inputs are reflect-padded up to the model's size multiple and cropped back, so any sensor size works.
-    ``precision="bf16"`` is the CPU fast path: bf16 autocast with channels_last weights, on CPUs with
-    native bf16 (:func:`cpu_has_bf16`); spikes near threshold may flip, so outputs differ slightly from fp32.
+    ``precision="fast"`` runs :func:`~spikelens.hybrid_net.fast_inference.fast_copy` of the model: the same
+    fp32 arithmetic reordered (about 1e-5 apart; a spike whose drive sits that close to threshold may flip),
+    2x E-SAI's code for HybridNet on 2 cores (on CUDA, where cuDNN picks its own algorithms, it is plain
+    fp32). ``precision="bf16"`` is bf16 autocast with channels_last
+    weights, on CPUs with native bf16 (:func:`cpu_has_bf16`); oneDNN's bf16 convolutions only beat fp32
+    with AMX (on avx512_bf16 alone they are slower: benchmarks/reconstruct.py).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
@@ -79,8 +96,9 @@ def run_model(
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             y = _fast(model)(x, *extra)
     else:
+        net = _fast_copy(model) if precision == "fast" and dev.type == "cpu" else model
         with torch.inference_mode():
-            y = model(x, *extra)
+            y = net(x, *extra)
     return y[0, 0, :h, :w].float().cpu().numpy()
 
 
