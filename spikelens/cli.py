@@ -193,6 +193,11 @@ def _score_line(what: str, m: dict) -> str:
     parts.append(f"integrate {m['integrate_psnr']:.2f} dB (oracle fit {m['oracle_integrate_psnr']:.2f})")
     if "frame_sai_psnr" in m:
         parts[-1] += f", frame SAI {m['frame_sai_psnr']:.2f} dB"
+    esai = "; E-SAI's scoring (centre 256 x 256, SSIM window 16):"
+    if "esai_psnr" in m:  # the model's, or (baselines only) the accumulation's
+        parts[-1] += f"{esai} model {m['esai_psnr']:.2f} dB / {m['esai_ssim']:.3f}"
+    elif "baseline_esai_psnr" in m:
+        parts[-1] += f"{esai} accumulation {m['baseline_esai_psnr']:.2f} dB / {m['baseline_esai_ssim']:.3f}"
     return " ".join(parts)
 
 

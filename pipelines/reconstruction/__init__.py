@@ -19,7 +19,7 @@ from spikelens.pipelines.reconstruction.inference import (
     uses_physics,
 )
 from spikelens.pipelines.reconstruction.inputs import Sample, frame_sai_image, load_sample
-from spikelens.pipelines.reconstruction.metrics import oracle_fit, psnr, ssim, ssim_torch
+from spikelens.pipelines.reconstruction.metrics import esai_ssim, oracle_fit, psnr, ssim, ssim_torch
 from spikelens.pipelines.reconstruction.train import (
     DEFAULT_ARCH,
     DEFAULT_CONFIG,
@@ -44,6 +44,7 @@ __all__ = [
     "TrainConfig",
     "build_model",
     "cpu_has_bf16",
+    "esai_ssim",
     "evaluate",
     "frame_sai_image",
     "load_sample",

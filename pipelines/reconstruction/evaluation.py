@@ -14,15 +14,17 @@ from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.pipelines.reconstruction.inference import output_to_uint8, run_model
 from spikelens.pipelines.reconstruction.inputs import Sample, load_sample
-from spikelens.pipelines.reconstruction.metrics import oracle_fit, psnr, ssim
+from spikelens.pipelines.reconstruction.metrics import esai_ssim, oracle_fit, psnr, ssim
 from spikelens.refocus.frames import ESAI_TEST_ROI
 
 
 def _scores(row: dict, prefix: str, image: np.ndarray, truth: np.ndarray) -> None:
+    """Ours (full frame, Wang's SSIM) and, where the frame holds it, E-SAI's: its Evaluation.py crops the
+    truth to ``[2:2+256, 45:45+256]`` and calls sewar's ``psnr`` and ``ssim(imgTrue, imgTest, 16)``."""
     row[f"{prefix}psnr"], row[f"{prefix}ssim"] = psnr(image, truth), ssim(image, truth)
-    if truth.shape[0] >= 258 and truth.shape[1] >= 301:  # E-SAI's test crop (the centre 256 x 256) fits
+    if truth.shape[0] >= 258 and truth.shape[1] >= 301:
         c = (slice(ESAI_TEST_ROI[0], ESAI_TEST_ROI[0] + 256), slice(ESAI_TEST_ROI[1], ESAI_TEST_ROI[1] + 256))
-        row[f"{prefix}psnr_crop"], row[f"{prefix}ssim_crop"] = psnr(image[c], truth[c]), ssim(image[c], truth[c])
+        row[f"{prefix}esai_psnr"], row[f"{prefix}esai_ssim"] = psnr(image[c], truth[c]), esai_ssim(truth[c], image[c])
 
 
 def score_sample(s: Sample, image: np.ndarray | None, path: str | Path = "") -> dict:

@@ -1,4 +1,4 @@
-"""Image scores: PSNR, SSIM (Wang et al. 2004) and the oracle's best affine fit."""
+"""Image scores: PSNR, SSIM (Wang et al. 2004), E-SAI's own SSIM, and the oracle's best affine fit."""
 
 from __future__ import annotations
 
@@ -48,3 +48,27 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     ta = torch.from_numpy(a.astype(np.float64) / 255)[None, None]
     tb = torch.from_numpy(b.astype(np.float64) / 255)[None, None]
     return float(ssim_torch(ta, tb))
+
+
+#: E-SAI's SSIM window: its evaluation calls sewar's ``ssim(imgTrue, imgTest, 16)``.
+ESAI_SSIM_WINDOW = 16
+
+
+def esai_ssim(truth: np.ndarray, image: np.ndarray, window: int = ESAI_SSIM_WINDOW) -> float:
+    """SSIM as E-SAI's Evaluation.py scores it: sewar's, a uniform ``window`` x ``window`` mean over the
+    valid positions only, K1 0.01 and K2 0.03 of a 255 peak, variances as E[x^2] - E[x]^2. Not Wang's
+    11 x 11 Gaussian (:func:`ssim`), so the two are reported side by side.
+    """
+    a, b = np.asarray(truth, np.float64), np.asarray(image, np.float64)
+    if a.shape != b.shape or a.ndim != 2 or min(a.shape) < window:
+        raise ValueError(f"need two equal H x W images of at least {window} px, got {a.shape} and {b.shape}")
+
+    def box(x: np.ndarray) -> np.ndarray:  # the mean of every valid window, by summed-area tables
+        c = np.pad(x, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+        return (c[window:, window:] - c[:-window, window:] - c[window:, :-window] + c[:-window, :-window]) / window**2
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_a, mu_b = box(a), box(b)
+    var_a, var_b, cov = box(a * a) - mu_a**2, box(b * b) - mu_b**2, box(a * b) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(s.mean())
