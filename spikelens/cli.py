@@ -192,7 +192,7 @@ def _score_line(what: str, m: dict) -> str:
     parts.append(f"accumulation {m['baseline_psnr']:.2f} dB (oracle fit {m['oracle_accumulation_psnr']:.2f}),")
     parts.append(f"integrate {m['integrate_psnr']:.2f} dB (oracle fit {m['oracle_integrate_psnr']:.2f})")
     if "frame_sai_psnr" in m:
-        parts[-1] += f", frame SAI {m['frame_sai_psnr']:.2f} dB"
+        parts[-1] += f", frame SAI {m['frame_sai_psnr']:.2f} dB (occlusion-robust {m['frame_sai_robust_psnr']:.2f})"
     esai = "; E-SAI's scoring (centre 256 x 256, SSIM window 16):"
     if "esai_psnr" in m:  # the model's, or (baselines only) the accumulation's
         parts[-1] += f"{esai} model {m['esai_psnr']:.2f} dB / {m['esai_ssim']:.3f}"

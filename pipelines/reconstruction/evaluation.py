@@ -31,13 +31,20 @@ def score_sample(s: Sample, image: np.ndarray | None, path: str | Path = "") -> 
     """One evaluation row: the model's image (when given) and every baseline against the ground truth.
 
     Baselines, as shown to a user: the accumulation (``baseline_``), the training-free integration
-    (``integrate_``) and frame-based SAI (``frame_sai_``, when the file has APS frames). With an oracle's
+    (``integrate_``) and frame-based SAI, classic (``frame_sai_``, the mean) and occlusion-robust
+    (``frame_sai_robust_``, :mod:`spikelens.refocus.frame_sai`), when the file has APS frames. With an oracle's
     best affine fit (``oracle_``): the raw accumulation and the integrated log map, judged on structure.
     """
     if s.truth is None:
         raise ValueError(f"{path}: no occlusion-free frame to score against")
     row: dict = {"file": str(path)}
-    images = {"": image, "baseline_": s.baseline, "integrate_": s.integrated, "frame_sai_": s.frame_sai}
+    images = {
+        "": image,
+        "baseline_": s.baseline,
+        "integrate_": s.integrated,
+        "frame_sai_": s.frame_sai,
+        "frame_sai_robust_": s.frame_sai_robust,
+    }
     for prefix, im in images.items():
         if im is not None:
             _scores(row, prefix, im, s.truth)

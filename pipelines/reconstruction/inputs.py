@@ -16,8 +16,9 @@ from spikelens.datasets.sai_scene import SAIScene
 from spikelens.pipelines.sai import image_to_uint8, open_sai
 from spikelens.pipelines.sai_world import network_inputs
 from spikelens.refocus import accumulate, autofocus
+from spikelens.refocus.frame_sai import refocused_frames, robust_frame_sai
 from spikelens.refocus.frames import Roi
-from spikelens.refocus.integrate import log_to_uint8
+from spikelens.refocus.integrate import MIN_VISIBLE, log_to_uint8
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Sample:
     log: np.ndarray | None = None  # H x W float32: its log map, in units of the threshold
     integrate_ms: float = 0.0
     accumulation: np.ndarray | None = None  # H x W int32: the raw refocused event counts (oracle fits use them)
+    #: H x W uint8: the occlusion-robust frame SAI (the percentile of the refocused frames the events choose)
+    frame_sai_robust: np.ndarray | None = None
 
 
 def load_sample(
@@ -51,12 +54,15 @@ def load_sample(
         truth = truth[y : y + h, x : x + w]
     counts = accumulate(events, scene.rate(depth), scene.t_ref_us, scene.sensor, roi)
     baseline = image_to_uint8(counts)
-    frame_sai = None
+    frame_sai = robust = None
     if scene.aps is not None and scene.aps_t_us is not None and len(scene.aps):
         frame_sai = frame_sai_image(scene.aps, scene.aps_t_us, scene.rate(depth), scene.t_ref_us)
+        stack = refocused_frames(scene.aps, scene.aps_t_us, scene.rate(depth), scene.t_ref_us)
         if roi is not None:
             y, x, h, w = roi
-            frame_sai = frame_sai[y : y + h, x : x + w]
+            frame_sai, stack = frame_sai[y : y + h, x : x + w], stack[:, y : y + h, x : x + w]
+        found = inputs.integrated
+        robust = robust_frame_sai(stack, found.gradient, found.visibility >= MIN_VISIBLE * found.visibility.max())
     log = inputs.integrated.log
     return Sample(
         inputs.frames,
@@ -70,6 +76,7 @@ def load_sample(
         log,
         inputs.integrate_ms,
         counts,
+        None if robust is None else robust.image,
     )
 
 
