@@ -44,7 +44,15 @@ def trained(dataset, tmp_path_factory):
 @pytest.mark.slow
 def test_training_writes_a_checkpoint_and_a_report(trained):
     report = json.loads(trained.with_suffix(".json").read_text())
-    prefixes = ("", "baseline_", "integrate_", "frame_sai_", "oracle_accumulation_", "oracle_integrate_")
+    prefixes = (
+        "",
+        "baseline_",
+        "integrate_",
+        "frame_sai_",
+        "frame_sai_robust_",
+        "oracle_accumulation_",
+        "oracle_integrate_",
+    )
     want = {f"{p}{m}" for p in prefixes for m in ("psnr", "ssim")} | {"gain_db"}
     assert report["n"] >= 1 and set(report["mean"]) == want  # no E-SAI crop on a 66 x 50 sensor
     assert report["train"]["model_config"]["physics"] and report["train"]["model_config"]["stride"] == 2
