@@ -135,7 +135,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
         print(json.dumps(out))
     else:
         score = "" if r.psnr is None else f", PSNR {r.psnr:.2f} dB (accumulation {r.baseline_psnr:.2f} dB)"
-        where = "" if r.model == "integrate" else f" on {r.device}"
+        where = "" if r.model in ("integrate", "frames") else f" on {r.device}"
         print(f"depth {r.depth:.4f} m, {r.model}{where} in {r.net_ms:.0f} ms{score}, wrote {args.output}")
     return 0
 
@@ -389,9 +389,10 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     focus.add_argument("--auto", action="store_true", help="find the depth by see-through autofocus")
     rec.add_argument(
         "--method",
-        choices=("network", "integrate"),
+        choices=("network", "integrate", "frames"),
         default="network",
-        help="network: the hybrid SNN-CNN; integrate: the training-free integration of the signed events",
+        help="network: the hybrid SNN-CNN; integrate: the training-free integration of the signed events; "
+        "frames: the occlusion-robust frame SAI (needs APS frames; the events choose the percentile)",
     )
     rec.add_argument("--model", default="hybridlite", help="bundled model name or checkpoint path")
     rec.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")

@@ -49,3 +49,45 @@ def test_robust_frame_sai_refuses_mismatched_inputs():
         robust_frame_sai(np.zeros((3, 4, 5), np.float32), np.zeros((4, 6)), np.ones(6, bool))
     with pytest.raises(ValueError, match="no refocused frame"):
         robust_frame_sai(np.full((3, 4, 5), np.nan, np.float32), np.zeros((4, 5)), np.ones(5, bool))
+
+
+def _write(tmp_path, with_frames: bool = True):
+    from spikelens.datasets.formats.esai import write_esai
+
+    rng = np.random.default_rng(0)
+    layers = make_scene("procedural:shapes:4", rng, SAIConfig(120, 80, duration_us=600_000, coverage_range=(0.5, 0.5)))
+    occ = layers.occluder
+    layers = replace(layers, occluder=Occluder(occ.kind, occ.alpha, np.full_like(occ.shade, 0.02)))
+    events, meta = simulate_scene(layers, rng)
+    if not with_frames:
+        meta.extra.pop("occ_aps")
+        meta.extra.pop("occ_aps_ts_us")
+    path = tmp_path / ("scene.npy" if with_frames else "no_frames.npy")
+    write_esai(path, events, meta)
+    return path
+
+
+def test_cli_reconstructs_from_the_frames_and_from_the_events(tmp_path, capsys):
+    import json
+
+    from spikelens.cli import main
+
+    path = _write(tmp_path)
+    scores = {}
+    for method in ("frames", "integrate"):
+        out = tmp_path / f"{method}.png"
+        assert main(["reconstruct", str(path), "-o", str(out), "--method", method, "--json"]) == 0
+        got = json.loads(capsys.readouterr().out)
+        assert got["model"] == method and out.exists()
+        scores[method] = got["psnr"]
+    assert scores["frames"] > scores["integrate"]  # the frames carry the brightness the events lack
+
+
+def test_cli_frames_method_on_a_recording_without_frames_is_one_line(tmp_path, capsys):
+    from spikelens.cli import main
+
+    path = _write(tmp_path, with_frames=False)
+    assert main(["reconstruct", str(path), "-o", str(tmp_path / "x.png"), "--method", "frames"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no APS frames" in err[0]
+    assert not (tmp_path / "x.png").exists()

@@ -121,8 +121,9 @@ class Reconstruction:
     baseline_psnr: float | None
 
 
-#: ``reconstruct``'s methods: a network, or the training-free integration of the signed events.
-METHODS = ("network", "integrate")
+#: ``reconstruct``'s methods: a network, the training-free integration of the signed events, or the
+#: occlusion-robust frame SAI (the APS frames, their percentile chosen by the events)
+METHODS = ("network", "integrate", "frames")
 
 
 def reconstruct(
@@ -137,8 +138,8 @@ def reconstruct(
     precision: str = "fp32",
 ) -> Reconstruction:
     """Refocus ``path`` (at ``depth``, by autofocus with ``auto``, else at the file's depth) and reconstruct,
-    with a network or (``method="integrate"``) by integrating the signed events (no training, no torch
-    model). ``net_ms`` is the network's time, or the integration's."""
+    with a network, by integrating the signed events (``method="integrate"``) or from the APS frames
+    (``method="frames"``; both without training or a torch model). ``net_ms`` is that method's own time."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     t0 = time.perf_counter()
@@ -146,6 +147,11 @@ def reconstruct(
     sample = load_sample(path, depth, bins, roi, auto)  # a bad file fails here, before a model is loaded
     if method == "integrate":
         image, raw, name, work_ms = sample.integrated, sample.log, "integrate", sample.integrate_ms
+    elif method == "frames":
+        if sample.frame_sai_robust is None:
+            raise ValueError(f"{path}: no APS frames to refocus: --method frames needs a recording that has them")
+        image, name, work_ms = sample.frame_sai_robust, "frames", sample.frames_ms
+        raw = image.astype(np.float32)
     else:
         net = load_model(model, dev, "reconstruction", "reconstruct")
         t1 = time.perf_counter()
