@@ -100,9 +100,10 @@ def _encode_inplace(convs: tuple[nn.Module, nn.Module, nn.Module], x: Tensor, cf
     for xt in x:
         s1 = n1(conv1(xt))
         if both is None:  # in the conv's own layout (channels_last on the fast path), so conv3 reads it as is
-            layout = torch.channels_last if s1.is_contiguous(memory_format=torch.channels_last) else None
-            both = torch.empty(s1.shape[0], cfg.c2 + cfg.c1, *s1.shape[-2:], dtype=xt.dtype, device=xt.device)
-            both = both.contiguous(memory_format=layout) if layout else both
+            cl = s1.is_contiguous(memory_format=torch.channels_last)
+            fmt = torch.channels_last if cl else torch.contiguous_format
+            shape = (s1.shape[0], cfg.c2 + cfg.c1, *s1.shape[-2:])
+            both = torch.empty(shape, dtype=xt.dtype, device=xt.device, memory_format=fmt)
         both[:, cfg.c2 :] = s1
         both[:, : cfg.c2] = n2(conv2(s1))
         s3 = n3(conv3(both))

@@ -48,6 +48,9 @@ _AT = torch.tensor(
 )
 #: Output and input tile sizes.
 M, A = 4, 6
+#: The input and output transforms on a flattened tile (B^T d B and A^T m A as one matrix each).
+_KB = torch.kron(_BT, _BT).float()
+_KA = torch.kron(_AT, _AT).float()
 
 
 def transform_weight(weight: Tensor) -> Tensor:
@@ -76,14 +79,12 @@ def conv3x3(x: Tensor, u: Tensor, bias: Tensor | None = None) -> Tensor:
     xs = x.permute(0, 2, 3, 1).contiguous()  # B x H x W x C (free when x is channels_last)
     hp, wp = xs.shape[1:3]
     tiles = xs.as_strided((A, A, b, nh, nw, c), (wp * c, c, hp * wp * c, M * wp * c, M * c, 1))
-    kb = torch.kron(_BT, _BT).to(x.device, torch.float32)  # B^T d B on the flattened 6 x 6 tile
-    v = torch.mm(kb, tiles.reshape(A * A, -1)).view(A * A, b * nh * nw, c)
+    v = torch.mm(_KB.to(x.device), tiles.reshape(A * A, -1)).view(A * A, b * nh * nw, c)
     m = torch.bmm(v, u)  # 36 x tiles x K
     k = u.shape[2]
-    ka = torch.kron(_AT, _AT).to(x.device, torch.float32)  # A^T m A
     m = m.view(A * A, -1)
     # addmm adds the bias (broadcast over every tile's K outputs) in the output transform's own pass
-    y = torch.mm(ka, m) if bias is None else torch.addmm(bias.repeat(b * nh * nw), ka, m)
+    y = torch.mm(_KA.to(x.device), m) if bias is None else torch.addmm(bias.repeat(b * nh * nw), _KA.to(x.device), m)
     y = y.view(M, M, b, nh, nw, k).permute(2, 3, 0, 4, 1, 5).reshape(b, nh * M, nw * M, k)
     if ph or pw:
         y = y[:, :ho, :wo].contiguous()

@@ -38,33 +38,82 @@ class RobustFrameSAI:
     agreement: float  # its gradient's correlation with the events' (1 = the events' own structure)
 
 
-def refocused_frames(aps: np.ndarray, aps_t_us: np.ndarray, rate: float, t_ref_us: int) -> np.ndarray:
-    """N x H x W float32: each frame shifted by rate * (t - t_ref) px (bilinear), NaN where less than half of
-    a pixel's interpolation weight falls on the frame (a NaN border would also blank the edge rows)."""
+@dataclass(frozen=True)
+class RefocusedFrames:
+    """The APS frames shifted onto the target plane, warped once for both frame SAIs.
+
+    ``values`` is each warped frame and ``weights`` the share of its bilinear weight that fell on the
+    frame (1 inside, less at the edges it slid off), both N x H x W float32.
+    """
+
+    values: np.ndarray
+    weights: np.ndarray
+
+    def crop(self, roi: tuple[int, int, int, int] | None) -> RefocusedFrames:
+        if roi is None:
+            return self
+        y, x, h, w = roi
+        return RefocusedFrames(self.values[:, y : y + h, x : x + w], self.weights[:, y : y + h, x : x + w])
+
+    def samples(self) -> np.ndarray:
+        """N x H x W: each frame's value at a pixel, NaN where less than half its weight fell on the frame
+        (weighting the edges keeps the border rows, which a NaN border value would blank)."""
+        w = self.weights
+        return np.where(w >= 0.5, self.values / np.maximum(w, 1e-6), np.nan).astype(np.float32)
+
+
+def refocus_frames(aps: np.ndarray, aps_t_us: np.ndarray, rate: float, t_ref_us: int) -> RefocusedFrames:
+    """Each frame shifted by rate * (t - t_ref) px, as events are (sub-pixel, bilinear)."""
     n, h, w = aps.shape
-    out = np.empty((n, h, w), np.float32)
+    values, weights = np.empty((n, h, w), np.float32), np.empty((n, h, w), np.float32)
     ones = np.ones((h, w), np.float32)
     for i, (frame, t) in enumerate(zip(aps, np.asarray(aps_t_us, np.int64), strict=True)):
         m = np.float32([[1, 0, rate * (int(t) - int(t_ref_us)) / 1e6], [0, 1, 0]])
-        value = cv2.warpAffine(frame.astype(np.float32), m, (w, h), flags=cv2.INTER_LINEAR)
-        weight = cv2.warpAffine(ones, m, (w, h), flags=cv2.INTER_LINEAR)
-        out[i] = np.where(weight >= 0.5, value / np.maximum(weight, 1e-6), np.nan)
+        values[i] = cv2.warpAffine(frame.astype(np.float32), m, (w, h), flags=cv2.INTER_LINEAR)
+        weights[i] = cv2.warpAffine(ones, m, (w, h), flags=cv2.INTER_LINEAR)
+    return RefocusedFrames(values, weights)
+
+
+def frame_sai(frames: RefocusedFrames) -> np.ndarray:
+    """The classic frame-based SAI (H x W uint8): the refocused frames averaged where they cover a pixel."""
+    total = frames.values.sum(0, dtype=np.float64)
+    weight = frames.weights.sum(0, dtype=np.float64)
+    return np.clip(np.rint(total / np.maximum(weight, 1e-6)), 0, 255).astype(np.uint8)
+
+
+def frame_sai_image(aps: np.ndarray, aps_t_us: np.ndarray, rate: float, t_ref_us: int) -> np.ndarray:
+    """:func:`frame_sai` of the frames refocused at ``rate``: the classic SAI baseline in one call."""
+    return frame_sai(refocus_frames(aps, aps_t_us, rate, t_ref_us))
+
+
+def nan_percentiles(stack: np.ndarray, percentiles: tuple[int, ...]) -> np.ndarray:
+    """``np.nanpercentile(stack, percentiles, axis=0)`` (linear interpolation), 0 where a pixel has no
+    finite sample: one sort instead of NumPy's per-pixel selection, 30x faster on 20 frames at 346 x 260."""
+    s = np.sort(stack, axis=0)  # NaNs sort last
+    n = np.isfinite(stack).sum(0)
+    last = np.maximum(n - 1, 0)
+    out = np.empty((len(percentiles), *stack.shape[1:]), np.float64)
+    for k, p in enumerate(percentiles):
+        pos = p / 100.0 * last
+        lo = np.floor(pos).astype(np.intp)
+        hi = np.minimum(lo + 1, last)
+        a = np.take_along_axis(s, lo[None], 0)[0].astype(np.float64)
+        b = np.take_along_axis(s, hi[None], 0)[0].astype(np.float64)
+        out[k] = np.where(n > 0, a + (pos - lo) * (b - a), 0.0)
     return out
 
 
-def robust_frame_sai(stack: np.ndarray, gradient: np.ndarray, seen: np.ndarray) -> RobustFrameSAI:
-    """The percentile image of ``stack`` (from :func:`refocused_frames`) whose horizontal log gradient best
-    matches the events' ``gradient`` (H x W, :attr:`Integrated.gradient`) over the ``seen`` columns (W bool)."""
-    if stack.ndim != 3 or stack.shape[1:] != gradient.shape or seen.shape != gradient.shape[1:]:
+def robust_frame_sai(frames: RefocusedFrames, gradient: np.ndarray, seen: np.ndarray) -> RobustFrameSAI:
+    """The percentile image of the refocused ``frames`` whose horizontal log gradient best matches the events'
+    ``gradient`` (H x W, :attr:`Integrated.gradient`) over the ``seen`` columns (W bool)."""
+    stack = frames.samples()
+    if stack.shape[1:] != gradient.shape or seen.shape != gradient.shape[1:]:
         raise ValueError(f"frames {stack.shape}, gradient {gradient.shape} and columns {seen.shape} disagree")
-    covered = np.isfinite(stack).any(0)
-    if not covered.any() or not seen.any():
+    if not np.isfinite(stack).any() or not seen.any():
         raise ValueError("no refocused frame covers the columns the events saw")
-    safe = np.where(covered[None], stack, 0.0)  # a pixel no frame reaches: 0 in every percentile, never NaN
-    levels = np.nanpercentile(safe, PERCENTILES, axis=0)
     g = gradient[:, seen].astype(np.float64)
     best: RobustFrameSAI | None = None
-    for p, img in zip(PERCENTILES, levels, strict=True):
+    for p, img in zip(PERCENTILES, nan_percentiles(stack, PERCENTILES), strict=True):
         log = np.log(img / 255.0 + LOG_EPS)
         ga = np.zeros_like(log)
         ga[:, :-1] = log[:, 1:] - log[:, :-1]

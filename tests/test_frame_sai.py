@@ -11,16 +11,21 @@ from spikelens.datasets.sai_scene import SAIScene
 from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
 from spikelens.datasets.simulator.textures import Occluder
 from spikelens.pipelines.reconstruction import frame_sai_image, psnr
-from spikelens.refocus.frame_sai import refocused_frames, robust_frame_sai
+from spikelens.refocus.frame_sai import RefocusedFrames, nan_percentiles, refocus_frames, robust_frame_sai
 from spikelens.refocus.integrate import MIN_VISIBLE, integrate
 
 
-def _scene(shade: float, seed: int = 0):
-    rng = np.random.default_rng(seed)
+def _simulated(shade: float):
+    """A 120 x 80 scene behind a uniform occluder of ``shade``: its events and metadata."""
+    rng = np.random.default_rng(0)
     layers = make_scene("procedural:shapes:4", rng, SAIConfig(120, 80, duration_us=600_000, coverage_range=(0.5, 0.5)))
     occ = layers.occluder
     layers = replace(layers, occluder=Occluder(occ.kind, occ.alpha, np.full_like(occ.shade, shade)))
-    events, meta = simulate_scene(layers, rng)
+    return simulate_scene(layers, rng)
+
+
+def _scene(shade: float):
+    events, meta = _simulated(shade)
     return events, SAIScene.from_events(meta, events)
 
 
@@ -29,8 +34,8 @@ def test_the_events_choose_the_side_the_target_is_on(shade, side):
     events, scene = _scene(shade)
     rate = scene.rate(scene.depth)
     found = integrate(events, scene, scene.depth)
-    stack = refocused_frames(scene.aps, scene.aps_t_us, rate, scene.t_ref_us)
-    got = robust_frame_sai(stack, found.gradient, found.visibility >= MIN_VISIBLE * found.visibility.max())
+    frames = refocus_frames(scene.aps, scene.aps_t_us, rate, scene.t_ref_us)
+    got = robust_frame_sai(frames, found.gradient, found.visibility >= MIN_VISIBLE * found.visibility.max())
     assert (got.percentile > 50) if side == "high" else (got.percentile < 50)
     classic = frame_sai_image(scene.aps, scene.aps_t_us, rate, scene.t_ref_us)  # the mean: the occluder's haze
     truth = scene.ground_truth
@@ -39,26 +44,34 @@ def test_the_events_choose_the_side_the_target_is_on(shade, side):
 
 def test_refocused_frames_mark_where_no_frame_reaches():
     aps = np.full((2, 4, 10), 100, np.uint8)
-    stack = refocused_frames(aps, np.array([0, 1_000_000]), 3.0, 0)  # the second frame moves 3 px right
+    stack = refocus_frames(aps, np.array([0, 1_000_000]), 3.0, 0).samples()  # the second moves 3 px right
     assert np.isfinite(stack[0]).all()
     assert np.isnan(stack[1][:, :3]).all() and (stack[1][:, 3:] == 100).all()
 
 
 def test_robust_frame_sai_refuses_mismatched_inputs():
+    ones = np.ones((3, 4, 5), np.float32)
     with pytest.raises(ValueError, match="disagree"):
-        robust_frame_sai(np.zeros((3, 4, 5), np.float32), np.zeros((4, 6)), np.ones(6, bool))
+        robust_frame_sai(RefocusedFrames(ones, ones), np.zeros((4, 6)), np.ones(6, bool))
     with pytest.raises(ValueError, match="no refocused frame"):
-        robust_frame_sai(np.full((3, 4, 5), np.nan, np.float32), np.zeros((4, 5)), np.ones(5, bool))
+        robust_frame_sai(RefocusedFrames(ones, 0 * ones), np.zeros((4, 5)), np.ones(5, bool))
+
+
+def test_nan_percentiles_are_numpys():
+    rng = np.random.default_rng(3)
+    stack = rng.normal(100, 30, (17, 9, 11)).astype(np.float32)
+    stack[rng.random(stack.shape) < 0.4] = np.nan
+    stack[:, 0, 0] = np.nan  # a pixel no frame reaches
+    stack[1:, 0, 1] = np.nan  # one with a single sample
+    with pytest.warns(RuntimeWarning, match="All-NaN"):  # NumPy's answer there is NaN; ours is 0
+        want = np.nan_to_num(np.nanpercentile(stack.astype(np.float64), (10, 50, 90), axis=0), nan=0.0)
+    np.testing.assert_allclose(nan_percentiles(stack, (10, 50, 90)), want, rtol=1e-6, atol=1e-4)
 
 
 def _write(tmp_path, with_frames: bool = True):
     from spikelens.datasets.formats.esai import write_esai
 
-    rng = np.random.default_rng(0)
-    layers = make_scene("procedural:shapes:4", rng, SAIConfig(120, 80, duration_us=600_000, coverage_range=(0.5, 0.5)))
-    occ = layers.occluder
-    layers = replace(layers, occluder=Occluder(occ.kind, occ.alpha, np.full_like(occ.shade, 0.02)))
-    events, meta = simulate_scene(layers, rng)
+    events, meta = _simulated(0.02)
     if not with_frames:
         meta.extra.pop("occ_aps")
         meta.extra.pop("occ_aps_ts_us")

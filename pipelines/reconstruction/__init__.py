@@ -18,7 +18,7 @@ from spikelens.pipelines.reconstruction.inference import (
     run_model,
     uses_physics,
 )
-from spikelens.pipelines.reconstruction.inputs import Sample, frame_sai_image, load_sample
+from spikelens.pipelines.reconstruction.inputs import Sample, load_sample
 from spikelens.pipelines.reconstruction.metrics import esai_ssim, oracle_fit, psnr, ssim, ssim_torch
 from spikelens.pipelines.reconstruction.train import (
     DEFAULT_ARCH,
@@ -31,6 +31,7 @@ from spikelens.pipelines.reconstruction.train import (
     train,
     train_reconstruction,
 )
+from spikelens.refocus.frame_sai import frame_sai_image
 
 __all__ = [
     "DEFAULT_ARCH",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import time
 import weakref
@@ -43,22 +44,23 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-_FAST_COPIES: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
+def _channels_last_copy(model: nn.Module) -> nn.Module:
+    """bf16 autocast's copy: channels_last weights, oneDNN's preferred layout for bf16."""
+    return copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
 
 
-def _fast_copy(model: nn.Module) -> nn.Module:
-    """The model's fast-path copy, built on first use (its weights are read then: rebuild after training)."""
-    if model not in _FAST_COPIES:
-        _FAST_COPIES[model] = fast_copy(model)
-    return _FAST_COPIES[model]
+#: How each precision rewrites a model for inference (fp32 runs the model itself).
+_REWRITES = {"fast": fast_copy, "bf16": _channels_last_copy}
+_COPIES: weakref.WeakKeyDictionary[nn.Module, dict[str, nn.Module]] = weakref.WeakKeyDictionary()
 
 
-def _fast(model: nn.Module) -> nn.Module:
-    """The model with channels_last weights (oneDNN's preferred layout for bf16), converted once."""
-    if not getattr(model, "_channels_last", False):
-        model.to(memory_format=torch.channels_last)
-        model._channels_last = True
-    return model
+def _inference_copy(model: nn.Module, precision: str) -> nn.Module:
+    """The model rewritten for ``precision``, built on first use and kept beside it (its weights are read
+    then: rebuild after training). The caller's model is never changed."""
+    copies = _COPIES.setdefault(model, {})
+    if precision not in copies:
+        copies[precision] = _REWRITES[precision](model)
+    return copies[precision]
 
 
 def run_model(
@@ -94,9 +96,9 @@ def run_model(
         if dev.type != "cpu" or not cpu_has_bf16():
             raise ValueError("the bf16 fast path needs a CPU with avx512_bf16 or AMX (this one has neither)")
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            y = _fast(model)(x, *extra)
+            y = _inference_copy(model, "bf16")(x, *extra)
     else:
-        net = _fast_copy(model) if precision == "fast" and dev.type == "cpu" else model
+        net = _inference_copy(model, "fast") if precision == "fast" and dev.type == "cpu" else model
         with torch.inference_mode():
             y = net(x, *extra)
     return y[0, 0, :h, :w].float().cpu().numpy()

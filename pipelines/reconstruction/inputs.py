@@ -10,14 +10,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from spikelens.datasets.sai_scene import SAIScene
 from spikelens.pipelines.sai import image_to_uint8, open_sai
 from spikelens.pipelines.sai_world import network_inputs
 from spikelens.refocus import accumulate, autofocus
-from spikelens.refocus.frame_sai import refocused_frames, robust_frame_sai
+from spikelens.refocus.frame_sai import frame_sai, refocus_frames, robust_frame_sai
 from spikelens.refocus.frames import Roi
 from spikelens.refocus.integrate import MIN_VISIBLE, log_to_uint8
 
@@ -56,18 +55,15 @@ def load_sample(
         truth = truth[y : y + h, x : x + w]
     counts = accumulate(events, scene.rate(depth), scene.t_ref_us, scene.sensor, roi)
     baseline = image_to_uint8(counts)
-    frame_sai = robust = None
+    classic = robust = None
     frames_ms = 0.0
     if scene.aps is not None and scene.aps_t_us is not None and len(scene.aps):
-        frame_sai = frame_sai_image(scene.aps, scene.aps_t_us, scene.rate(depth), scene.t_ref_us)
         t0 = time.perf_counter()
-        stack = refocused_frames(scene.aps, scene.aps_t_us, scene.rate(depth), scene.t_ref_us)
-        if roi is not None:
-            y, x, h, w = roi
-            frame_sai, stack = frame_sai[y : y + h, x : x + w], stack[:, y : y + h, x : x + w]
+        refocused = refocus_frames(scene.aps, scene.aps_t_us, scene.rate(depth), scene.t_ref_us).crop(roi)
         found = inputs.integrated
-        robust = robust_frame_sai(stack, found.gradient, found.visibility >= MIN_VISIBLE * found.visibility.max())
+        robust = robust_frame_sai(refocused, found.gradient, found.visibility >= MIN_VISIBLE * found.visibility.max())
         frames_ms = (time.perf_counter() - t0) * 1e3
+        classic = frame_sai(refocused)
     log = inputs.integrated.log
     return Sample(
         inputs.frames,
@@ -75,7 +71,7 @@ def load_sample(
         baseline,
         float(depth),
         scene,
-        frame_sai,
+        classic,
         inputs.physics,
         log_to_uint8(log),
         log,
@@ -84,16 +80,3 @@ def load_sample(
         None if robust is None else robust.image,
         frames_ms,
     )
-
-
-def frame_sai_image(aps: np.ndarray, aps_t_us: np.ndarray, rate: float, t_ref_us: int) -> np.ndarray:
-    """Frame-based synthetic aperture: each occluded frame shifted by rate * (t - t_ref) px, as events are
-    (sub-pixel, bilinear), then averaged where frames cover the pixel. The classic SAI baseline."""
-    _, h, w = aps.shape
-    total, weight = np.zeros((h, w), np.float64), np.zeros((h, w), np.float64)
-    ones = np.ones((h, w), np.float32)
-    for frame, t in zip(aps, np.asarray(aps_t_us, np.int64), strict=True):
-        m = np.float32([[1, 0, rate * (int(t) - int(t_ref_us)) / 1e6], [0, 1, 0]])
-        total += cv2.warpAffine(frame.astype(np.float32), m, (w, h), flags=cv2.INTER_LINEAR)
-        weight += cv2.warpAffine(ones, m, (w, h), flags=cv2.INTER_LINEAR)
-    return np.clip(np.rint(total / np.maximum(weight, 1e-6)), 0, 255).astype(np.uint8)
