@@ -46,6 +46,17 @@ RECON, GT = 2, 3  # image panel columns
 GREY = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
 
 
+class _Title(pg.LabelItem):
+    """A column title that asks for its text's height only: a long title must not widen its image."""
+
+    def updateMin(self) -> None:
+        super().updateMin()
+        self.setMinimumWidth(0)
+        for hint in (Qt.SizeHint.MinimumSize, Qt.SizeHint.PreferredSize):
+            self._sizeHint[hint] = (0, self._sizeHint[hint][1])
+        self.updateGeometry()
+
+
 class ImagePanel(pg.GraphicsLayoutWidget):
     """Side-by-side grey images with titles, each framed on the sensor."""
 
@@ -55,7 +66,10 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         self.labels: list[pg.LabelItem] = []
         self.boxes: list[pg.ViewBox] = []
         for col, title in enumerate(titles):
-            self.labels.append(self.addLabel(title, row=0, col=col))
+            label = _Title(title)
+            self.addItem(label, row=0, col=col)
+            self.ci.layout.setColumnStretchFactor(col, 1)
+            self.labels.append(label)
             vb = self.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMenu=False)
             item = pg.ImageItem(axisOrder="row-major")
             item.setLookupTable(GREY)

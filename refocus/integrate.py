@@ -40,6 +40,12 @@ What breaks the ideal, and what we do:
   dropped before refocusing.
 - Columns that almost no sensor column saw (n_visible under 5 % of its
   peak) carry no gradient (g = 0): the solve bridges them smoothly.
+- Registration: refocusing rounds, x' = x + rint(k (t - t_ref)), and a pixel
+  fires as an edge crosses its centre, so an edge at e lands on pixel
+  rint(e): g[j] is a centred difference, (L[j+1] - L[j-1]) / 2 / C. The
+  forward difference the solve wants, L[j+1] - L[j], is g interpolated half
+  a pixel on, (g[j] + g[j+1]) / 2; solving with g itself would put every
+  edge of the log map half a pixel late (tested on a step).
 
 The log map is then turned into an image: exp(C_nominal * L) and a robust
 percentile scaling (events carry no absolute brightness: that needs the
@@ -76,7 +82,7 @@ class Integrated:
 
     signed: np.ndarray  # H x W float32: S = ON - r OFF refocused at the target's rate, times sign(rate)
     visibility: np.ndarray  # W float32: n_visible, the sensor columns that viewed each output column
-    gradient: np.ndarray  # H x W float32: g = S / n_visible (dlog I / dx in threshold units), 0 where unseen
+    gradient: np.ndarray  # H x W float32: g = S / n_visible (dlog I / dx at each pixel, threshold units), 0 unseen
     log: np.ndarray  # H x W float32: log intensity in units of the threshold, mean 0
     balance: float  # r = N_on / N_off, the weight given to OFF events
     hot_pixels: int  # pixels dropped for firing one polarity
@@ -157,7 +163,9 @@ def integrate(
         signed = -signed
     seen = vis >= MIN_VISIBLE * max(float(vis.max()), 1e-9)
     grad = np.where(seen[None, :], signed / np.maximum(vis, 1.0)[None, :], 0.0).astype(np.float32)
-    return Integrated(signed, vis, grad, solve_log(grad, smooth_y, screen), r, int(hot.sum()))
+    forward = grad.copy()  # centred (events land on rint(edge)) to forward differences: half a pixel on
+    forward[:, :-1] = 0.5 * (grad[:, :-1] + grad[:, 1:])
+    return Integrated(signed, vis, grad, solve_log(forward, smooth_y, screen), r, int(hot.sum()))
 
 
 def log_to_uint8(

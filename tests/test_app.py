@@ -108,6 +108,22 @@ def test_sai_view_marks_the_target_and_the_occluder(qtbot, window, sai_file):
     assert not sai.occluder_line.isVisible() and "one plane, at 0.900 m" in sai.status.text()
 
 
+def test_sai_images_share_the_width_whatever_their_titles(qtbot):
+    """A long title (a reconstruction's PSNR, a depth) once widened its own column."""
+    from spikelens.app.sai_panel import ImagePanel
+
+    panel = ImagePanel(["unfocused", "refocused at 0.696 m, a long title", "reconstruction (15.90 dB) and more", "gt"])
+    qtbot.addWidget(panel)
+    panel.resize(1200, 300)
+    panel.show()
+    for k in range(4):
+        panel.show_image(k, np.zeros((260, 346), np.uint8))
+    panel.set_title(3, "ground truth, now much longer than it was")
+    qtbot.wait(50)
+    widths = [vb.sceneBoundingRect().width() for vb in panel.boxes]
+    assert max(widths) - min(widths) < 2, widths
+
+
 def test_exports(qtbot, window, tmp_path):
     w = window
     open_file(qtbot, w, bundled_sample())
