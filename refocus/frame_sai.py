@@ -115,8 +115,8 @@ def robust_frame_sai(frames: RefocusedFrames, gradient: np.ndarray, seen: np.nda
     best: RobustFrameSAI | None = None
     for p, img in zip(PERCENTILES, nan_percentiles(stack, PERCENTILES), strict=True):
         log = np.log(img / 255.0 + LOG_EPS)
-        ga = np.zeros_like(log)
-        ga[:, :-1] = log[:, 1:] - log[:, :-1]
+        ga = np.zeros_like(log)  # centred, as the events' gradient is (integrate: they land on rint(edge))
+        ga[:, 1:-1] = 0.5 * (log[:, 2:] - log[:, :-2])
         ga = ga[:, seen]
         den = float(np.sqrt((g * g).sum() * (ga * ga).sum()))
         rho = float((g * ga).sum() / den) if den > 0 else 0.0

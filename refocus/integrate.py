@@ -87,6 +87,16 @@ class Integrated:
     balance: float  # r = N_on / N_off, the weight given to OFF events
     hot_pixels: int  # pixels dropped for firing one polarity
 
+    @property
+    def seen(self) -> np.ndarray:
+        """W bool: the columns that carry a gradient (see :func:`seen_columns`)."""
+        return seen_columns(self.visibility)
+
+
+def seen_columns(vis: np.ndarray) -> np.ndarray:
+    """Columns viewed by at least :data:`MIN_VISIBLE` of the best-seen column's sensor columns."""
+    return vis >= MIN_VISIBLE * max(float(vis.max()), 1e-9)
+
 
 def visibility(width: int, rate: float, t_span_us: tuple[int, int], t_ref_us: int, x0: int, w: int) -> np.ndarray:
     """n_visible of output columns x0 .. x0 + w: how many sensor columns (of ``width``) x' passed under.
@@ -161,7 +171,7 @@ def integrate(
     vis = visibility(sensor.width, rate, span_us, t_ref_us, x0, w)
     if rate < 0:  # the sensor sweeps the target the other way: every step is seen with the opposite sign
         signed = -signed
-    seen = vis >= MIN_VISIBLE * max(float(vis.max()), 1e-9)
+    seen = seen_columns(vis)
     grad = np.where(seen[None, :], signed / np.maximum(vis, 1.0)[None, :], 0.0).astype(np.float32)
     forward = grad.copy()  # centred (events land on rint(edge)) to forward differences: half a pixel on
     forward[:, :-1] = 0.5 * (grad[:, :-1] + grad[:, 1:])

@@ -12,7 +12,7 @@ from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_sce
 from spikelens.datasets.simulator.textures import Occluder
 from spikelens.pipelines.reconstruction import frame_sai_image, psnr
 from spikelens.refocus.frame_sai import RefocusedFrames, nan_percentiles, refocus_frames, robust_frame_sai
-from spikelens.refocus.integrate import MIN_VISIBLE, integrate
+from spikelens.refocus.integrate import integrate
 
 
 def _simulated(shade: float):
@@ -35,7 +35,7 @@ def test_the_events_choose_the_side_the_target_is_on(shade, side):
     rate = scene.rate(scene.depth)
     found = integrate(events, scene, scene.depth)
     frames = refocus_frames(scene.aps, scene.aps_t_us, rate, scene.t_ref_us)
-    got = robust_frame_sai(frames, found.gradient, found.visibility >= MIN_VISIBLE * found.visibility.max())
+    got = robust_frame_sai(frames, found.gradient, found.seen)
     assert (got.percentile > 50) if side == "high" else (got.percentile < 50)
     classic = frame_sai_image(scene.aps, scene.aps_t_us, rate, scene.t_ref_us)  # the mean: the occluder's haze
     truth = scene.ground_truth

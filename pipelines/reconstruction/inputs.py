@@ -18,7 +18,7 @@ from spikelens.pipelines.sai_world import network_inputs
 from spikelens.refocus import accumulate, autofocus
 from spikelens.refocus.frame_sai import frame_sai, refocus_frames, robust_frame_sai
 from spikelens.refocus.frames import Roi
-from spikelens.refocus.integrate import MIN_VISIBLE, log_to_uint8
+from spikelens.refocus.integrate import log_to_uint8
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,7 @@ def load_sample(
     if scene.aps is not None and scene.aps_t_us is not None and len(scene.aps):
         t0 = time.perf_counter()
         refocused = refocus_frames(scene.aps, scene.aps_t_us, scene.rate(depth), scene.t_ref_us).crop(roi)
-        found = inputs.integrated
-        robust = robust_frame_sai(refocused, found.gradient, found.visibility >= MIN_VISIBLE * found.visibility.max())
+        robust = robust_frame_sai(refocused, inputs.integrated.gradient, inputs.integrated.seen)
         frames_ms = (time.perf_counter() - t0) * 1e3
         classic = frame_sai(refocused)
     log = inputs.integrated.log
