@@ -72,6 +72,7 @@ def simulate_world_split(
         threshold_on=params.threshold_on,
         threshold_off=params.threshold_off,
         noise_rate_hz=params.noise_rate_hz,
+        shot_noise_hz=params.shot_noise_hz,
         tau_us=ws.tau_us,
         focus_depth=ws.focus_depth,
     )

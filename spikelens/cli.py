@@ -238,7 +238,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     with cli_job(f"simulate {args.kind}", unit, args.quiet, total) as job:
         if args.kind == "video":
             params = sim.SensorParams(
-                threshold_on=args.threshold, threshold_off=args.threshold, noise_rate_hz=args.noise_hz
+                threshold_on=args.threshold,
+                threshold_off=args.threshold,
+                noise_rate_hz=args.noise_hz,
+                shot_noise_hz=args.shot_noise_hz,
             )
             size = tuple(args.size) if args.size else None
             n = sim.simulate_video(args.input, args.output, params, args.seed, args.fps, size, job=job)
@@ -311,6 +314,9 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     vid.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), help="resize frames to W x H first")
     vid.add_argument("--threshold", type=float, default=0.2, help="contrast threshold, log units")
     vid.add_argument("--noise-hz", type=float, default=0.1, help="background activity per pixel")
+    vid.add_argument(
+        "--shot-noise-hz", type=float, default=0.0, help="low-light shot noise of a black pixel (a quarter at white)"
+    )
     sai = kinds.add_parser(
         "sai", help="an E-SAI dataset folder: train/val/test, source images disjoint", formatter_class=_Formatter
     )

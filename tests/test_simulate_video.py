@@ -51,3 +51,11 @@ def test_cli_video(tmp_path):
     assert main(["simulate", "video", str(src), str(tmp_path / "o.h5"), "--size", "32", "24", "-q"]) == 0
     with open_recording(tmp_path / "o.h5") as rec:
         assert (rec.meta.width, rec.meta.height) == (32, 24) and len(rec.load()) > 0
+    counts = []
+    for shot in ("0", "200"):  # the low-light option reaches the sensor: a dark video gains noise pairs
+        out = tmp_path / f"shot{shot}.h5"
+        argv = ["simulate", "video", str(src), str(out), "--noise-hz", "0", "--shot-noise-hz", shot, "-q"]
+        assert main(argv) == 0
+        with open_recording(out) as rec:
+            counts.append(len(rec.load()))
+    assert counts[1] > counts[0] + 1000

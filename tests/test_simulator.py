@@ -98,6 +98,49 @@ def test_hot_pixels_fire_at_their_rate():
     assert abs(ev.size - 500 * 20) < 5 * np.sqrt(500 * 20)
 
 
+def test_shot_noise_is_densest_in_the_dark_and_comes_in_pairs():
+    """A static half-black, half-white scene: v2e's model gives a black pixel the full rate and a white one
+    ``shot_noise_bright`` of it; each noise crossing moves the memorised level, so the pixel fires back (the
+    opposite polarity, same pixel) as soon as it can, and a static scene shows only such pairs."""
+    h, w, seconds, rate = 30, 40, 4.0, 3.0
+    scene = np.zeros((h, w), np.float32)
+    scene[:, w // 2 :] = 1.0
+    params = SensorParams(noise_rate_hz=0.0, threshold_sigma=0.0, refractory_us=0.0, shot_noise_hz=rate)
+    sim = EventSimulator(scene, 0, params, seed=5)
+    ev = np.concatenate([sim.step(scene, t) for t in range(5_000, int(seconds * 1e6) + 1, 5_000)])
+    dark = ev["x"] < w // 2
+    for mask, share in ((dark, 1.0), (~dark, params.shot_noise_bright)):
+        expected = 2 * rate * share * seconds * h * w / 2  # noise events and as many returns
+        assert abs(mask.sum() - expected) < 5 * np.sqrt(expected), (mask.sum(), expected)
+    pix = ev["y"].astype(np.int64) * w + ev["x"]
+    order = np.lexsort((ev["t"], pix))
+    pix, t, pol = pix[order], ev["t"][order], ev["p"][order]
+    starts = np.flatnonzero(np.r_[True, pix[1:] != pix[:-1]])
+    ends = np.r_[starts[1:], pix.size]
+    pairs = 0
+    for a, b in zip(starts, ends, strict=True):  # each pixel's events: (noise, its return), (noise, return), ...
+        n = (b - a) // 2 * 2
+        first, then = slice(a, a + n, 2), slice(a + 1, a + n, 2)
+        assert np.all(pol[first] != pol[then]) and np.all(t[then] - t[first] <= 5_000)
+        pairs += n // 2
+    assert pairs >= 0.99 * ev.size / 2  # only a last noise event whose return fell after the end is unpaired
+    assert 0.45 < ev["p"].mean() < 0.55
+
+
+def test_no_shot_noise_draws_nothing():
+    """shot_noise_hz = 0 consumes no random numbers: recordings simulated before it existed stay bit-identical."""
+    rng = np.random.default_rng(2)
+    frames = [rng.uniform(0.1, 0.9, (20, 30)).astype(np.float32) for _ in range(4)]
+    a = EventSimulator(frames[0], 0, SensorParams(noise_rate_hz=1.0), seed=4)
+    b = EventSimulator(frames[0], 0, SensorParams(noise_rate_hz=1.0, shot_noise_hz=0.0, shot_noise_bright=0.9), seed=4)
+    for k, f in enumerate(frames[1:], 1):
+        assert a.step(f, k * 1000).tobytes() == b.step(f, k * 1000).tobytes()
+    with pytest.raises(ValueError):
+        SensorParams(shot_noise_hz=-1.0)
+    with pytest.raises(ValueError):
+        SensorParams(shot_noise_bright=1.5)
+
+
 def edge(x0_px: float, speed_px_s: float, bright_left: bool, shape=(16, 48)):
     xs = np.arange(shape[1])
 

@@ -27,13 +27,18 @@ def test_cross_domain_holds_out_sources_occluders_and_sensors():
     assert not set(TRAIN.occluders) & set(CROSS_DOMAIN.occluders)
     assert CROSS_DOMAIN.threshold[1] <= TRAIN.threshold[0] and CROSS_DOMAIN.noise_hz[0] >= TRAIN.noise_hz[1]
     rng = np.random.default_rng(0)
+    low_light = 0
     for _ in range(20):
         s = draw_scene(TRAIN, rng, 64, 48)
         assert s.scene.occluder.kind in TRAIN.occluders
+        shot = s.scene.config.sensor.shot_noise_hz
+        assert (shot > 0) == (s.tau_us > 0) and (not shot or TRAIN.shot_noise_hz[0] <= shot <= TRAIN.shot_noise_hz[1])
+        low_light += s.tau_us > 0
         assert not any(s.source == f"photo:{p}" for p in HELD_OUT_PHOTOS)
         p = s.scene.config.sensor
         assert TRAIN.threshold[0] <= min(p.threshold_on, p.threshold_off) <= max(p.threshold_on, p.threshold_off) <= 0.6
         assert abs(s.focus_depth / s.scene.depth - 1) <= TRAIN.depth_error
+    assert low_light  # low light (a bandwidth limit and shot noise) is drawn
     for _ in range(5):
         c = draw_scene(CROSS_DOMAIN, rng, 64, 48)
         assert c.scene.occluder.kind == "leaves" and c.source.split(":")[1] in HELD_OUT_PHOTOS

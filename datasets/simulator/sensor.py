@@ -2,10 +2,20 @@
 
 The signal comes from :mod:`.pixels` (per-pixel log intensity, mismatched
 thresholds, interpolated timestamps, refractory period). On top of it the
-sensor adds background activity (Poisson, uniform over pixels and polarity)
-and optional hot pixels (a few pixels firing fast at a fixed polarity). The
-noise does not touch the pixels' memorised levels. Every random draw comes
-from the generator the simulator was built with, so a seed fixes the output.
+sensor adds background activity (Poisson, uniform over pixels and polarity),
+optional hot pixels (a few pixels firing fast at a fixed polarity), which do
+not touch the pixels' memorised levels, and optional low-light shot noise,
+which does. Every random draw comes from the generator the simulator was
+built with, so a seed fixes the output.
+
+Shot noise is what photon and dark-current noise in the photoreceptor make
+of a dim pixel (v2e's model, Graca and Delbruck 2021): events of either
+polarity, at a rate highest in the dark and falling linearly with intensity
+to ``shot_noise_bright`` of it at white, scaled by the nominal threshold over
+the pixel's own (a lower threshold is crossed more often). A noise crossing
+is a real crossing, so the pixel memorises the noisy level and, the signal
+not having moved, fires back once its refractory period allows: noise comes
+in ON/OFF pairs, as a dim real pixel's does.
 """
 
 from __future__ import annotations
@@ -36,14 +46,20 @@ class SensorParams:
     noise_rate_hz: float = 0.1
     hot_pixel_fraction: float = 0.0
     hot_pixel_rate_hz: float = 200.0
+    #: low-light shot noise: events per second of a black pixel, both polarities together
+    shot_noise_hz: float = 0.0
+    #: the shot-noise rate of a white pixel, as a share of the black one's (v2e's 0.25)
+    shot_noise_bright: float = 0.25
 
     def __post_init__(self) -> None:
         if min(self.threshold_on, self.threshold_off) <= 0 or self.threshold_min <= 0:
             raise ValueError("contrast thresholds must be positive")
         if self.threshold_sigma < 0 or self.refractory_us < 0 or self.log_eps <= 0:
             raise ValueError("threshold_sigma and refractory_us must be >= 0 and log_eps > 0")
-        if self.noise_rate_hz < 0 or self.hot_pixel_rate_hz < 0 or not 0 <= self.hot_pixel_fraction <= 1:
-            raise ValueError("noise rates must be >= 0 and hot_pixel_fraction in [0, 1]")
+        if min(self.noise_rate_hz, self.hot_pixel_rate_hz, self.shot_noise_hz) < 0:
+            raise ValueError("noise rates must be >= 0")
+        if not 0 <= self.hot_pixel_fraction <= 1 or not 0 <= self.shot_noise_bright <= 1:
+            raise ValueError("hot_pixel_fraction and shot_noise_bright must be in [0, 1]")
 
 
 def _as_intensity(frame: np.ndarray) -> np.ndarray:
@@ -98,9 +114,11 @@ class EventSimulator:
         if log1.shape != self._log.shape:
             raise ValueError(f"frame shape {log1.shape} differs from the sensor's {self._log.shape}")
         signal = self._signal(self._log.ravel(), log1.ravel(), self.t_us, t_us)
-        noise = self._noise(self.t_us, t_us)
+        parts = [signal, self._noise(self.t_us, t_us)]
+        if self.params.shot_noise_hz:
+            parts.append(self._shot_noise(log1.ravel(), self.t_us, t_us))
         self._log, self.t_us = log1, t_us
-        ev = np.concatenate([signal, noise]) if noise.size else signal
+        ev = np.concatenate(parts)
         return ev[np.argsort(ev["t"], kind="stable")]  # the kernel writes in pixel order
 
     @staticmethod
@@ -149,6 +167,34 @@ class EventSimulator:
         ev = empty_events(pix.size)
         ev["t"] = rng.integers(t0 + 1, t1 + 1, pix.size)
         ev["x"], ev["y"], ev["p"] = pix % self.width, pix // self.width, pol
+        return ev
+
+    def _shot_noise(self, log1: np.ndarray, t0: int, t1: int) -> np.ndarray:
+        """Shot-noise events in (t0, t1] (see the module docstring), each moving its pixel's memorised level
+        by its threshold, applied after the step's signal. One that falls in its pixel's refractory period is
+        not fired, nor a pixel's second in one step (a step is far shorter than a dim pixel's mean time
+        between noise events)."""
+        p, rng = self.params, self.rng
+        inten = np.clip(np.exp(log1.astype(np.float64)) - p.log_eps, 0.0, 1.0)
+        per_pol = 0.5 * p.shot_noise_hz * (t1 - t0) * 1e-6 * (1 + (p.shot_noise_bright - 1) * inten)
+        # the nominal threshold over the pixel's own: a lower threshold is crossed more often
+        on_rate, off_rate = per_pol * (p.threshold_on / self.c_on), per_pol * (p.threshold_off / self.c_off)
+        pix, pol = [], []
+        for polarity, rate in ((1, on_rate), (0, off_rate)):
+            cum = np.cumsum(rate)
+            n = rng.poisson(cum[-1])
+            pix.append(np.minimum(np.searchsorted(cum, rng.random(n) * cum[-1], side="right"), cum.size - 1))
+            pol.append(np.full(n, polarity, np.int8))
+        pixels, pols = np.concatenate(pix), np.concatenate(pol)
+        t = rng.integers(t0 + 1, t1 + 1, pixels.size)
+        first = np.zeros(pixels.size, bool)
+        first[np.unique(pixels, return_index=True)[1]] = True
+        keep = first & (t >= self._last[pixels] + p.refractory_us)
+        pixels, pols, t = pixels[keep], pols[keep], t[keep]
+        self._ref[pixels] += np.where(pols == 1, self.c_on[pixels], -self.c_off[pixels])
+        self._last[pixels] = t
+        ev = empty_events(pixels.size)
+        ev["t"], ev["x"], ev["y"], ev["p"] = t, pixels % self.width, pixels // self.width, pols
         return ev
 
 

@@ -43,7 +43,7 @@ class WorldSplit:
     threshold: tuple[float, float]  # ON and OFF drawn separately
     noise_hz: tuple[float, float]
     hot_fraction: tuple[float, float]
-    #: share of scenes with a bandwidth-limited (low-light) sensor
+    #: share of scenes with a low-light sensor: bandwidth-limited, with shot noise
     low_light: float
     #: shares of dead-leaves, procedural and photographic targets
     sources: tuple[float, float, float] = (0.55, 0.15, 0.3)
@@ -55,6 +55,8 @@ class WorldSplit:
     duration_us: tuple[int, int] = (700_000, 1_200_000)
     #: relative error of the depth the network input is refocused at (autofocus is this good)
     depth_error: float = 0.02
+    #: a low-light scene's shot-noise rate at black, per pixel (v2e's default for good light is 0.001 Hz)
+    shot_noise_hz: tuple[float, float] = (0.5, 5.0)
 
 
 TRAIN = WorldSplit(
@@ -205,5 +207,8 @@ def draw_scene(split: WorldSplit, rng: np.random.Generator, width: int = 346, he
     occ = world_occluder(kind, height, panorama_width(cfg, occ_depth), float(rng.uniform(*split.coverage)), rng)
     focus = depth * float(1 + rng.uniform(-split.depth_error, split.depth_error))
     tau = float(rng.uniform(200, 2000)) if rng.random() < split.low_light else 0.0
+    if tau:  # drawn last, and only here, so the bright scenes of a seed are what they were before shot noise
+        shot = float(rng.uniform(*split.shot_noise_hz))
+        cfg = replace(cfg, sensor=replace(sensor, shot_noise_hz=shot))
     scene = SAILayers(target, occ, depth, occ_depth, replace(cfg, depth_range=(depth, depth)))
     return WorldScene(scene, source, focus, tau)
