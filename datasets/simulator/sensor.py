@@ -86,7 +86,7 @@ class EventSimulator:
     ) -> None:
         self.params = params = params or SensorParams()
         self.rng = np.random.default_rng(seed)
-        self._log = self._log_of(first_frame)
+        self._log = self._log_of(_as_intensity(first_frame))
         self.height, self.width = self._log.shape
         n = self._log.size
         self._ref = self._log.ravel().astype(np.float64)
@@ -102,21 +102,22 @@ class EventSimulator:
         # kernel output columns (t, x, y, p), reused every step and doubled when a step overflows them
         self._cols = self._columns(max(4096, n // 8))
 
-    def _log_of(self, frame: np.ndarray) -> np.ndarray:
-        return np.log(_as_intensity(frame) + np.float32(self.params.log_eps))
+    def _log_of(self, intensity: np.ndarray) -> np.ndarray:
+        return np.log(intensity + np.float32(self.params.log_eps))
 
     def step(self, frame: np.ndarray, t_us: int) -> np.ndarray:
         """Events in (previous time, ``t_us``], sorted by time."""
         t_us = int(t_us)
         if t_us <= self.t_us:
             raise ValueError(f"frame times must increase: {t_us} after {self.t_us}")
-        log1 = self._log_of(frame)
+        intensity = _as_intensity(frame)
+        log1 = self._log_of(intensity)
         if log1.shape != self._log.shape:
             raise ValueError(f"frame shape {log1.shape} differs from the sensor's {self._log.shape}")
         signal = self._signal(self._log.ravel(), log1.ravel(), self.t_us, t_us)
         parts = [signal, self._noise(self.t_us, t_us)]
         if self.params.shot_noise_hz:
-            parts.append(self._shot_noise(log1.ravel(), self.t_us, t_us))
+            parts.append(self._shot_noise(intensity.ravel(), self.t_us, t_us))
         self._log, self.t_us = log1, t_us
         ev = np.concatenate(parts)
         return ev[np.argsort(ev["t"], kind="stable")]  # the kernel writes in pixel order
@@ -169,13 +170,13 @@ class EventSimulator:
         ev["x"], ev["y"], ev["p"] = pix % self.width, pix // self.width, pol
         return ev
 
-    def _shot_noise(self, log1: np.ndarray, t0: int, t1: int) -> np.ndarray:
+    def _shot_noise(self, intensity: np.ndarray, t0: int, t1: int) -> np.ndarray:
         """Shot-noise events in (t0, t1] (see the module docstring), each moving its pixel's memorised level
         by its threshold, applied after the step's signal. One that falls in its pixel's refractory period is
         not fired, nor a pixel's second in one step (a step is far shorter than a dim pixel's mean time
         between noise events)."""
         p, rng = self.params, self.rng
-        inten = np.clip(np.exp(log1.astype(np.float64)) - p.log_eps, 0.0, 1.0)
+        inten = np.clip(intensity, 0.0, 1.0, dtype=np.float64)
         per_pol = 0.5 * p.shot_noise_hz * (t1 - t0) * 1e-6 * (1 + (p.shot_noise_bright - 1) * inten)
         # the nominal threshold over the pixel's own: a lower threshold is crossed more often
         on_rate, off_rate = per_pol * (p.threshold_on / self.c_on), per_pol * (p.threshold_off / self.c_off)
