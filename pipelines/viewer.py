@@ -257,9 +257,10 @@ class ViewerSession:
         buf = pump.buffer
         saved = self.collect_recording()
         frame = rates = None
-        if buf.t_last_us is not None:
+        newest = buf.t_last_us  # read once: the pump thread moves it on
+        if newest is not None:
             if not frozen:
-                self.clock.position_us = buf.t_last_us + 1
+                self.clock.position_us = newest + 1
                 frame = self.render()
             if with_rates:
                 rates = buf.rates(LIVE_RATE_SPAN_US)
