@@ -71,6 +71,7 @@ network, or a user's affine fit).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import fft
@@ -100,7 +101,6 @@ class Integrated:
     visibility: np.ndarray  # W float32: n_visible, the sensor columns that viewed each output column
     gradient: np.ndarray  # H x W float32: g = S / n_visible (dlog I / dx at each pixel, threshold units), 0 unseen
     log: np.ndarray  # H x W float32: log intensity in units of the threshold, mean 0 (the networks' channel)
-    levelled: np.ndarray  # H x W float32: ``log`` with its rows re-levelled by :func:`level_rows` (the image)
     balance: float  # r = N_on / N_off, the weight given to OFF events
     hot_pixels: int  # pixels dropped for firing one polarity
 
@@ -108,6 +108,12 @@ class Integrated:
     def seen(self) -> np.ndarray:
         """W bool: the columns that carry a gradient (see :func:`seen_columns`)."""
         return seen_columns(self.visibility)
+
+    @cached_property
+    def levelled(self) -> np.ndarray:
+        """H x W float32: ``log`` with its rows re-levelled by :func:`level_rows`, the image to show (only
+        computed when asked: the networks read ``log``)."""
+        return level_rows(self.log, self.seen)
 
 
 def seen_columns(vis: np.ndarray) -> np.ndarray:
@@ -162,9 +168,9 @@ def level_rows(log: np.ndarray, seen: np.ndarray) -> np.ndarray:
     row above (the Laplacian-prior MAP row offset; see the module docstring). Mean 0, float32."""
     log = np.asarray(log, np.float64)
     cols = log[:, np.asarray(seen, bool)]
-    if log.shape[0] < 2 or cols.shape[1] == 0:
-        return (log - log.mean()).astype(np.float32)
-    offset = np.concatenate([[0.0], np.cumsum(np.median(cols[:-1] - cols[1:], axis=1))])
+    offset = np.zeros(log.shape[0])
+    if log.shape[0] > 1 and cols.shape[1]:
+        offset[1:] = np.cumsum(np.median(cols[:-1] - cols[1:], axis=1))
     out = log + offset[:, None]
     return (out - out.mean()).astype(np.float32)
 
@@ -204,8 +210,7 @@ def integrate(
     grad = np.where(seen[None, :], signed / np.maximum(vis, 1.0)[None, :], 0.0).astype(np.float32)
     forward = grad.copy()  # centred (events land on rint(edge)) to forward differences: half a pixel on
     forward[:, :-1] = 0.5 * (grad[:, :-1] + grad[:, 1:])
-    log = solve_log(forward, smooth_y, screen)
-    return Integrated(signed, vis, grad, log, level_rows(log, seen), r, int(hot.sum()))
+    return Integrated(signed, vis, grad, solve_log(forward, smooth_y, screen), r, int(hot.sum()))
 
 
 def log_to_uint8(
