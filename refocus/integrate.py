@@ -57,11 +57,14 @@ of their differences over the seen columns: the majority of columns, the
 background, decides, and an object covering less than half the row does
 not. :func:`level_rows` re-levels the solved map so, chaining each row's
 offset to the row above (a random walk down the image, which the median's
-robustness keeps short). With the true gradient through the same solve it
-lifts the oracle-fit PSNR of our slanted-fence and cross-domain sets from
-26-26.5 to 31.7 dB; on their own events, whose gradient is noisier, by 0.3-0.6.
-The networks read the unlevelled map (:func:`physics_channels`): they were
-trained on it.
+robustness keeps short).
+
+Vertical structure. Horizontal gradients cannot say how bright a row is
+against the next, nor see an edge that spans the image; the occluder's
+transitions can, and :mod:`.unfold` takes the row levels and the low
+frequencies from the accumulation, unfolded by this map's sign
+(``Integrated.unfolded``, the map to show). The networks read the plain
+``log`` (:func:`physics_channels`): they were trained on it.
 
 The log map is then turned into an image: exp(C_nominal * L) and a robust
 percentile scaling (events carry no absolute brightness: that needs the
@@ -78,6 +81,7 @@ from scipy import fft
 
 from spikelens.datasets.sai_scene import SAIScene
 from spikelens.refocus.frames import Roi, _roi, check_events, polarity_images
+from spikelens.refocus.unfold import Unfolded, unfold
 
 #: Vertical smoothness relative to the horizontal data term.
 SMOOTH_Y = 0.01
@@ -103,6 +107,7 @@ class Integrated:
     log: np.ndarray  # H x W float32: log intensity in units of the threshold, mean 0 (the networks' channel)
     balance: float  # r = N_on / N_off, the weight given to OFF events
     hot_pixels: int  # pixels dropped for firing one polarity
+    accumulation: np.ndarray  # H x W float32: ON + OFF refocused at the target's rate (hot pixels out)
 
     @property
     def seen(self) -> np.ndarray:
@@ -111,9 +116,15 @@ class Integrated:
 
     @cached_property
     def levelled(self) -> np.ndarray:
-        """H x W float32: ``log`` with its rows re-levelled by :func:`level_rows`, the image to show (only
-        computed when asked: the networks read ``log``)."""
+        """H x W float32: ``log`` with its rows re-levelled by :func:`level_rows` (computed when asked: the
+        networks read ``log``)."""
         return level_rows(self.log, self.seen)
+
+    @cached_property
+    def unfolded(self) -> Unfolded:
+        """The levelled map re-levelled and completed by the occluder's transitions
+        (:func:`spikelens.refocus.unfold.unfold`): its ``log`` is the image to show."""
+        return unfold(self.levelled, self.accumulation, self.visibility, self.gradient, self.seen)
 
 
 def seen_columns(vis: np.ndarray) -> np.ndarray:
@@ -190,7 +201,7 @@ def integrate(
     ``span_us`` is the exposure (default: first to last event, which on a
     quiet sensor starts late, as a pixel must climb a whole threshold before it fires: n_visible then
     comes out short and the gradient long by the same factor). See the module docstring for the
-    derivation and its corrections. ``levelled`` is the map to show; ``log`` the one the networks read.
+    derivation and its corrections. ``unfolded.log`` is the map to show; ``log`` the one the networks read.
     """
     ev = check_events(events)
     rate, t_ref_us, sensor = scene.rate(depth), scene.t_ref_us, scene.sensor
@@ -210,14 +221,16 @@ def integrate(
     grad = np.where(seen[None, :], signed / np.maximum(vis, 1.0)[None, :], 0.0).astype(np.float32)
     forward = grad.copy()  # centred (events land on rint(edge)) to forward differences: half a pixel on
     forward[:, :-1] = 0.5 * (grad[:, :-1] + grad[:, 1:])
-    return Integrated(signed, vis, grad, solve_log(forward, smooth_y, screen), r, int(hot.sum()))
+    log = solve_log(forward, smooth_y, screen)
+    return Integrated(signed, vis, grad, log, r, int(hot.sum()), frames.sum(axis=0).astype(np.float32))
 
 
 def log_to_uint8(
     log: np.ndarray, threshold: float = NOMINAL_THRESHOLD, percentiles: tuple[float, float] = (1.0, 99.0)
 ) -> np.ndarray:
     """exp(threshold * L), its ``percentiles`` stretched to 8 bits (events give no absolute brightness)."""
-    img = np.exp(threshold * np.asarray(log, np.float64))
+    log = np.asarray(log, np.float64)
+    img = np.exp(threshold * (log - log.max()))  # the stretch below takes out the scale: no overflow
     lo, hi = np.percentile(img, percentiles)
     return np.clip(np.rint((img - lo) / max(hi - lo, 1e-12) * 255), 0, 255).astype(np.uint8)
 

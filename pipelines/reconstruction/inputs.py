@@ -31,7 +31,7 @@ class Sample:
     frame_sai: np.ndarray | None = None  # H x W uint8: the mean of the refocused APS frames, when there are any
     physics: np.ndarray | None = None  # 2 x H x W float32: the physics channels the new networks read
     integrated: np.ndarray | None = None  # H x W uint8: the training-free reconstruction (--method integrate)
-    log: np.ndarray | None = None  # H x W float32: its log map, rows levelled, in units of the threshold
+    log: np.ndarray | None = None  # H x W float32: its log map (unfolded), in units of the threshold
     integrate_ms: float = 0.0
     accumulation: np.ndarray | None = None  # H x W int32: the raw refocused event counts (oracle fits use them)
     #: H x W uint8: the occlusion-robust frame SAI (the percentile of the refocused frames the events choose)
@@ -63,7 +63,9 @@ def load_sample(
         robust = robust_frame_sai(refocused, inputs.integrated.gradient, inputs.integrated.seen)
         frames_ms = (time.perf_counter() - t0) * 1e3
         classic = frame_sai(refocused)
-    log = inputs.integrated.levelled
+    t0 = time.perf_counter()
+    log = inputs.integrated.unfolded.log  # levelled and unfolded on demand: its time is integrate's too
+    integrate_ms = inputs.integrate_ms + (time.perf_counter() - t0) * 1e3
     return Sample(
         inputs.frames,
         truth,
@@ -74,7 +76,7 @@ def load_sample(
         inputs.physics,
         log_to_uint8(log),
         log,
-        inputs.integrate_ms,
+        integrate_ms,
         counts,
         None if robust is None else robust.image,
         frames_ms,
