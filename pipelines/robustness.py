@@ -20,21 +20,11 @@ import numpy as np
 from spikelens.datasets import atomic_output
 from spikelens.datasets.formats.hdf5 import write_h5
 from spikelens.datasets.sensor_size import DAVIS346, SensorSize
-from spikelens.datasets.simulator.world import HELD_OUT_PHOTOS, WorldSplit
+from spikelens.datasets.simulator.world import FENCES, WorldSplit
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.pipelines.sai_world import simulate_world_split
 
-NOMINAL = WorldSplit(
-    photos=HELD_OUT_PHOTOS,
-    occluders=("slanted_fence",),
-    threshold=(0.2, 0.2),
-    noise_hz=(0.1, 0.1),
-    hot_fraction=(0.0, 0.0),
-    low_light=0.0,
-    sources=(0.0, 0.0, 1.0),
-    coverage=(0.5, 0.5),
-    depth_error=0.0,
-)
+NOMINAL = FENCES
 #: axis -> levels; the simulated axes change the split, the refocusing ones the depth used
 AXES: dict[str, tuple[float, ...]] = {
     "threshold": (0.1, 0.2, 0.4),

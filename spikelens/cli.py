@@ -346,7 +346,11 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     world.add_argument("output", type=Path, help="the cache (.h5), or a folder with --recordings")
     world.add_argument("--count", type=int, default=100, help="scenes")
     world.add_argument(
-        "--split", choices=("train", "cross"), default="train", help="train, or the held-out cross-domain world"
+        "--split",
+        choices=("train", "cross", "fences", "fences-hard"),
+        default="train",
+        help="train; the held-out cross-domain world; held-out photographs behind slanted fences (nominal "
+        "sensor, or a lower threshold, 10x the noise and denser fences)",
     )
     world.add_argument("--crop", type=int, default=128, help="crop size of the cache, px")
     world.add_argument("--recordings", action="store_true", help="write whole recordings (HDF5) to evaluate on")

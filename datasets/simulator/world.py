@@ -77,7 +77,23 @@ CROSS_DOMAIN = WorldSplit(
     sources=(0.0, 0.0, 1.0),
     coverage=(0.3, 0.7),
 )
-SPLITS = {"train": TRAIN, "cross": CROSS_DOMAIN}
+#: Held-out photographs behind slanted fences at fixed, nominal settings: the robustness table's centre,
+#: and (with FENCES_HARD) our stand-in for the issue's hidden check, which a simulator nobody here wrote
+#: renders the same way (photographs behind fences; a second set with a lower threshold, 10x the noise
+#: and denser occluders). Nothing in training draws these photographs.
+FENCES = WorldSplit(
+    photos=HELD_OUT_PHOTOS,
+    occluders=("slanted_fence",),
+    threshold=(0.2, 0.2),
+    noise_hz=(0.1, 0.1),
+    hot_fraction=(0.0, 0.0),
+    low_light=0.0,
+    sources=(0.0, 0.0, 1.0),
+    coverage=(0.5, 0.5),
+    depth_error=0.0,
+)
+FENCES_HARD = replace(FENCES, threshold=(0.1, 0.1), noise_hz=(1.0, 1.0), coverage=(0.7, 0.7))
+SPLITS = {"train": TRAIN, "cross": CROSS_DOMAIN, "fences": FENCES, "fences-hard": FENCES_HARD}
 
 
 def dead_leaves(
