@@ -77,7 +77,9 @@ def test_bandwidth_limit_lags_more_in_the_dark():
 @pytest.mark.slow
 def test_training_on_the_world_lowers_the_loss_on_the_cross_domain_split(tmp_path):
     """A few epochs on the open-ended world reduce the L1 error on crops of a world it never drew from
-    (held-out photographs, foliage, thresholds and noise outside the training ranges)."""
+    (held-out photographs, foliage, thresholds and noise outside the training ranges), to below what the
+    best flat picture scores there (the training targets' median everywhere). Measured: 0.31-0.35 from
+    three initialisations, 0.247-0.254 trained, 0.269 flat."""
     size = SensorSize(96, 64)
     train_cache, cross_cache = tmp_path / "train.h5", tmp_path / "cross.h5"
     prepare_world(train_cache, 20, seed=1, crop=64, crops_per_scene=2, bins=8, sensor=size)
@@ -94,6 +96,16 @@ def test_training_on_the_world_lowers_the_loss_on_the_cross_domain_split(tmp_pat
         pairs.close()
         return float(np.mean(errs))
 
+    def targets(cache) -> list[torch.Tensor]:
+        pairs = PreparedPairs(cache, crop=64, augment=False)
+        rng = np.random.default_rng(0)
+        out = [pairs.crop_pair(i, rng)[2] for i in range(len(pairs))]
+        pairs.close()
+        return out
+
+    flat_value = float(torch.cat([t.ravel() for t in targets(train_cache)]).median())
+    flat = float(np.mean([float((t - flat_value).abs().mean()) for t in targets(cross_cache)]))
+
     cfg = {"stride": 2, "physics": True, "width": 8, "n_blocks": 1, "c1": 4, "c2": 4, "c3": 8}
     model = build_model("hybridlite", 0, **cfg).eval()
     before = cross_l1(model)
@@ -101,5 +113,6 @@ def test_training_on_the_world_lowers_the_loss_on_the_cross_domain_split(tmp_pat
     losses = train(model, train_cache, TrainConfig(epochs=15, batch=4, crop=64, lr=5e-3), out, "cpu")
     after = cross_l1(model.eval())
     assert losses[-1] < losses[0]
-    assert after < 0.8 * before
+    assert after < 0.85 * before
+    assert after < 0.97 * flat
     assert dataclasses.asdict(model.config)["physics"]
