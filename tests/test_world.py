@@ -12,6 +12,7 @@ from spikelens.datasets import SensorSize
 from spikelens.datasets.simulator.world import (
     CROSS_DOMAIN,
     HELD_OUT_PHOTOS,
+    SPLITS,
     TRAIN,
     bandwidth_limited,
     dead_leaves,
@@ -42,6 +43,20 @@ def test_cross_domain_holds_out_sources_occluders_and_sensors():
     for _ in range(5):
         c = draw_scene(CROSS_DOMAIN, rng, 64, 48)
         assert c.scene.occluder.kind == "leaves" and c.source.split(":")[1] in HELD_OUT_PHOTOS
+
+
+@pytest.mark.parametrize(
+    ("name", "threshold", "noise", "cover"), [("fences", 0.2, 0.1, 0.5), ("fences-hard", 0.1, 1.0, 0.7)]
+)
+def test_fence_sets_are_held_out_photographs_at_fixed_settings(name, threshold, noise, cover):
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        s = draw_scene(SPLITS[name], rng)
+        p = s.scene.config.sensor
+        assert s.scene.occluder.kind == "slanted_fence" and s.source.split(":")[1] in HELD_OUT_PHOTOS
+        assert p.threshold_on == p.threshold_off == threshold and p.noise_rate_hz == noise
+        assert s.scene.occluder.coverage == pytest.approx(cover, abs=0.1) and s.focus_depth == s.scene.depth
+        assert s.tau_us == 0 and p.hot_pixel_fraction == 0
 
 
 def test_dead_leaves_cover_the_canvas_at_every_scale():
