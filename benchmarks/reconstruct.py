@@ -1,7 +1,7 @@
 """Reconstruction per image, every path on the same input in one run: E-SAI's HybridNet transcribed from the
 text, ours in fp32 (exact), on the CPU fast path (fp32 reordered: folded batch norm, Winograd 3x3
-convolutions, channels_last) and under bf16 autocast, HybridLite (the bundled default) the same ways, and
-the training-free integration.
+convolutions, channels_last), under bf16 autocast and on ``auto`` (the quicker of those two, timed),
+HybridLite (the bundled default) the same ways, and the training-free integration.
 
     python benchmarks/reconstruct.py [--size 256] [--bins 30] [--repeat 3] [--device cpu|cuda]
 
@@ -27,7 +27,7 @@ from esai_reference import RefHybridNet, randomise
 
 from spikelens.hybrid_net.reconstruct import HybridNet
 from spikelens.hybrid_net.registry import load_model
-from spikelens.pipelines.reconstruction import cpu_has_bf16, run_model
+from spikelens.pipelines.reconstruction import auto_choice, cpu_has_bf16, run_model
 
 
 def median_ms(fn, repeat: int, sync) -> float:
@@ -104,6 +104,14 @@ def main() -> None:
                 (
                     "HybridNet, ours bf16 autocast",
                     median_ms(lambda: run_model(ours, frames, precision="bf16"), args.repeat, sync),
+                    f"{d:.1e}",
+                )
+            )
+            d = np.abs(run_model(ours, frames, precision="auto") - exact).max()
+            rows.append(
+                (
+                    f"HybridNet, ours auto (picked {auto_choice(ours)})",
+                    median_ms(lambda: run_model(ours, frames, precision="auto"), args.repeat, sync),
                     f"{d:.1e}",
                 )
             )

@@ -408,11 +408,12 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     rec.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     rec.add_argument(
         "--precision",
-        choices=("fp32", "fast", "bf16"),
+        choices=("fp32", "fast", "bf16", "auto"),
         default="fp32",
         help="fast: the CPU fast path (fp32 reordered: folded batch norm, Winograd 3x3 convolutions, "
         "channels_last; about 1e-5 from fp32); bf16: bf16 autocast on CPUs with avx512_bf16 or AMX "
-        "(faster than fp32 only with AMX)",
+        "(faster than fp32 on some such CPUs, slower on others); auto: the quicker of fast and bf16 here, "
+        "timed on the first image",
     )
     rec.add_argument("--roi", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="crop (top, left, height, width)")
     rec.add_argument("--bins", type=int, default=30, help="time bins T (E-SAI's preprocessing)")

@@ -90,3 +90,44 @@ def test_hybridnet_bf16_tracks_fp32():
     assert err < 0.02 * max(float(exact.std()), 1e-3) + 0.01
     with pytest.raises(ValueError, match="unknown precision"):
         run_model(net, frames, precision="fp8")
+
+
+def test_auto_times_both_paths_once_and_keeps_the_quicker(monkeypatch):
+    """Which path wins depends on the CPU, so ``auto`` times the fast path and bf16 on the first call and
+    keeps the winner for the model. Here one path is made slow on purpose, each way round; the real paths'
+    outputs are those of the path chosen."""
+    import time
+
+    from spikelens.pipelines.reconstruction import auto_choice
+    from spikelens.pipelines.reconstruction import inference as inf
+
+    calls, slow = [], {}
+
+    def fake(model, x, extra, precision):
+        calls.append(precision)
+        if precision == slow["path"]:
+            time.sleep(0.05)
+        return torch.full((1, 1, *x.shape[-2:]), 1.0 if precision == "fast" else -1.0)
+
+    monkeypatch.setattr(inf, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(inf, "_forward", fake)
+    frames = _frames(8, 8)
+    for slow["path"], want in (("fast", "bf16"), ("bf16", "fast")):
+        net = torch.nn.Conv2d(1, 1, 1)
+        calls.clear()
+        first = run_model(net, frames, precision="auto")
+        assert auto_choice(net) == want and sorted(calls) == ["bf16", "bf16", "fast", "fast"]
+        assert first[0, 0] == (1.0 if want == "fast" else -1.0)  # the first call returns the winner's output
+        calls.clear()
+        run_model(net, frames, precision="auto")
+        assert calls == [want]  # timed once
+    monkeypatch.setattr(inf, "cpu_has_bf16", lambda: False)
+    net = torch.nn.Conv2d(1, 1, 1)
+    calls.clear()
+    run_model(net, frames, precision="auto")
+    assert calls == ["fast"] and auto_choice(net) is None  # nothing to choose between
+    monkeypatch.undo()
+    hybrid = _esai_hybridnet()
+    frames = _frames()
+    got = run_model(hybrid, frames, precision="auto")
+    np.testing.assert_array_equal(got, run_model(hybrid, frames, precision=auto_choice(hybrid) or "fast"))

@@ -30,8 +30,9 @@ def uses_physics(model: nn.Module) -> bool:
 
 
 #: ``run_model``'s arithmetic: fp32 (exact, the default), the CPU fast path (fp32, reordered: folded batch
-#: norm, Winograd 3x3 convolutions, channels_last), and bf16 autocast (pays only where the CPU has AMX)
-PRECISIONS = ("fp32", "fast", "bf16")
+#: norm, Winograd 3x3 convolutions, channels_last), bf16 autocast (on CPUs with native bf16), and ``auto``:
+#: whichever of the last two is quicker on this CPU for this model, timed on its first input
+PRECISIONS = ("fp32", "fast", "bf16", "auto")
 
 
 @functools.cache
@@ -52,6 +53,8 @@ def _channels_last_copy(model: nn.Module) -> nn.Module:
 #: How each precision rewrites a model for inference (fp32 runs the model itself).
 _REWRITES = {"fast": fast_copy, "bf16": _channels_last_copy}
 _COPIES: weakref.WeakKeyDictionary[nn.Module, dict[str, nn.Module]] = weakref.WeakKeyDictionary()
+#: ``auto``'s choice per model ("fast" or "bf16"), made once
+_AUTO: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
 
 
 def _inference_copy(model: nn.Module, precision: str) -> nn.Module:
@@ -63,6 +66,42 @@ def _inference_copy(model: nn.Module, precision: str) -> nn.Module:
     return copies[precision]
 
 
+def auto_choice(model: nn.Module) -> str | None:
+    """What ``precision="auto"`` runs ``model`` with on this CPU ("fast" or "bf16"); None before its first
+    call has timed them."""
+    return _AUTO.get(model)
+
+
+def _forward(model: nn.Module, x: torch.Tensor, extra: tuple, precision: str) -> torch.Tensor:
+    if precision == "bf16":
+        if x.device.type != "cpu" or not cpu_has_bf16():
+            raise ValueError("the bf16 fast path needs a CPU with avx512_bf16 or AMX (this one has neither)")
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return _inference_copy(model, "bf16")(x, *extra)
+    net = _inference_copy(model, "fast") if precision == "fast" and x.device.type == "cpu" else model
+    with torch.inference_mode():
+        return net(x, *extra)
+
+
+def _auto(model: nn.Module, x: torch.Tensor, extra: tuple) -> torch.Tensor:
+    """The quicker of the fast path and bf16 autocast. Which one wins depends on the CPU, not on its flags:
+    with avx512_bf16 and no AMX, oneDNN's bf16 convolutions ran 1.3-1.8x slower than fp32 on one machine
+    and 2x faster on another (benchmarks/reconstruct.py), so the first call times both (each run twice,
+    the second timed: the first builds the copy and oneDNN's kernels) and the choice is kept."""
+    if x.device.type != "cpu" or not cpu_has_bf16():
+        return _forward(model, x, extra, "fast")
+    if model in _AUTO:
+        return _forward(model, x, extra, _AUTO[model])
+    timed = {}
+    for precision in ("fast", "bf16"):
+        _forward(model, x, extra, precision)
+        t0 = time.perf_counter()
+        y = _forward(model, x, extra, precision)
+        timed[precision] = (time.perf_counter() - t0, y)
+    _AUTO[model] = min(timed, key=lambda k: timed[k][0])
+    return timed[_AUTO[model]][1]
+
+
 def run_model(
     model: nn.Module, frames: np.ndarray, physics: np.ndarray | None = None, precision: str = "fp32"
 ) -> np.ndarray:
@@ -71,11 +110,10 @@ def run_model(
 
     Inputs are reflect-padded up to the model's size multiple and cropped back, so any sensor size works.
     ``precision="fast"`` runs :func:`~spikelens.hybrid_net.fast_inference.fast_copy` of the model: the same
-    fp32 arithmetic reordered (about 1e-5 apart; a spike whose drive sits that close to threshold may flip),
-    2x E-SAI's code for HybridNet on 2 cores (on CUDA, where cuDNN picks its own algorithms, it is plain
-    fp32). ``precision="bf16"`` is bf16 autocast with channels_last
-    weights, on CPUs with native bf16 (:func:`cpu_has_bf16`); oneDNN's bf16 convolutions only beat fp32
-    with AMX (on avx512_bf16 alone they are slower: benchmarks/reconstruct.py).
+    fp32 arithmetic reordered (about 1e-5 apart; a spike whose drive sits that close to threshold may flip;
+    on CUDA, where cuDNN picks its own algorithms, it is plain fp32). ``precision="bf16"`` is bf16 autocast
+    with channels_last weights, on CPUs with native bf16 (:func:`cpu_has_bf16`). ``precision="auto"`` is
+    the quicker of the two for this model on this CPU (:func:`auto_choice`); both are within 0.1 dB of fp32.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
@@ -92,15 +130,7 @@ def run_model(
             raise ValueError("this model reads the physics channels: pass them (Sample.physics)")
         p = torch.from_numpy(np.asarray(physics, np.float32))[None].to(dev)
         extra = (F.pad(p, (0, pw, 0, ph), mode="reflect") if ph or pw else p,)
-    if precision == "bf16":
-        if dev.type != "cpu" or not cpu_has_bf16():
-            raise ValueError("the bf16 fast path needs a CPU with avx512_bf16 or AMX (this one has neither)")
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            y = _inference_copy(model, "bf16")(x, *extra)
-    else:
-        net = _inference_copy(model, "fast") if precision == "fast" and dev.type == "cpu" else model
-        with torch.inference_mode():
-            y = net(x, *extra)
+    y = _auto(model, x, extra) if precision == "auto" else _forward(model, x, extra, precision)
     return y[0, 0, :h, :w].float().cpu().numpy()
 
 
