@@ -52,13 +52,13 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 #: Candidate row constants, spread over twice the map's range either side.
-LEVELS = 97
+LEVELS = 65
 #: Columns used for the fit at most (every k-th seen column): the fit has four unknowns per row, not W.
 FIT_COLUMNS = 120
 #: A jump of c_y by the map's whole range costs this many typical rows' residuals (plateau 10-100).
 ROW_JUMP = 30.0
 #: Alternations of the row levels and the global kappa, rho, nu.
-ITERATIONS = 4
+ITERATIONS = 2
 #: The low frequencies taken from the unfolded accumulation (Gaussian sigma, px).
 BLEND_SIGMA = 2.0
 
