@@ -52,7 +52,7 @@ def integrate_row(repeat: int) -> tuple[str, float, str]:
     events, meta = simulate_scene(scene, rng)
     sai = SAIScene.from_events(meta, events)
     ms = median_ms(lambda: integrate(events, sai, scene.depth).unfolded, repeat, lambda: None)
-    return (f"integrate (to the map shown), 346x260, {events.size / 1e6:.1f} M events", ms, "-")
+    return (f"integrate to the map shown, {events.size / 1e6:.1f} M events", ms, "-")
 
 
 def main() -> None:
