@@ -24,7 +24,6 @@ from spikelens.datasets.simulator.world import FENCES, WorldSplit
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.pipelines.sai_world import simulate_world_split
 
-NOMINAL = FENCES
 #: axis -> levels; the simulated axes change the split, the refocusing ones the depth used
 AXES: dict[str, tuple[float, ...]] = {
     "threshold": (0.1, 0.2, 0.4),
@@ -47,12 +46,12 @@ class Row:
 
 def _split(axis: str, level: float) -> WorldSplit:
     if axis == "threshold":
-        return replace(NOMINAL, threshold=(level, level))
+        return replace(FENCES, threshold=(level, level))
     if axis == "noise_hz":
-        return replace(NOMINAL, noise_hz=(level, level))
+        return replace(FENCES, noise_hz=(level, level))
     if axis == "coverage":
-        return replace(NOMINAL, coverage=(level, level))
-    return NOMINAL
+        return replace(FENCES, coverage=(level, level))
+    return FENCES
 
 
 def robustness(

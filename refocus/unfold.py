@@ -105,32 +105,30 @@ def _fit(lt: np.ndarray, a: np.ndarray, g: np.ndarray, row_jump: float) -> Fit:
     levels = np.linspace(-2 * span, 2 * span, LEVELS)
     z = np.abs(lt[:, None, :] + levels[None, :, None])  # H x levels x columns: the fold at every level
     zz = np.einsum("hlw,hlw->hl", z, z)
-
-    def dot(r: np.ndarray) -> np.ndarray:  # sum over columns of z r, every row and level
-        return np.einsum("hlw,hw->hl", z, r)
-
     steps = np.abs(levels[:, None] - levels[None, :]) / span
     rows = np.arange(h)
 
-    def costs(k: float, r: np.ndarray) -> np.ndarray:  # sum over columns of (r - k z)^2, every row and level
-        return (r * r).sum(1)[:, None] - 2 * k * dot(r) + k * k * zz
+    def terms(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # sum over columns of r^2 and of z r
+        return (r * r).sum(1)[:, None], np.einsum("hlw,hw->hl", z, r)
+
+    def costs(k: float, rr: np.ndarray, zr: np.ndarray) -> np.ndarray:  # sum of (r - k z)^2, every row, level
+        return rr - 2 * k * zr + k * k * zz
 
     def path(cost: np.ndarray) -> np.ndarray:
         return _row_path(cost, row_jump * float(np.median(cost.min(1))) * steps)
 
-    rest = a - g  # the start: every gradient event counted once, no background; kappa on a grid
-    zr, rr = dot(rest), (rest * rest).sum(1)[:, None]
+    rho, nu = 1.0, 0.0  # the start: every gradient event counted once, no background; kappa on a grid
+    rr, zr = terms(a - rho * g - nu)
     kappas = np.geomspace(0.05, 50, 24) * a.mean() / max(float(np.abs(lt).mean()), 1e-12)
-    kappa = float(kappas[int(np.argmin([(rr - 2 * k * zr + k * k * zz).min(1).sum() for k in kappas]))])
-    rho = nu = 0.0
-    cost = costs(kappa, rest)
+    kappa = float(kappas[int(np.argmin([costs(k, rr, zr).min(1).sum() for k in kappas]))])
+    cost = costs(kappa, rr, zr)
     for _ in range(ITERATIONS):
         j = path(cost)
         design = np.stack([z[rows, j].ravel(), g.ravel(), np.ones(g.size)], 1)
         (kappa, rho, nu), *_ = np.linalg.lstsq(design, a.ravel(), rcond=None)
         if kappa <= 0:
             return np.zeros(h), 0.0, 0.0, 0.0, 0.0
-        cost = costs(kappa, a - rho * g - nu)
+        cost = costs(kappa, *terms(a - rho * g - nu))
     j = path(cost)
     resid = a - kappa * z[rows, j] - rho * g - nu
     spread = float(((a - a.mean(1, keepdims=True)) ** 2).sum())
