@@ -287,3 +287,19 @@ def test_log_to_uint8_stretches_percentiles():
     img = log_to_uint8(log)
     assert img.dtype == np.uint8 and img.min() == 0 and img.max() == 255
     assert np.all(np.diff(img.astype(int), axis=1) >= 0)  # monotone in the log map
+
+
+def test_log_to_uint8_is_the_same_image_for_any_threshold():
+    """The map's unit (C times the open share) is unknown, so its scale and offset must not change the image;
+    and the 1-99 % span it gets, SHOWN_LOG_RANGE, bends it as exp does (not a linear stretch, not a clip)."""
+    rng = np.random.default_rng(3)
+    log = np.cumsum(rng.normal(size=(40, 60)), axis=1)
+    img = log_to_uint8(log)
+    for scale, offset in ((0.25, 0.0), (3.0, -7.0), (40.0, 5.0)):  # thresholds 4x higher to 40x lower
+        np.testing.assert_array_equal(log_to_uint8(scale * log + offset), img)
+    ramp = np.linspace(0, 1, 1001)[None, :].repeat(3, 0)
+    mid = log_to_uint8(ramp, log_range=1.0)[0, 500]
+    e = np.exp(-np.array([0.5, 0.99, 0.01]) / 0.98)  # exp((L - max) / span) at L = 0.5 and the 1st, 99th %
+    want = (e[0] - e[1]) / (e[2] - e[1]) * 255
+    assert abs(int(mid) - want) <= 1 and mid < 127  # bent: the middle of the log range below mid-grey
+    assert not log_to_uint8(np.zeros((4, 4))).any()  # a flat map is one grey, no division by zero

@@ -52,6 +52,7 @@ def test_training_writes_a_checkpoint_and_a_report(trained):
         "frame_sai_robust_",
         "oracle_accumulation_",
         "oracle_integrate_",
+        "oracle_integrate_log_",
     )
     want = {f"{p}{m}" for p in prefixes for m in ("psnr", "ssim")} | {"gain_db"}
     assert report["n"] >= 1 and set(report["mean"]) == want  # no E-SAI crop on a 66 x 50 sensor

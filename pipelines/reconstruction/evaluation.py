@@ -33,7 +33,9 @@ def score_sample(s: Sample, image: np.ndarray | None, path: str | Path = "") -> 
     Baselines, as shown to a user: the accumulation (``baseline_``), the training-free integration
     (``integrate_``) and frame-based SAI, classic (``frame_sai_``, the mean) and occlusion-robust
     (``frame_sai_robust_``, :mod:`spikelens.refocus.frame_sai`), when the file has APS frames. With an oracle's
-    best affine fit (``oracle_``): the raw accumulation and the integrated log map, judged on structure.
+    best affine fit (``oracle_``), judged on structure: the raw accumulation, the integration's image as
+    ``reconstruct --method integrate`` writes it (``oracle_integrate_``) and its log map before the
+    exponential (``oracle_integrate_log_``).
     """
     if s.truth is None:
         raise ValueError(f"{path}: no occlusion-free frame to score against")
@@ -48,7 +50,7 @@ def score_sample(s: Sample, image: np.ndarray | None, path: str | Path = "") -> 
     for prefix, im in images.items():
         if im is not None:
             _scores(row, prefix, im, s.truth)
-    for name, raw in (("accumulation", s.accumulation), ("integrate", s.log)):
+    for name, raw in (("accumulation", s.accumulation), ("integrate", s.integrated), ("integrate_log", s.log)):
         if raw is not None:
             _scores(row, f"oracle_{name}_", oracle_fit(raw, s.truth), s.truth)
     if image is not None and "oracle_accumulation_psnr" in row:
