@@ -27,13 +27,14 @@ from spikelens.datasets.simulator.world import SPLITS, WorldScene, WorldSplit, b
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.refocus import check_events, pack_frames_esai
 from spikelens.refocus.frames import Roi
-from spikelens.refocus.integrate import Integrated, integrate, physics_channels
+from spikelens.refocus.integrate import LOG_MAPS, Integrated, integrate, physics_channels
 
 
 @dataclass(frozen=True)
 class NetworkInputs:
     frames: np.ndarray  # T x 2 x H x W int16, channel 0 = ON (E-SAI's Pos)
-    physics: np.ndarray  # 2 x H x W float32: visibility-weighted gradient and integrated log map, unit RMS
+    #: log map name -> 2 x H x W float32: visibility-weighted gradient and that log map, unit RMS
+    physics: dict[str, np.ndarray]
     integrated: Integrated
     integrate_ms: float  # the training-free reconstruction's own time
 
@@ -47,7 +48,7 @@ def network_inputs(
     t0 = time.perf_counter()
     physics = integrate(events, scene, depth, roi)
     ms = (time.perf_counter() - t0) * 1e3
-    return NetworkInputs(packed, physics_channels(physics), physics, ms)
+    return NetworkInputs(packed, {m: physics_channels(physics, m) for m in LOG_MAPS}, physics, ms)
 
 
 def simulate_world(
@@ -89,18 +90,22 @@ def prepare_world(
     bins: int = 30,
     sensor: SensorSize = DAVIS346,
     job: Job | None = None,
+    log_map: str = "unfolded",
 ) -> int:
     """Simulate ``count`` scenes of ``split`` and cache ``crops_per_scene`` random crops of each (frames as
     uint8 counts, physics as float16, truth as uint8), refocused at the scene's autofocus-sized depth error.
 
-    Physics channels are normalised over the whole image before cropping, as at inference. Returns the
-    cache's size in bytes.
+    Physics channels (with ``log_map``, kept in the file's attributes) are normalised over the whole image
+    before cropping, as at inference. Returns the cache's size in bytes.
     """
     job = ensure(job)
     if count < 1 or crop < 8 or crops_per_scene < 1:
         raise ValueError("need count >= 1, crop >= 8 and crops_per_scene >= 1")
+    if log_map not in LOG_MAPS:
+        raise ValueError(f"unknown log map {log_map!r}; choose from {LOG_MAPS}")
     seeds = np.random.SeedSequence(seed).spawn(count)
     with atomic_output(out, ".h5") as tmp, h5py.File(tmp, "w") as h5:
+        h5.attrs["log_map"] = log_map
         for i, s in enumerate(seeds):
             rng = np.random.default_rng(s)
             ws, events, meta = simulate_world(split, rng, sensor)
@@ -114,7 +119,8 @@ def prepare_world(
                 g = h5.create_group(f"{i:05d}_{j}")
                 frames = np.minimum(inputs.frames[..., y0 : y0 + c, x0 : x0 + c], 255).astype(np.uint8)
                 g.create_dataset("frames", data=frames, compression="gzip", compression_opts=4, chunks=True)
-                g.create_dataset("physics", data=inputs.physics[:, y0 : y0 + c, x0 : x0 + c].astype(np.float16))
+                physics = inputs.physics[log_map][:, y0 : y0 + c, x0 : x0 + c]
+                g.create_dataset("physics", data=physics.astype(np.float16))
                 g.create_dataset("truth", data=truth[y0 : y0 + c, x0 : x0 + c])
                 g.attrs["source"] = ws.source
             job.report(i + 1, count, f"scene {i + 1}")

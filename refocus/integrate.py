@@ -63,8 +63,9 @@ Vertical structure. Horizontal gradients cannot say how bright a row is
 against the next, nor see an edge that spans the image; the occluder's
 transitions can, and :mod:`.unfold` takes the row levels and the low
 frequencies from the accumulation, unfolded by this map's sign
-(``Integrated.unfolded``, the map to show). The networks read the plain
-``log`` (:func:`physics_channels`): they were trained on it.
+(``Integrated.unfolded``, the map to show). A network reads the map its
+config names (:func:`physics_channels`, :data:`LOG_MAPS`): the first ones
+were trained on the plain ``log``.
 
 The log map is then turned into an image: exp, then a robust percentile
 scaling (events carry no absolute brightness: that needs the network, or a
@@ -246,13 +247,22 @@ def log_to_uint8(
     return np.clip(np.rint((img - lo) / max(hi - lo, 1e-12) * 255), 0, 255).astype(np.uint8)
 
 
-def physics_channels(result: Integrated) -> np.ndarray:
-    """2 x H x W float32 for the networks: the gradient g and the log map, each scaled to unit RMS.
+#: The log maps a network can read beside the gradient: ``plain``, the integration alone
+#: (``Integrated.log``, what the first physics models were trained on), or ``unfolded``, the map
+#: integrate shows (row levels and low frequencies from the occluder's transitions).
+LOG_MAPS = ("plain", "unfolded")
+
+
+def physics_channels(result: Integrated, log_map: str = "plain") -> np.ndarray:
+    """2 x H x W float32 for the networks: the gradient g and the ``log_map``, each scaled to unit RMS.
 
     Scaling each image by its own RMS takes out the threshold, the event count and the speed (E2VID
     normalises its voxel grids the same way): halve C and both maps double, and the input is unchanged.
     """
-    out = np.stack([result.gradient, result.log]).astype(np.float32)
+    if log_map not in LOG_MAPS:
+        raise ValueError(f"unknown log map {log_map!r}; choose from {LOG_MAPS}")
+    log = result.log if log_map == "plain" else result.unfolded.log
+    out = np.stack([result.gradient, log]).astype(np.float32)
     for c in out:
         rms = float(np.sqrt(np.mean(c.astype(np.float64) ** 2)))
         if rms > 0:

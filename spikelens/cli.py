@@ -148,10 +148,13 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
     config = dict(rc.DEFAULT_CONFIG) if args.model == rc.DEFAULT_ARCH else {}
     if args.stride:
         config["stride"] = args.stride
+    if args.log_map:
+        config["log_map"] = args.log_map
     if args.no_physics:
         config["physics"] = False
     elif args.model == "hybridnet":
         config["physics"] = True
+        config.setdefault("log_map", "unfolded")
     cfg = rc.TrainConfig(epochs=args.epochs, batch=args.batch, crop=args.crop, seed=args.seed)
 
     def jobs(desc: str, unit: str, total: int | None):
@@ -165,6 +168,7 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
         arch=args.model,
         model_config=config,
         init=args.init,
+        log_map=args.log_map if args.init else None,
         device=args.device,
         bins=args.bins,
         resume=args.resume,
@@ -272,7 +276,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                 paths = sai_world.write_world_recordings(args.output, args.count, args.seed, args.split, job=job)
                 what = f"{len(paths)} {args.split} recordings to {args.output}"
             else:
-                size = sai_world.prepare_world(args.output, args.count, args.seed, args.split, args.crop, job=job)
+                size = sai_world.prepare_world(
+                    args.output, args.count, args.seed, args.split, args.crop, job=job, log_map=args.log_map
+                )
                 what = f"{args.count} {args.split} scenes ({size / 1e6:.0f} MB of crops) to {args.output}"
         else:
             seg = tuple(args.segment_s)
@@ -354,6 +360,9 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     )
     world.add_argument("--crop", type=int, default=128, help="crop size of the cache, px")
     world.add_argument("--recordings", action="store_true", help="write whole recordings (HDF5) to evaluate on")
+    world.add_argument(
+        "--log-map", choices=("plain", "unfolded"), default="unfolded", help="the cache's physics log map"
+    )
     for k in kinds.choices.values():
         k.add_argument("--seed", type=int, default=0, help="seed of every random draw")
         k.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -451,6 +460,11 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT's .state.pt")
     tr.add_argument("--init", help="start from this checkpoint's weights and architecture (path or bundled name)")
     tr.add_argument("--stride", type=int, choices=(1, 2), help="hybridlite: 2 (default) runs the encoder at half size")
+    tr.add_argument(
+        "--log-map",
+        choices=("plain", "unfolded"),
+        help="the log map in the physics channels (default: unfolded; with --init, the checkpoint's)",
+    )
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train_reconstruct)
     ev = sub.add_parser(

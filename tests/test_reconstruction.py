@@ -24,6 +24,24 @@ def test_psnr_and_ssim_match_scikit_image():
     assert ssim(a, b) == pytest.approx(want, abs=1e-6)
 
 
+def test_run_model_takes_the_log_map_the_model_was_trained_on():
+    """Samples hold the physics channels with both log maps; each model gets the one its config names,
+    and the checkpoints from before the field existed read the plain map."""
+    from spikelens.hybrid_net.reconstruct import HybridLite
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 3, (4, 2, 32, 32)).astype(np.int16)
+    physics = {m: rng.normal(size=(2, 32, 32)).astype(np.float32) for m in ("plain", "unfolded")}
+    small = {"stride": 2, "physics": True, "width": 8, "n_blocks": 1, "c1": 4, "c2": 4, "c3": 8}
+    for log_map in ("plain", "unfolded"):
+        torch.manual_seed(0)
+        net = HybridLite(HybridLiteConfig(**small, log_map=log_map)).eval()
+        mine, other = physics[log_map], physics["unfolded" if log_map == "plain" else "plain"]
+        np.testing.assert_array_equal(run_model(net, frames, physics), run_model(net, frames, mine))
+        assert not np.array_equal(run_model(net, frames, physics), run_model(net, frames, other))
+    assert HybridLiteConfig(**small).log_map == "plain"
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     """Six simulated E-SAI samples on an odd-sized sensor (not a multiple of 4: the model pads and crops)."""

@@ -121,7 +121,7 @@ def test_training_on_the_world_lowers_the_loss_on_the_cross_domain_split(tmp_pat
     flat_value = float(torch.cat([t.ravel() for t in targets(train_cache)]).median())
     flat = float(np.mean([float((t - flat_value).abs().mean()) for t in targets(cross_cache)]))
 
-    cfg = {"stride": 2, "physics": True, "width": 8, "n_blocks": 1, "c1": 4, "c2": 4, "c3": 8}
+    cfg = {"stride": 2, "physics": True, "log_map": "unfolded", "width": 8, "n_blocks": 1, "c1": 4, "c2": 4, "c3": 8}
     model = build_model("hybridlite", 0, **cfg).eval()
     before = cross_l1(model)
     out = tmp_path / "net.pt"
@@ -131,3 +131,29 @@ def test_training_on_the_world_lowers_the_loss_on_the_cross_domain_split(tmp_pat
     assert after < 0.85 * before
     assert after < 0.97 * flat
     assert dataclasses.asdict(model.config)["physics"]
+
+
+def test_a_cache_keeps_its_log_map_and_a_model_trains_only_on_its_own(tmp_path):
+    """The physics channels carry the plain or the unfolded log map: a cache says which, and a model that
+    reads the other is refused (it would train on inputs it never sees at inference), as is a name that
+    is neither."""
+    size = SensorSize(64, 48)
+    caches = {m: tmp_path / f"{m}.h5" for m in ("plain", "unfolded")}
+    for m, path in caches.items():
+        prepare_world(path, 2, seed=3, crop=32, crops_per_scene=1, bins=4, sensor=size, log_map=m)
+    pairs = PreparedPairs(list(caches.values()), crop=32, augment=False)
+    assert pairs.log_maps == ["plain", "unfolded"]
+    plain, unfolded = (pairs.pair(i)[1] for i in (0, 2))  # the same scene's crop, the same gradient
+    np.testing.assert_array_equal(plain[0], unfolded[0])
+    assert not np.array_equal(plain[1], unfolded[1])
+    pairs.close()
+    cfg = {"stride": 2, "physics": True, "width": 8, "n_blocks": 1, "c1": 4, "c2": 4, "c3": 8}
+    model = build_model("hybridlite", 0, **cfg, log_map="unfolded")
+    with pytest.raises(ValueError, match=r"reads the unfolded log map.*plain\.h5 \(plain\)"):
+        train(model, list(caches.values()), TrainConfig(epochs=1, batch=2, crop=32), tmp_path / "n.pt", "cpu")
+    assert train(model, caches["unfolded"], TrainConfig(epochs=1, batch=2, crop=32), tmp_path / "n.pt", "cpu")
+    with pytest.raises(ValueError, match="unknown log map"):
+        build_model("hybridlite", 0, **cfg, log_map="levelled")
+    with pytest.raises(ValueError, match="unknown log map"):
+        prepare_world(tmp_path / "x.h5", 1, sensor=size, log_map="levelled")
+    assert not (tmp_path / "x.h5").exists()

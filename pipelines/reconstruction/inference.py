@@ -6,6 +6,7 @@ import copy
 import functools
 import time
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,11 @@ DEFAULT_MODEL = DEFAULT_RECONSTRUCTOR
 
 def uses_physics(model: nn.Module) -> bool:
     return bool(getattr(model, "uses_physics", False))
+
+
+def log_map_of(model: nn.Module) -> str:
+    """The log map the model's physics channels carry (its config's ``log_map``; ``plain`` before it had one)."""
+    return str(getattr(getattr(model, "config", None), "log_map", "plain"))
 
 
 #: ``run_model``'s arithmetic: fp32 (exact, the default), the CPU fast path (fp32, reordered: folded batch
@@ -103,10 +109,14 @@ def _auto(model: nn.Module, x: torch.Tensor, extra: tuple) -> torch.Tensor:
 
 
 def run_model(
-    model: nn.Module, frames: np.ndarray, physics: np.ndarray | None = None, precision: str = "fp32"
+    model: nn.Module,
+    frames: np.ndarray,
+    physics: np.ndarray | Mapping[str, np.ndarray] | None = None,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """The network's raw H x W float32 output (channel 0 of its tanh) on T x 2 x H x W frames (and the
-    2 x H x W physics channels, for the models that read them).
+    2 x H x W physics channels, for the models that read them: given per log map, as ``Sample.physics``
+    holds them, the model's own is taken).
 
     Inputs are reflect-padded up to the model's size multiple and cropped back, so any sensor size works.
     ``precision="fast"`` runs :func:`~spikelens.hybrid_net.fast_inference.fast_copy` of the model: the same
@@ -128,6 +138,8 @@ def run_model(
     if uses_physics(model):
         if physics is None:
             raise ValueError("this model reads the physics channels: pass them (Sample.physics)")
+        if isinstance(physics, Mapping):
+            physics = physics[log_map_of(model)]
         p = torch.from_numpy(np.asarray(physics, np.float32))[None].to(dev)
         extra = (F.pad(p, (0, pw, 0, ph), mode="reflect") if ph or pw else p,)
     y = _auto(model, x, extra) if precision == "auto" else _forward(model, x, extra, precision)

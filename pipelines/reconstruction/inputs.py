@@ -29,7 +29,8 @@ class Sample:
     depth: float
     scene: SAIScene
     frame_sai: np.ndarray | None = None  # H x W uint8: the mean of the refocused APS frames, when there are any
-    physics: np.ndarray | None = None  # 2 x H x W float32: the physics channels the new networks read
+    #: log map name -> 2 x H x W float32: the physics channels the new networks read (each its config's)
+    physics: dict[str, np.ndarray] | None = None
     integrated: np.ndarray | None = None  # H x W uint8: the training-free reconstruction (--method integrate)
     log: np.ndarray | None = None  # H x W float32: its log map (unfolded), in units of the threshold
     integrate_ms: float = 0.0

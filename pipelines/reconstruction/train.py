@@ -21,30 +21,35 @@ from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines import training
 from spikelens.pipelines.jobs import Job, JobFactory, ensure, no_jobs
 from spikelens.pipelines.reconstruction.evaluation import evaluate, write_report
-from spikelens.pipelines.reconstruction.inference import uses_physics
+from spikelens.pipelines.reconstruction.inference import log_map_of, uses_physics
 from spikelens.pipelines.reconstruction.inputs import load_sample
 from spikelens.pipelines.reconstruction.metrics import ssim_torch
 
-#: The architecture new models are built with, and its default config: reads the physics channels.
+#: The architecture new models are built with, and its default config: reads the physics channels, with
+#: the unfolded log map.
 DEFAULT_ARCH = "hybridlite"
-DEFAULT_CONFIG = {"stride": 2, "physics": True}
+DEFAULT_CONFIG = {"stride": 2, "physics": True, "log_map": "unfolded"}
 
 
-def prepare(files: Sequence[str | Path], out: str | Path, bins: int = 30, job: Job | None = None) -> int:
-    """Refocus each file at its true depth and cache frames, physics channels and ground truth in one HDF5
-    file (atomic), in the layout :func:`spikelens.pipelines.sai_world.prepare_world` writes."""
+def prepare(
+    files: Sequence[str | Path], out: str | Path, bins: int = 30, job: Job | None = None, log_map: str = "unfolded"
+) -> int:
+    """Refocus each file at its true depth and cache frames, physics channels (with ``log_map``) and ground
+    truth in one HDF5 file (atomic), in the layout :func:`spikelens.pipelines.sai_world.prepare_world`
+    writes."""
     job = ensure(job)
     files = [Path(f) for f in files]
     if not files:
         raise ValueError("no recordings to prepare")
     with atomic_output(out, ".h5") as tmp, h5py.File(tmp, "w") as h5:
+        h5.attrs["log_map"] = log_map
         for i, f in enumerate(files):
             s = load_sample(f, None, bins)
             if s.truth is None:
                 raise ValueError(f"{f}: no occlusion-free frame (occ_free_aps) to train against")
             g = h5.create_group(f"{i:05d}")
             g.create_dataset("frames", data=s.frames, compression="gzip", compression_opts=1, chunks=True)
-            g.create_dataset("physics", data=np.asarray(s.physics, np.float16))
+            g.create_dataset("physics", data=np.asarray(s.physics[log_map], np.float16))
             g.create_dataset("truth", data=s.truth)
             g.attrs["source"] = str(f)
             job.report(i + 1, len(files), "refocusing")
@@ -58,9 +63,12 @@ class PreparedPairs(torch.utils.data.Dataset):
         self.paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
         self.crop, self.augment = crop, augment
         self.keys = []
+        #: each cache's log map (``plain`` in the caches written before it was recorded)
+        self.log_maps: list[str] = []
         for n, path in enumerate(self.paths):
             with h5py.File(path, "r") as h5:
                 self.keys += [(n, k) for k in sorted(h5)]
+                self.log_maps.append(str(h5.attrs.get("log_map", "plain")))
         self._h5: list[h5py.File] | None = None
 
     def __len__(self) -> int:
@@ -131,6 +139,12 @@ def train(
     order_rng = np.random.default_rng(cfg.seed)  # the same order on every rank
     crop_rng = np.random.default_rng([cfg.seed, rank])  # each rank its own crops
     pairs = PreparedPairs(data, cfg.crop)
+    wrong = [f"{p} ({m})" for p, m in zip(pairs.paths, pairs.log_maps, strict=True) if m != log_map_of(model)]
+    if uses_physics(model) and wrong:
+        raise ValueError(
+            f"the model reads the {log_map_of(model)} log map, these caches hold another: {', '.join(wrong)} "
+            "(write them again with that --log-map, or train with theirs)"
+        )
     if len(pairs) < world:
         raise ValueError(f"{data}: {len(pairs)} recordings cannot feed {world} processes")
     steps = max(1, math.ceil(len(pairs) / (cfg.batch * world)))
@@ -194,6 +208,7 @@ def train_reconstruction(
     arch: str = DEFAULT_ARCH,
     model_config: dict | None = None,
     init: str | Path | None = None,
+    log_map: str | None = None,
     device: str = "auto",
     bins: int = 30,
     resume: bool = False,
@@ -204,8 +219,10 @@ def train_reconstruction(
     ``data``: prepared caches (.h5 written by :func:`prepare` or ``spikelens simulate world``) used as
     they are, or E-SAI-layout folders whose train/ split is refocused into a cache beside ``out`` first.
     ``test``: recordings or folders scored after training (default: the data folders' test/ splits).
-    Under torchrun every rank trains its share; rank 0 prepares, saves and returns the report (the others
-    return None). The report (JSON + CSV beside ``out``) carries every baseline and the loss curve.
+    ``log_map`` overrides the physics channels' log map of ``init``'s model (a fine-tune onto the other
+    map; new models take ``model_config``'s). Under torchrun every rank trains its share; rank 0 prepares,
+    saves and returns the report (the others return None). The report (JSON + CSV beside ``out``) carries
+    every baseline and the loss curve.
     """
     data = [Path(d) for d in data]
     caches = [d for d in data if d.is_file() and d.suffix == ".h5" and _is_cache(d)]
@@ -215,6 +232,9 @@ def train_reconstruction(
         raise ValueError("nothing to score after training: give --test recordings, or folders with a test/ split")
     rank = training.start_distributed(device)
     out = Path(out)
+    net = load_model(init, "cpu") if init is not None else build_model(arch, cfg.seed, **(model_config or {}))
+    if log_map is not None and uses_physics(net):
+        net.config = dataclasses.replace(net.config, log_map=log_map)
     made = out.with_suffix(".train.h5") if folders else None
     if made is not None:
         train_files = recordings(folders, "train")
@@ -222,10 +242,9 @@ def train_reconstruction(
             raise ValueError(f"{folders[0]}: no train/ recordings (spikelens simulate sai writes them)")
         if rank == 0:
             with jobs("refocus", "file", len(train_files)) as job:
-                prepare(train_files, made, bins, job)
+                prepare(train_files, made, bins, job, log_map_of(net))
         training.barrier()
         caches.append(made)
-    net = load_model(init, "cpu") if init is not None else build_model(arch, cfg.seed, **(model_config or {}))
     with jobs("train", "step", None) as job:
         history = train(net, caches, cfg, out, device, job, resume)
     if rank > 0:
