@@ -27,7 +27,6 @@ from torch import Tensor, nn
 
 from spikelens.hybrid_net.blocks import per_step
 from spikelens.hybrid_net.neurons import lif_multistep, lif_step
-from spikelens.refocus.integrate import LOG_MAPS
 
 
 @dataclass(frozen=True)
@@ -141,11 +140,6 @@ def _check_frames(frames: Tensor) -> None:
 PHYSICS_CHANNELS = 2
 
 
-def _check_log_map(log_map: str) -> None:
-    if log_map not in LOG_MAPS:
-        raise ValueError(f"unknown log map {log_map!r}; choose from {LOG_MAPS}")
-
-
 def _check_physics(physics: Tensor | None, frames: Tensor) -> Tensor:
     want = (frames.shape[0], PHYSICS_CHANNELS, *frames.shape[-2:])
     if physics is None or tuple(physics.shape) != want:
@@ -227,9 +221,6 @@ class HybridNetConfig:
     #: which log map the physics channels carry (:data:`spikelens.refocus.integrate.LOG_MAPS`)
     log_map: str = "plain"
 
-    def __post_init__(self) -> None:
-        _check_log_map(self.log_map)
-
 
 class HybridNet(nn.Module):
     """E-SAI's network; parameter names conv1/conv2/conv3/Gen.model.* as in its checkpoints."""
@@ -305,9 +296,6 @@ class HybridLiteConfig:
     #: which log map the physics channels carry (:data:`spikelens.refocus.integrate.LOG_MAPS`): ``plain``
     #: for the models trained before the unfolded map existed
     log_map: str = "plain"
-
-    def __post_init__(self) -> None:
-        _check_log_map(self.log_map)
 
 
 class HybridLite(nn.Module):

@@ -183,7 +183,9 @@ def build_model(arch: str = DEFAULT_ARCH, seed: int = 0, **config: object) -> nn
         raise ValueError(f"unknown model {arch!r}: choose from {sorted(MODELS)}")
     cls = MODELS[arch]
     with training.seeded(seed):
-        return cls(cls.config_class(**config))
+        model = cls(cls.config_class(**config))
+    log_map_of(model)  # an unknown log map fails here, not at the first batch
+    return model
 
 
 def recordings(paths: Sequence[str | Path], split: str | None = None) -> list[Path]:
