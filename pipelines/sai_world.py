@@ -11,6 +11,7 @@ truth, in one HDF5 file: the world is simulated once, trained on many times.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from spikelens.datasets.simulator.world import SPLITS, WorldScene, WorldSplit, b
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.refocus import check_events, pack_frames_esai
 from spikelens.refocus.frames import Roi
-from spikelens.refocus.integrate import LOG_MAPS, Integrated, integrate, physics_channels
+from spikelens.refocus.integrate import LOG_MAPS, Integrated, check_log_map, integrate, physics_channels
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,21 @@ class NetworkInputs:
 
 
 def network_inputs(
-    events: np.ndarray, scene: SAIScene, depth: float, bins: int, roi: Roi | None = None
+    events: np.ndarray,
+    scene: SAIScene,
+    depth: float,
+    bins: int,
+    roi: Roi | None = None,
+    log_maps: Sequence[str] = LOG_MAPS,
 ) -> NetworkInputs:
-    """What every reconstruction network reads, refocused at ``depth``."""
+    """What every reconstruction network reads, refocused at ``depth``: the physics channels with each of
+    ``log_maps`` (one, where the reader is known: the unfolded map costs its fit)."""
     events = check_events(events)
     packed = pack_frames_esai(events, scene, depth, bins, roi, dtype=np.int16)
     t0 = time.perf_counter()
     physics = integrate(events, scene, depth, roi)
     ms = (time.perf_counter() - t0) * 1e3
-    return NetworkInputs(packed, {m: physics_channels(physics, m) for m in LOG_MAPS}, physics, ms)
+    return NetworkInputs(packed, {m: physics_channels(physics, m) for m in log_maps}, physics, ms)
 
 
 def simulate_world(
@@ -101,8 +108,7 @@ def prepare_world(
     job = ensure(job)
     if count < 1 or crop < 8 or crops_per_scene < 1:
         raise ValueError("need count >= 1, crop >= 8 and crops_per_scene >= 1")
-    if log_map not in LOG_MAPS:
-        raise ValueError(f"unknown log map {log_map!r}; choose from {LOG_MAPS}")
+    check_log_map(log_map)
     seeds = np.random.SeedSequence(seed).spawn(count)
     with atomic_output(out, ".h5") as tmp, h5py.File(tmp, "w") as h5:
         h5.attrs["log_map"] = log_map
@@ -110,7 +116,7 @@ def prepare_world(
             rng = np.random.default_rng(s)
             ws, events, meta = simulate_world(split, rng, sensor)
             scene = SAIScene.from_events(meta, events)
-            inputs = network_inputs(events, scene, ws.focus_depth, bins)
+            inputs = network_inputs(events, scene, ws.focus_depth, bins, log_maps=(log_map,))
             truth = scene.ground_truth
             h, w = truth.shape
             c = min(crop, h, w) // 8 * 8

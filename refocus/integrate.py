@@ -253,15 +253,20 @@ def log_to_uint8(
 LOG_MAPS = ("plain", "unfolded")
 
 
+def check_log_map(log_map: str) -> str:
+    """``log_map`` if it names one of :data:`LOG_MAPS`, else a ValueError that lists them."""
+    if log_map not in LOG_MAPS:
+        raise ValueError(f"unknown log map {log_map!r}; choose from {LOG_MAPS}")
+    return log_map
+
+
 def physics_channels(result: Integrated, log_map: str = "plain") -> np.ndarray:
     """2 x H x W float32 for the networks: the gradient g and the ``log_map``, each scaled to unit RMS.
 
     Scaling each image by its own RMS takes out the threshold, the event count and the speed (E2VID
     normalises its voxel grids the same way): halve C and both maps double, and the input is unchanged.
     """
-    if log_map not in LOG_MAPS:
-        raise ValueError(f"unknown log map {log_map!r}; choose from {LOG_MAPS}")
-    log = result.log if log_map == "plain" else result.unfolded.log
+    log = result.log if check_log_map(log_map) == "plain" else result.unfolded.log
     out = np.stack([result.gradient, log]).astype(np.float32)
     for c in out:
         rms = float(np.sqrt(np.mean(c.astype(np.float64) ** 2)))

@@ -21,7 +21,7 @@ from spikelens.pipelines.extras import DEFAULT_RECONSTRUCTOR
 from spikelens.pipelines.reconstruction.inputs import load_sample
 from spikelens.pipelines.reconstruction.metrics import psnr, ssim
 from spikelens.refocus.frames import Roi
-from spikelens.refocus.integrate import LOG_MAPS
+from spikelens.refocus.integrate import check_log_map
 
 #: The bundled default model's name.
 DEFAULT_MODEL = DEFAULT_RECONSTRUCTOR
@@ -35,10 +35,7 @@ def log_map_of(model: nn.Module) -> str:
     """The log map the model's physics channels carry (its config's ``log_map``; ``plain`` before it had one).
 
     Checked here, not in the config: the networks' package sits beside the physics, not above it."""
-    log_map = str(getattr(getattr(model, "config", None), "log_map", "plain"))
-    if log_map not in LOG_MAPS:
-        raise ValueError(f"unknown log map {log_map!r}; choose from {LOG_MAPS}")
-    return log_map
+    return check_log_map(str(getattr(getattr(model, "config", None), "log_map", "plain")))
 
 
 #: ``run_model``'s arithmetic: fp32 (exact, the default), the CPU fast path (fp32, reordered: folded batch
