@@ -155,7 +155,9 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
     elif args.model == "hybridnet":
         config["physics"] = True
         config.setdefault("log_map", "unfolded")
-    cfg = rc.TrainConfig(epochs=args.epochs, batch=args.batch, crop=args.crop, seed=args.seed)
+    cfg = rc.TrainConfig(
+        epochs=args.epochs, batch=args.batch, crop=args.crop, fit_weight=args.fit_weight, seed=args.seed
+    )
 
     def jobs(desc: str, unit: str, total: int | None):
         return cli_job(desc, unit, args.quiet or _rank() > 0, total)
@@ -191,7 +193,7 @@ def _score_line(what: str, m: dict) -> str:
     if "psnr" in m:
         parts.append(
             f"model {m['psnr']:.2f} dB / SSIM {m['ssim']:.3f} "
-            f"({m.get('gain_db', 0):+.2f} dB over oracle-fit accumulation);"
+            f"({m.get('gain_db', 0):+.2f} dB over oracle-fit accumulation; oracle fit {m['oracle_model_psnr']:.2f});"
         )
     parts.append(f"accumulation {m['baseline_psnr']:.2f} dB (oracle fit {m['oracle_accumulation_psnr']:.2f}),")
     parts.append(f"integrate {m['integrate_psnr']:.2f} dB (oracle fit {m['oracle_integrate_psnr']:.2f})")
@@ -457,6 +459,12 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--bins", type=int, default=30, help="time bins T")
     tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
     tr.add_argument("--seed", type=int, default=0, help="seed of the crops and the initial weights")
+    tr.add_argument(
+        "--fit-weight",
+        type=float,
+        default=0.0,
+        help="weight of a loss on structure alone: L1 after the best affine fit to the truth",
+    )
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT's .state.pt")
     tr.add_argument("--init", help="start from this checkpoint's weights and architecture (path or bundled name)")
     tr.add_argument("--stride", type=int, choices=(1, 2), help="hybridlite: 2 (default) runs the encoder at half size")

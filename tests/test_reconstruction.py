@@ -68,6 +68,7 @@ def test_training_writes_a_checkpoint_and_a_report(trained):
         "integrate_",
         "frame_sai_",
         "frame_sai_robust_",
+        "oracle_model_",
         "oracle_accumulation_",
         "oracle_integrate_",
         "oracle_integrate_log_",

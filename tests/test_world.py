@@ -157,3 +157,20 @@ def test_a_cache_keeps_its_log_map_and_a_model_trains_only_on_its_own(tmp_path):
     with pytest.raises(ValueError, match="unknown log map"):
         prepare_world(tmp_path / "x.h5", 1, sensor=size, log_map="levelled")
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_the_structure_loss_adds_the_affine_fit_l1(tmp_path):
+    """``fit_weight`` adds w times the oracle-fit L1 (what the evaluation's ``oracle_model_`` scores) to the
+    loss: one seeded step from the same weights on the same crops costs w times one positive amount more."""
+    cache = tmp_path / "c.h5"
+    prepare_world(cache, 2, seed=5, crop=32, crops_per_scene=1, bins=4, sensor=SensorSize(64, 48))
+    cfg = {"stride": 2, "physics": True, "log_map": "unfolded", "width": 8, "n_blocks": 1, "c1": 4, "c2": 4, "c3": 8}
+
+    def first_step(weight: float) -> float:  # 2 crops, batch 2: the epoch's loss is its first step's
+        model = build_model("hybridlite", 0, **cfg)
+        cfg_t = TrainConfig(epochs=1, batch=2, crop=32, fit_weight=weight)
+        return train(model, cache, cfg_t, tmp_path / f"{weight}.pt", "cpu")[0]
+
+    plain, one, two = first_step(0.0), first_step(1.0), first_step(2.0)
+    assert one - plain > 1e-3
+    assert two - plain == pytest.approx(2 * (one - plain), rel=1e-4)

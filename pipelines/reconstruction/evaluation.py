@@ -35,7 +35,8 @@ def score_sample(s: Sample, image: np.ndarray | None, path: str | Path = "") -> 
     (``frame_sai_robust_``, :mod:`spikelens.refocus.frame_sai`), when the file has APS frames. With an oracle's
     best affine fit (``oracle_``), judged on structure: the raw accumulation, the integration's image as
     ``reconstruct --method integrate`` writes it (``oracle_integrate_``) and its log map before the
-    exponential (``oracle_integrate_log_``).
+    exponential (``oracle_integrate_log_``), and the model's own image (``oracle_model_``): what it loses
+    without the oracle is global brightness and contrast, which events do not carry.
     """
     if s.truth is None:
         raise ValueError(f"{path}: no occlusion-free frame to score against")
@@ -50,7 +51,8 @@ def score_sample(s: Sample, image: np.ndarray | None, path: str | Path = "") -> 
     for prefix, im in images.items():
         if im is not None:
             _scores(row, prefix, im, s.truth)
-    for name, raw in (("accumulation", s.accumulation), ("integrate", s.integrated), ("integrate_log", s.log)):
+    raws = {"model": image, "accumulation": s.accumulation, "integrate": s.integrated, "integrate_log": s.log}
+    for name, raw in raws.items():
         if raw is not None:
             _scores(row, f"oracle_{name}_", oracle_fit(raw, s.truth), s.truth)
     if image is not None and "oracle_accumulation_psnr" in row:

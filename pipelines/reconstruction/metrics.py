@@ -24,6 +24,15 @@ def oracle_fit(image: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(design @ coef), 0, 255).astype(np.uint8).reshape(np.shape(truth))
 
 
+def affine_fit_l1(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Mean L1 of each B x 1 x H x W prediction after its least-squares affine fit to the truth (the
+    oracle's fit, differentiable): a loss on structure alone, blind to brightness and contrast."""
+    p, t = pred.flatten(1), truth.flatten(1)
+    pc, tc = p - p.mean(1, keepdim=True), t - t.mean(1, keepdim=True)
+    a = (pc * tc).sum(1, keepdim=True) / (pc * pc).sum(1, keepdim=True).clamp_min(1e-8)
+    return (a * pc - tc).abs().mean()
+
+
 def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float64) - size // 2
     g = torch.exp(-(x**2) / (2 * sigma**2))

@@ -23,7 +23,7 @@ from spikelens.pipelines.jobs import Job, JobFactory, ensure, no_jobs
 from spikelens.pipelines.reconstruction.evaluation import evaluate, write_report
 from spikelens.pipelines.reconstruction.inference import log_map_of, uses_physics
 from spikelens.pipelines.reconstruction.inputs import load_sample
-from spikelens.pipelines.reconstruction.metrics import ssim_torch
+from spikelens.pipelines.reconstruction.metrics import affine_fit_l1, ssim_torch
 
 #: The architecture new models are built with, and its default config: reads the physics channels, with
 #: the unfolded log map.
@@ -112,6 +112,8 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     ssim_weight: float = 0.2
+    #: weight of the affine-invariant L1 (:func:`affine_fit_l1`): structure, whatever the brightness
+    fit_weight: float = 0.0
     seed: int = 0
 
 
@@ -125,7 +127,7 @@ def train(
     job: Job | None = None,
     resume: bool = False,
 ) -> list[float]:
-    """L1 + SSIM, AdamW with a cosine schedule, seeded; saves the model (with its header) to ``out``.
+    """L1 + SSIM (+ ``fit_weight`` x the affine-invariant L1), AdamW, cosine schedule, seeded; saves to ``out``.
 
     In an initialised process group (``torchrun``: gloo on CPU, NCCL on GPUs) the model is wrapped in
     DistributedDataParallel and each rank takes every world-th recording of the same seeded order, so the
@@ -167,6 +169,8 @@ def train(
             x, y = torch.stack(xs).to(run.dev), torch.stack(ys).to(run.dev)
             pred = run.forward(x, torch.stack(ps).to(run.dev)) if uses_physics(model) else run.forward(x)
             loss = (pred - y).abs().mean() + cfg.ssim_weight * (1 - ssim_torch((pred + 1) / 2, (y + 1) / 2))
+            if cfg.fit_weight:
+                loss = loss + cfg.fit_weight * affine_fit_l1(pred, y)
             losses.append(run.step(loss))
             job.report(epoch * steps + s + 1, cfg.epochs * steps, f"loss {losses[-1]:.4f}")
         run.end_epoch(epoch, losses)
