@@ -20,6 +20,7 @@ from sewar.full_ref import psnr as sewar_psnr
 from sewar.full_ref import ssim as sewar_ssim
 
 from spikelens.pipelines.reconstruction import esai_ssim, psnr, score_sample, ssim
+from spikelens.pipelines.reconstruction.metrics import oracle_fit
 from spikelens.refocus.frames import ESAI_TEST_ROI
 
 
@@ -62,7 +63,5 @@ def test_evaluation_rows_carry_esai_scores_on_its_crop(tmp_path):
     assert row["esai_ssim"] == pytest.approx(want, abs=1e-9)
     assert row["esai_psnr"] == pytest.approx(sewar_psnr(s.truth[crop], s.baseline[crop]), abs=1e-9)
     assert "baseline_esai_ssim" in row and "integrate_esai_psnr" in row
-    from spikelens.pipelines.reconstruction.metrics import oracle_fit
-
     assert row["oracle_model_psnr"] == pytest.approx(psnr(oracle_fit(s.baseline, s.truth), s.truth), abs=1e-9)
     assert row["oracle_model_psnr"] >= row["psnr"]  # the oracle can always leave the image as it is

@@ -35,8 +35,8 @@ def score_sample(s: Sample, image: np.ndarray | None, path: str | Path = "") -> 
     (``frame_sai_robust_``, :mod:`spikelens.refocus.frame_sai`), when the file has APS frames. With an oracle's
     best affine fit (``oracle_``), judged on structure: the raw accumulation, the integration's image as
     ``reconstruct --method integrate`` writes it (``oracle_integrate_``) and its log map before the
-    exponential (``oracle_integrate_log_``), and the model's own image (``oracle_model_``): what it loses
-    without the oracle is global brightness and contrast, which events do not carry.
+    exponential (``oracle_integrate_log_``), and the model's own image (``oracle_model_``): its gap to the
+    model's own score is global brightness and contrast, which events do not carry.
     """
     if s.truth is None:
         raise ValueError(f"{path}: no occlusion-free frame to score against")
