@@ -67,11 +67,11 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     shape = (args.bins, 2, args.size, args.size)
     frames = ((torch.rand(shape, generator=g) < 0.1).float() * torch.randint(1, 4, shape, generator=g)).numpy()
-    physics = torch.randn(2, args.size, args.size, generator=g).numpy()
+    lite = load_model("hybridlite", "cpu")
+    physics = torch.randn(lite.side_channels, args.size, args.size, generator=g).numpy()  # physics (+ APS)
     ref = randomise(RefHybridNet()).eval()
     ours = HybridNet().eval()
     ours.load_state_dict(ref.state_dict())
-    lite = load_model("hybridlite", "cpu")
     ours, lite = ours.to(dev), lite.to(dev)
     with torch.inference_mode():
         want = ref(torch.from_numpy(frames)[None])[0, 0].numpy()  # the transcription runs on the CPU

@@ -19,6 +19,8 @@ form, lighter, and decodes with a small depthwise-separable U-Net.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -138,10 +140,13 @@ def _check_frames(frames: Tensor) -> None:
 
 #: The physics channels (:func:`spikelens.refocus.integrate.physics_channels`): gradient and log map.
 PHYSICS_CHANNELS = 2
+#: The APS channels (:func:`spikelens.refocus.frame_sai.aps_channels`): two percentiles and the mean of
+#: the refocused frames, and a flag.
+APS_CHANNELS = 4
 
 
-def _check_physics(physics: Tensor | None, frames: Tensor) -> Tensor:
-    want = (frames.shape[0], PHYSICS_CHANNELS, *frames.shape[-2:])
+def _check_physics(physics: Tensor | None, frames: Tensor, channels: int = PHYSICS_CHANNELS) -> Tensor:
+    want = (frames.shape[0], channels, *frames.shape[-2:])
     if physics is None or tuple(physics.shape) != want:
         got = None if physics is None else tuple(physics.shape)
         raise ValueError(f"this model reads the physics channels beside the frames: expected {want}, got {got}")
@@ -296,6 +301,10 @@ class HybridLiteConfig:
     #: which log map the physics channels carry (:data:`spikelens.refocus.integrate.LOG_MAPS`): ``plain``
     #: for the models trained before the unfolded map existed
     log_map: str = "plain"
+    #: also read the APS channels after the physics ones (needs ``physics``): the refocused frames' two
+    #: percentiles and mean, for the absolute brightness events do not carry, and a flag plane that is 0
+    #: where a recording has no frames
+    aps: bool = False
 
 
 class HybridLite(nn.Module):
@@ -310,9 +319,11 @@ class HybridLite(nn.Module):
             raise ValueError(f"stride must be 1 or 2, got {config.stride}")
         #: Height and width are padded to a multiple of this (the stride-2 stages).
         self.multiple = 4 * config.stride
+        if config.aps and not config.physics:
+            raise ValueError("the APS channels come after the physics channels: aps needs physics")
         c = config.width
         enc = EncoderConfig(config.c1, config.c2, config.c3, 3, config.k3, stride=config.stride)
-        extra = PHYSICS_CHANNELS if config.physics else 0
+        extra = self.side_channels
         self.encoder = SpikingEncoder(enc)
         self.stem = _dwsep(config.c3 + extra, c)
         self.down1 = _dwsep(c, 2 * c, 2)
@@ -326,11 +337,21 @@ class HybridLite(nn.Module):
     def uses_physics(self) -> bool:
         return self.config.physics
 
+    @property
+    def uses_aps(self) -> bool:
+        return self.config.aps
+
+    @property
+    def side_channels(self) -> int:
+        """The channels read beside the frames: physics, then APS."""
+        return (PHYSICS_CHANNELS if self.config.physics else 0) + (APS_CHANNELS if self.config.aps else 0)
+
     def forward(self, frames_bt: Tensor, physics: Tensor | None = None) -> Tensor:
-        """``frames_bt``: B x T x 2 x H x W (batch first, E-SAI's order; the classifiers take T first)."""
+        """``frames_bt``: B x T x 2 x H x W (batch first, E-SAI's order; the classifiers take T first);
+        ``physics``: B x C x H x W, the physics channels and (``aps``) the APS channels after them."""
         _check_frames(frames_bt)
         if self.config.physics:
-            physics = _check_physics(physics, frames_bt)
+            physics = _check_physics(physics, frames_bt, self.side_channels)
             frames_bt = normalise_counts(frames_bt)
         features = self.encoder(frames_bt)
         if physics is not None:
@@ -348,3 +369,30 @@ class HybridLite(nn.Module):
         if physics is not None:
             x = torch.cat((x, physics), 1)
         return torch.tanh(self.head(x))
+
+
+def with_aps_inputs(model: HybridLite) -> HybridLite:
+    """A copy of a physics ``model`` that also reads the APS channels and, until trained, ignores them.
+
+    The new channels come last at the stem and the head; their weights into the stem's pointwise
+    convolution and into the head start at zero, so the copy's output equals the model's for any APS
+    input, and fine-tuning starts from what the model already knows.
+    """
+    if not isinstance(model, HybridLite) or not model.config.physics:
+        raise ValueError("only a HybridLite that reads the physics channels can take the APS channels")
+    if model.config.aps:
+        return copy.deepcopy(model)
+    new = HybridLite(dataclasses.replace(model.config, aps=True)).to(next(model.parameters()).device)
+    old_state, state = model.state_dict(), new.state_dict()
+    for name, value in old_state.items():
+        target = state[name]
+        if target.shape == value.shape:
+            target.copy_(value)
+            continue
+        if value.ndim == 4 and value.shape[1] != target.shape[1]:  # more input channels: the new ones silent
+            target.zero_()
+            target[:, : value.shape[1]] = value
+        else:  # per channel (the stem's depthwise filters, batch norm): the old as they were, defaults after
+            target[: value.shape[0]] = value
+    new.load_state_dict(state)
+    return new.train(model.training)

@@ -33,7 +33,15 @@ AXES: dict[str, tuple[float, ...]] = {
     "speed_error": (-0.04, 0.0, 0.04),
 }
 #: the columns each row reports (means over its scenes)
-COLUMNS = ("psnr", "ssim", "baseline_psnr", "integrate_psnr", "oracle_accumulation_psnr", "oracle_integrate_psnr")
+COLUMNS = (
+    "psnr",
+    "ssim",
+    "events_only_psnr",
+    "baseline_psnr",
+    "integrate_psnr",
+    "oracle_accumulation_psnr",
+    "oracle_integrate_psnr",
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ def robustness(
     """One row per axis and level, each the mean over ``scenes`` simulated scenes (the same seeds on
     every row, so rows differ only in what their axis changes)."""
     from spikelens.hybrid_net.registry import load_model
-    from spikelens.pipelines.reconstruction import load_sample, output_to_uint8, run_model, score_sample
+    from spikelens.pipelines.reconstruction import load_sample, score_model
 
     job = ensure(job)
     net = load_model(model, "cpu", "reconstruction", "robustness") if model is not None else None
@@ -85,8 +93,7 @@ def robustness(
                     elif axis == "speed_error":
                         depth /= 1 + level
                     s = load_sample(path, depth)
-                    img = output_to_uint8(run_model(net, s.frames, s.physics)) if net is not None else None
-                    scored.append(score_sample(s, img, path))
+                    scored.append(score_model(net, s, path))
                     done += 1
                     job.report(done, total, f"{axis} {level:g}")
                 keys = [c for c in COLUMNS if all(c in r for r in scored)]

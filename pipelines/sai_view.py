@@ -71,11 +71,11 @@ def reconstructed(
     packing, the network (on the fast path: an interactive view wants the 1.5-2x more than the last 1e-5),
     and PSNR / SSIM against the ground truth. A cancelled ``job`` stops it before the network runs."""
     from spikelens.pipelines.reconstruction import output_to_uint8, psnr, run_model, ssim  # the model's own deps
-    from spikelens.pipelines.reconstruction.inference import log_map_of
+    from spikelens.pipelines.reconstruction.inference import log_map_of, uses_aps
 
     job = ensure(job)
     job.check()
-    inputs = network_inputs(events, scene, depth, bins, log_maps=(log_map_of(model),))
+    inputs = network_inputs(events, scene, depth, bins, log_maps=(log_map_of(model),), with_aps=uses_aps(model))
     job.check()
     t0 = time.perf_counter()
     image = output_to_uint8(run_model(model, inputs.frames, inputs.physics, "fast"))

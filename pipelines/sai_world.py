@@ -2,10 +2,13 @@
 
 NumPy only: preparing data needs no torch. A network sees, for one recording
 refocused at one depth, E-SAI's T x 2 x H x W frames (channel 0 = ON) for
-its spiking encoder and the two physics channels of
+its spiking encoder, the two physics channels of
 :func:`spikelens.refocus.integrate.physics_channels` (each image normalised
-by its own RMS). The cache keeps random crops of those, with the ground
-truth, in one HDF5 file: the world is simulated once, trained on many times.
+by its own RMS) and, for the networks that read the APS frames too, the
+refocused frames' percentiles and mean (:func:`spikelens.refocus.frame_sai.aps_channels`:
+absolute brightness, which events do not carry). The cache keeps random
+crops of those, with the ground truth, in one HDF5 file: the world is
+simulated once, trained on many times.
 """
 
 from __future__ import annotations
@@ -27,17 +30,33 @@ from spikelens.datasets.simulator.sai import simulate_scene
 from spikelens.datasets.simulator.world import SPLITS, WorldScene, WorldSplit, bandwidth_limited, draw_scene
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.refocus import check_events, pack_frames_esai
+from spikelens.refocus.frame_sai import (
+    RefocusedFrames,
+    RobustFrameSAI,
+    aps_channels,
+    aps_images,
+    frame_percentiles,
+    refocus_frames,
+    robust_frame_sai,
+)
 from spikelens.refocus.frames import Roi
 from spikelens.refocus.integrate import LOG_MAPS, Integrated, check_log_map, integrate, physics_channels
+
+#: The key of ``NetworkInputs.physics`` that holds :func:`aps_channels` (beside the log maps' names).
+APS = "aps"
 
 
 @dataclass(frozen=True)
 class NetworkInputs:
     frames: np.ndarray  # T x 2 x H x W int16, channel 0 = ON (E-SAI's Pos)
-    #: log map name -> 2 x H x W float32: visibility-weighted gradient and that log map, unit RMS
+    #: log map name -> 2 x H x W float32: visibility-weighted gradient and that log map, unit RMS; and
+    #: ``APS`` -> 4 x H x W float32: :func:`aps_channels` (zeros without frames)
     physics: dict[str, np.ndarray]
     integrated: Integrated
     integrate_ms: float  # the training-free reconstruction's own time
+    aps_frames: RefocusedFrames | None = None  # the APS frames refocused at the depth (when there are, and asked)
+    robust: RobustFrameSAI | None = None  # the occlusion-robust frame SAI of them
+    frames_ms: float = 0.0  # their time: refocusing the frames, the robust frame SAI and the APS images
 
 
 def network_inputs(
@@ -47,15 +66,36 @@ def network_inputs(
     bins: int,
     roi: Roi | None = None,
     log_maps: Sequence[str] = LOG_MAPS,
+    with_aps: bool = True,
 ) -> NetworkInputs:
     """What every reconstruction network reads, refocused at ``depth``: the physics channels with each of
-    ``log_maps`` (one, where the reader is known: the unfolded map costs its fit)."""
+    ``log_maps`` (one, where the reader is known: the unfolded map costs its fit), and the APS channels
+    from ``scene``'s frames (zeros where it has none, or ``with_aps`` is off: then the frames, which cost a
+    refocusing of their own, are not touched)."""
     events = check_events(events)
     packed = pack_frames_esai(events, scene, depth, bins, roi, dtype=np.int16)
     t0 = time.perf_counter()
     physics = integrate(events, scene, depth, roi)
     ms = (time.perf_counter() - t0) * 1e3
-    return NetworkInputs(packed, {m: physics_channels(physics, m) for m in log_maps}, physics, ms)
+    channels = {m: physics_channels(physics, m) for m in log_maps}
+    refocused = robust = images = None
+    t0 = time.perf_counter()
+    if with_aps and scene.aps is not None and scene.aps_t_us is not None and len(scene.aps):
+        refocused = refocus_frames(scene.aps, scene.aps_t_us, scene.rate(depth), scene.t_ref_us).crop(roi)
+        both = frame_percentiles(refocused)
+        try:
+            robust = robust_frame_sai(refocused, physics.gradient, physics.seen, both)
+            images = aps_images(refocused, both)
+        except ValueError:  # no frame reaches what the events saw: for the networks, no frames at all
+            pass
+    frames_ms = (time.perf_counter() - t0) * 1e3
+    channels[APS] = aps_channels(images, physics.log.shape)
+    return NetworkInputs(packed, channels, physics, ms, refocused, robust, frames_ms)
+
+
+def aps_to_uint8(channels: np.ndarray) -> np.ndarray:
+    """The APS images (:func:`aps_images`, 3 x H x W uint8) back from their channels, as caches keep them."""
+    return np.clip(np.rint(channels[:-1] * 255), 0, 255).astype(np.uint8)
 
 
 def simulate_world(
@@ -100,7 +140,8 @@ def prepare_world(
     log_map: str = "unfolded",
 ) -> int:
     """Simulate ``count`` scenes of ``split`` and cache ``crops_per_scene`` random crops of each (frames as
-    uint8 counts, physics as float16, truth as uint8), refocused at the scene's autofocus-sized depth error.
+    uint8 counts, physics as float16, truth and the APS images, ``aps``, as uint8), refocused at the
+    scene's autofocus-sized depth error.
 
     Physics channels (with ``log_map``, kept in the file's attributes) are normalised over the whole image
     before cropping, as at inference. Returns the cache's size in bytes.
@@ -128,6 +169,9 @@ def prepare_world(
                 physics = inputs.physics[log_map][:, y0 : y0 + c, x0 : x0 + c]
                 g.create_dataset("physics", data=physics.astype(np.float16))
                 g.create_dataset("truth", data=truth[y0 : y0 + c, x0 : x0 + c])
+                aps = inputs.physics[APS]
+                if aps[-1].any():
+                    g.create_dataset("aps", data=aps_to_uint8(aps[:, y0 : y0 + c, x0 : x0 + c]))
                 g.attrs["source"] = ws.source
             job.report(i + 1, count, f"scene {i + 1}")
     return Path(out).stat().st_size

@@ -13,7 +13,8 @@ percentile whose log gradient correlates best with it is the target's.
 
 The frames carry absolute brightness, which events do not; they also blur
 with the camera's motion, clip and saturate where events do not, which is why
-both are reported.
+both are reported, and why a network that reads both (:func:`aps_channels`)
+is trained on frames of every quality and on none.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import numpy as np
 PERCENTILES = (10, 90)
 #: Added to the [0, 1] intensity before the log (as the simulator's pixels do).
 LOG_EPS = 0.01
+#: The channels :func:`aps_channels` gives a network: :func:`aps_images` and whether there were frames.
+APS_CHANNELS = 4
 
 
 @dataclass(frozen=True)
@@ -103,17 +106,27 @@ def nan_percentiles(stack: np.ndarray, percentiles: tuple[int, ...]) -> np.ndarr
     return out
 
 
-def robust_frame_sai(frames: RefocusedFrames, gradient: np.ndarray, seen: np.ndarray) -> RobustFrameSAI:
+def frame_percentiles(frames: RefocusedFrames) -> np.ndarray:
+    """The :data:`PERCENTILES` images of the refocused ``frames`` (2 x H x W float64), computed once for
+    :func:`robust_frame_sai` and :func:`aps_images`."""
+    return nan_percentiles(frames.samples(), PERCENTILES)
+
+
+def robust_frame_sai(
+    frames: RefocusedFrames, gradient: np.ndarray, seen: np.ndarray, percentiles: np.ndarray | None = None
+) -> RobustFrameSAI:
     """The percentile image of the refocused ``frames`` whose horizontal log gradient best matches the events'
-    ``gradient`` (H x W, :attr:`Integrated.gradient`) over the ``seen`` columns (W bool)."""
-    stack = frames.samples()
+    ``gradient`` (H x W, :attr:`Integrated.gradient`) over the ``seen`` columns (W bool); ``percentiles``:
+    :func:`frame_percentiles` of them, when already computed."""
+    stack = frames.values
     if stack.shape[1:] != gradient.shape or seen.shape != gradient.shape[1:]:
         raise ValueError(f"frames {stack.shape}, gradient {gradient.shape} and columns {seen.shape} disagree")
-    if not np.isfinite(stack).any() or not seen.any():
+    if not (frames.weights >= 0.5).any() or not seen.any():
         raise ValueError("no refocused frame covers the columns the events saw")
     g = gradient[:, seen].astype(np.float64)
     best: RobustFrameSAI | None = None
-    for p, img in zip(PERCENTILES, nan_percentiles(stack, PERCENTILES), strict=True):
+    images = frame_percentiles(frames) if percentiles is None else percentiles
+    for p, img in zip(PERCENTILES, images, strict=True):
         log = np.log(img / 255.0 + LOG_EPS)
         ga = np.zeros_like(log)  # centred, as the events' gradient is (integrate: they land on rint(edge))
         ga[:, 1:-1] = 0.5 * (log[:, 2:] - log[:, :-2])
@@ -124,3 +137,32 @@ def robust_frame_sai(frames: RefocusedFrames, gradient: np.ndarray, seen: np.nda
             best = RobustFrameSAI(np.clip(np.rint(img), 0, 255).astype(np.uint8), p, rho)
     assert best is not None
     return best
+
+
+def aps_images(frames: RefocusedFrames, percentiles: np.ndarray | None = None) -> np.ndarray:
+    """3 x H x W uint8 for the networks that read the frames: the 10th and 90th percentiles of the refocused
+    frames (the target where the occluder is darker, and where it is brighter) and their mean (classic SAI).
+
+    The network gets both percentiles, not the one :func:`robust_frame_sai` picks for the whole image, so
+    it can take the target's from wherever the occluder is locally darker or brighter, judged by the events.
+    ``percentiles``: :func:`frame_percentiles` of them, when already computed.
+    """
+    both = frame_percentiles(frames) if percentiles is None else percentiles
+    images = np.concatenate([both, frame_sai(frames)[None].astype(np.float64)])
+    return np.clip(np.rint(images), 0, 255).astype(np.uint8)
+
+
+def aps_channels(images: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """4 x H x W float32: :func:`aps_images` in [0, 1] and a plane of ones, or zeros in all four when the
+    recording has no frames (``images`` None).
+
+    Not normalised, unlike the physics channels: the frames' absolute brightness, which events do not
+    carry, is what they are read for; the flag plane lets one network serve recordings with and without.
+    """
+    out = np.zeros((APS_CHANNELS, *shape), np.float32)
+    if images is not None:
+        if images.shape != (APS_CHANNELS - 1, *shape):
+            raise ValueError(f"APS images {images.shape} do not match {(APS_CHANNELS - 1, *shape)}")
+        out[:-1] = np.asarray(images, np.float32) / 255.0
+        out[-1] = 1.0
+    return out

@@ -120,7 +120,16 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     if args.raw:
         check_suffix(args.raw, ".npy", "the raw network output")
     r = reconstruct(
-        args.input, args.depth, args.auto, args.model, args.device, args.roi, args.bins, args.method, args.precision
+        args.input,
+        args.depth,
+        args.auto,
+        args.model,
+        args.device,
+        args.roi,
+        args.bins,
+        args.method,
+        args.precision,
+        frames=not args.no_frames,
     )
     write_png(r.image, args.output)
     if args.raw:
@@ -130,12 +139,14 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
             np.save(f, r.raw.astype(np.float32))
     if args.json:
         out = {"depth": r.depth, "model": r.model, "device": r.device, "net_ms": r.net_ms, "total_ms": r.total_ms}
+        out["frames_used"] = r.frames_used
         if r.psnr is not None:
             out.update(psnr=r.psnr, ssim=r.ssim, baseline_psnr=r.baseline_psnr)
         print(json.dumps(out))
     else:
         score = "" if r.psnr is None else f", PSNR {r.psnr:.2f} dB (accumulation {r.baseline_psnr:.2f} dB)"
         where = "" if r.model in ("integrate", "frames") else f" on {r.device}"
+        where += " with the APS frames" if r.frames_used else ""
         print(f"depth {r.depth:.4f} m, {r.model}{where} in {r.net_ms:.0f} ms{score}, wrote {args.output}")
     return 0
 
@@ -150,6 +161,10 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
         config["stride"] = args.stride
     if args.log_map:
         config["log_map"] = args.log_map
+    if args.aps and args.model != "hybridlite":
+        raise ValueError("--aps: only hybridlite reads the APS frames")
+    if args.aps:
+        config["aps"] = True
     if args.no_physics:
         config["physics"] = False
     elif args.model == "hybridnet":
@@ -171,6 +186,7 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
         model_config=config,
         init=args.init,
         log_map=args.log_map if args.init else None,
+        aps=args.aps and bool(args.init),
         device=args.device,
         bins=args.bins,
         resume=args.resume,
@@ -193,7 +209,9 @@ def _score_line(what: str, m: dict) -> str:
     if "psnr" in m:
         parts.append(
             f"model {m['psnr']:.2f} dB / SSIM {m['ssim']:.3f} "
-            f"({m.get('gain_db', 0):+.2f} dB over oracle-fit accumulation; oracle fit {m['oracle_model_psnr']:.2f});"
+            f"({m.get('gain_db', 0):+.2f} dB over oracle-fit accumulation; oracle fit {m['oracle_model_psnr']:.2f}"
+            + (f"; without the frames {m['events_only_psnr']:.2f} dB" if "events_only_psnr" in m else "")
+            + ");"
         )
     parts.append(f"accumulation {m['baseline_psnr']:.2f} dB (oracle fit {m['oracle_accumulation_psnr']:.2f}),")
     parts.append(f"integrate {m['integrate_psnr']:.2f} dB (oracle fit {m['oracle_integrate_psnr']:.2f})")
@@ -434,6 +452,11 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
         help="E-SAI's exact refocusing and packing: always on here (the networks are trained on it); "
         "accepted so E-SAI command lines run unchanged",
     )
+    rec.add_argument(
+        "--no-frames",
+        action="store_true",
+        help="hide the recording's APS frames from a model that reads them (it reconstructs from events alone)",
+    )
     rec.add_argument("-o", "--output", type=Path, required=True, help="the reconstructed image (.png)")
     rec.add_argument("--raw", type=Path, help="also save the network's output, float32 H x W (.npy)")
     rec.add_argument("--json", action="store_true", help="print depth, model, device, timings (and scores) as JSON")
@@ -464,6 +487,12 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=0.0,
         help="weight of a loss on structure alone: L1 after the best affine fit to the truth",
+    )
+    tr.add_argument(
+        "--aps",
+        action="store_true",
+        help="hybridlite: read the APS frames too (robust frame SAI, for absolute brightness); with --init, "
+        "the checkpoint's model gains them, silent until trained",
     )
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT's .state.pt")
     tr.add_argument("--init", help="start from this checkpoint's weights and architecture (path or bundled name)")

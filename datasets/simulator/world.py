@@ -30,6 +30,8 @@ from spikelens.datasets.simulator.textures import (
     target_image,
 )
 
+#: How much noisier the APS frames of a low-light scene are than the drawn noise.
+LOW_LIGHT_APS_NOISE = 3.0
 #: Photographs only the cross-domain split shows (the rest are training sources).
 HELD_OUT_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
@@ -57,6 +59,11 @@ class WorldSplit:
     depth_error: float = 0.02
     #: a low-light scene's shot-noise rate at black, per pixel (v2e's default for good light is 0.001 Hz)
     shot_noise_hz: tuple[float, float] = (0.5, 5.0)
+    #: the APS frames' exposure (motion blur) and noise (std, in [0, 1] intensity; three times more in low
+    #: light); drawn only where a range is open, so the held-out splits keep their nominal frames and the
+    #: random stream they were written with
+    aps_exposure_us: tuple[int, int] = (10_000, 10_000)
+    aps_noise: tuple[float, float] = (0.01, 0.01)
 
 
 TRAIN = WorldSplit(
@@ -66,6 +73,8 @@ TRAIN = WorldSplit(
     noise_hz=(0.0, 2.0),
     hot_fraction=(0.0, 1e-3),
     low_light=0.2,
+    aps_exposure_us=(2_000, 40_000),
+    aps_noise=(0.005, 0.04),
 )
 CROSS_DOMAIN = WorldSplit(
     photos=HELD_OUT_PHOTOS,
@@ -226,5 +235,9 @@ def draw_scene(split: WorldSplit, rng: np.random.Generator, width: int = 346, he
     if tau:  # drawn last, and only here, so the bright scenes of a seed are what they were before shot noise
         shot = float(rng.uniform(*split.shot_noise_hz))
         cfg = replace(cfg, sensor=replace(sensor, shot_noise_hz=shot))
+    if np.ptp(split.aps_exposure_us) or np.ptp(split.aps_noise):  # last again: the rest of a seed stays
+        exposure = int(rng.integers(split.aps_exposure_us[0], split.aps_exposure_us[1] + 1))
+        noise = float(rng.uniform(*split.aps_noise)) * (LOW_LIGHT_APS_NOISE if tau else 1.0)
+        cfg = replace(cfg, aps_exposure_us=exposure, aps_noise=noise)
     scene = SAILayers(target, occ, depth, occ_depth, replace(cfg, depth_range=(depth, depth)))
     return WorldScene(scene, source, focus, tau)

@@ -6,7 +6,7 @@ T x 2 x H x W frames with channel 0 = ON (E-SAI's ``Pos``), and paired with
 its occlusion-free APS frame scaled to [-1, 1] (the networks end in tanh).
 """
 
-from spikelens.pipelines.reconstruction.evaluation import evaluate, score_sample, write_report
+from spikelens.pipelines.reconstruction.evaluation import evaluate, score_model, score_sample, write_report
 from spikelens.pipelines.reconstruction.inference import (
     DEFAULT_MODEL,
     METHODS,
@@ -58,6 +58,7 @@ __all__ = [
     "reconstruct",
     "recordings",
     "run_model",
+    "score_model",
     "score_sample",
     "ssim",
     "ssim_torch",

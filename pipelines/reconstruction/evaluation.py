@@ -12,9 +12,11 @@ from torch import nn
 from spikelens.datasets import atomic_output
 from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines.jobs import Job, ensure
-from spikelens.pipelines.reconstruction.inference import output_to_uint8, run_model
+from spikelens.pipelines.reconstruction.inference import output_to_uint8, run_model, uses_aps
 from spikelens.pipelines.reconstruction.inputs import Sample, load_sample
 from spikelens.pipelines.reconstruction.metrics import esai_ssim, oracle_fit, psnr, ssim
+from spikelens.pipelines.sai_world import APS
+from spikelens.refocus.frame_sai import aps_channels
 from spikelens.refocus.frames import ESAI_TEST_ROI
 
 
@@ -60,6 +62,17 @@ def score_sample(s: Sample, image: np.ndarray | None, path: str | Path = "") -> 
     return row
 
 
+def score_model(net: nn.Module | None, s: Sample, path: str | Path = "") -> dict:
+    """:func:`score_sample` of ``net``'s image (None: the baselines alone); a model that reads the APS frames
+    is scored without them too (``events_only_``: its APS channels blank, as on a recording without)."""
+    img = output_to_uint8(run_model(net, s.frames, s.physics)) if net is not None else None
+    row = score_sample(s, img, path)
+    if net is not None and uses_aps(net) and s.truth is not None and s.physics is not None:
+        blind = {**s.physics, APS: aps_channels(None, s.truth.shape)}
+        _scores(row, "events_only_", output_to_uint8(run_model(net, s.frames, blind)), s.truth)
+    return row
+
+
 def evaluate(
     model: str | Path | nn.Module | None,
     data: Sequence[str | Path],
@@ -71,6 +84,8 @@ def evaluate(
     """PSNR / SSIM of the model (None: baselines only) and of every baseline, per file and mean.
 
     ``gain_db`` is the model's PSNR over the best affine fit of the accumulation, an oracle it does not get.
+    A model that reads the APS frames is scored without them too (``events_only_``: its APS channels
+    blank, as on a recording that has no frames).
     """
     job = ensure(job)
     net = model
@@ -79,9 +94,7 @@ def evaluate(
     files = list(data)
     rows = []
     for i, f in enumerate(files):
-        s = load_sample(f, None, bins)
-        img = output_to_uint8(run_model(net, s.frames, s.physics)) if net is not None else None
-        rows.append(score_sample(s, img, f))
+        rows.append(score_model(net, load_sample(f, None, bins), f))
         job.report(i + 1, len(files), "evaluating")
     keys = [k for k in rows[0] if k != "file" and all(k in r for r in rows)]
     mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}

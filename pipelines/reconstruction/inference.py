@@ -20,6 +20,8 @@ from spikelens.hybrid_net.registry import load_model, resolve_device
 from spikelens.pipelines.extras import DEFAULT_RECONSTRUCTOR
 from spikelens.pipelines.reconstruction.inputs import load_sample
 from spikelens.pipelines.reconstruction.metrics import psnr, ssim
+from spikelens.pipelines.sai_world import APS
+from spikelens.refocus.frame_sai import aps_channels
 from spikelens.refocus.frames import Roi
 from spikelens.refocus.integrate import check_log_map
 
@@ -29,6 +31,23 @@ DEFAULT_MODEL = DEFAULT_RECONSTRUCTOR
 
 def uses_physics(model: nn.Module) -> bool:
     return bool(getattr(model, "uses_physics", False))
+
+
+def uses_aps(model: nn.Module) -> bool:
+    """The model reads the APS channels too (after the physics ones)."""
+    return bool(getattr(model, "uses_aps", False))
+
+
+def side_inputs(model: nn.Module, physics: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The C x H x W channels ``model`` reads beside the frames, from ``Sample.physics``: its log map's
+    physics channels, then (models that read the frames too) the APS channels, zeros where there are none."""
+    own = np.asarray(physics[log_map_of(model)], np.float32)
+    if not uses_aps(model):
+        return own
+    aps = physics.get(APS)
+    if aps is None:
+        aps = aps_channels(None, own.shape[1:])
+    return np.concatenate([own, np.asarray(aps, np.float32)])
 
 
 def log_map_of(model: nn.Module) -> str:
@@ -119,7 +138,8 @@ def run_model(
 ) -> np.ndarray:
     """The network's raw H x W float32 output (channel 0 of its tanh) on T x 2 x H x W frames (and the
     2 x H x W physics channels, for the models that read them: given per log map, as ``Sample.physics``
-    holds them, the model's own is taken).
+    holds them, the model's own is taken, and the APS channels after them for the models that read the
+    frames too: :func:`side_inputs`).
 
     Inputs are reflect-padded up to the model's size multiple and cropped back, so any sensor size works.
     ``precision="fast"`` runs :func:`~spikelens.hybrid_net.fast_inference.fast_copy` of the model: the same
@@ -142,7 +162,7 @@ def run_model(
         if physics is None:
             raise ValueError("this model reads the physics channels: pass them (Sample.physics)")
         if isinstance(physics, Mapping):
-            physics = physics[log_map_of(model)]
+            physics = side_inputs(model, physics)
         p = torch.from_numpy(np.asarray(physics, np.float32))[None].to(dev)
         extra = (F.pad(p, (0, pw, 0, ph), mode="reflect") if ph or pw else p,)
     y = _auto(model, x, extra) if precision == "auto" else _forward(model, x, extra, precision)
@@ -166,6 +186,8 @@ class Reconstruction:
     psnr: float | None
     ssim: float | None
     baseline_psnr: float | None
+    #: the network read the recording's APS frames (a model that reads them, a recording that has them)
+    frames_used: bool = False
 
 
 #: ``reconstruct``'s methods: a network, the training-free integration of the signed events, or the
@@ -183,15 +205,19 @@ def reconstruct(
     bins: int = 30,
     method: str = "network",
     precision: str = "fp32",
+    frames: bool = True,
 ) -> Reconstruction:
     """Refocus ``path`` (at ``depth``, by autofocus with ``auto``, else at the file's depth) and reconstruct,
     with a network, by integrating the signed events (``method="integrate"``) or from the APS frames
-    (``method="frames"``; both without training or a torch model). ``net_ms`` is that method's own time."""
+    (``method="frames"``; both without training or a torch model). ``net_ms`` is that method's own time.
+    ``frames=False`` hides the recording's APS frames from a network that reads them (frames not to be
+    trusted: a flash, a saturated sensor)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     t0 = time.perf_counter()
     dev = resolve_device(device)
     sample = load_sample(path, depth, bins, roi, auto)  # a bad file fails here, before a model is loaded
+    used = False
     if method == "integrate":
         image, raw, name, work_ms = sample.integrated, sample.log, "integrate", sample.integrate_ms
     elif method == "frames":
@@ -201,8 +227,12 @@ def reconstruct(
         raw = image.astype(np.float32)
     else:
         net = load_model(model, dev, "reconstruction", "reconstruct")
+        physics = sample.physics
+        if not frames and physics is not None:
+            physics = {**physics, APS: aps_channels(None, sample.frames.shape[-2:])}
+        used = uses_aps(net) and physics is not None and bool(physics[APS][-1].any())
         t1 = time.perf_counter()
-        raw = run_model(net, sample.frames, sample.physics, precision)
+        raw = run_model(net, sample.frames, physics, precision)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         work_ms = (time.perf_counter() - t1) * 1e3
@@ -211,4 +241,4 @@ def reconstruct(
     if sample.truth is not None:
         scores = (psnr(image, sample.truth), ssim(image, sample.truth), psnr(sample.baseline, sample.truth))
     total_ms = (time.perf_counter() - t0) * 1e3
-    return Reconstruction(image, raw, sample.depth, name, str(dev), work_ms, total_ms, *scores)
+    return Reconstruction(image, raw, sample.depth, name, str(dev), work_ms, total_ms, *scores, used)

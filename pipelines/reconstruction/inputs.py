@@ -16,7 +16,7 @@ from spikelens.datasets.sai_scene import SAIScene
 from spikelens.pipelines.sai import image_to_uint8, open_sai
 from spikelens.pipelines.sai_world import network_inputs
 from spikelens.refocus import accumulate, autofocus
-from spikelens.refocus.frame_sai import frame_sai, refocus_frames, robust_frame_sai
+from spikelens.refocus.frame_sai import frame_sai
 from spikelens.refocus.frames import Roi
 from spikelens.refocus.integrate import log_to_uint8
 
@@ -29,7 +29,8 @@ class Sample:
     depth: float
     scene: SAIScene
     frame_sai: np.ndarray | None = None  # H x W uint8: the mean of the refocused APS frames, when there are any
-    #: log map name -> 2 x H x W float32: the physics channels the new networks read (each its config's)
+    #: log map name -> 2 x H x W float32: the physics channels the new networks read (each its config's),
+    #: and ``sai_world.APS`` -> the APS channels (:func:`spikelens.refocus.frame_sai.aps_channels`)
     physics: dict[str, np.ndarray] | None = None
     integrated: np.ndarray | None = None  # H x W uint8: the training-free reconstruction (--method integrate)
     log: np.ndarray | None = None  # H x W float32: its log map (unfolded), in units of the threshold
@@ -37,7 +38,7 @@ class Sample:
     accumulation: np.ndarray | None = None  # H x W int32: the raw refocused event counts (oracle fits use them)
     #: H x W uint8: the occlusion-robust frame SAI (the percentile of the refocused frames the events choose)
     frame_sai_robust: np.ndarray | None = None
-    frames_ms: float = 0.0  # its time: refocusing the frames and choosing the percentile
+    frames_ms: float = 0.0  # its time: refocusing the frames, choosing the percentile (and the APS images)
 
 
 def load_sample(
@@ -56,14 +57,7 @@ def load_sample(
         truth = truth[y : y + h, x : x + w]
     counts = accumulate(events, scene.rate(depth), scene.t_ref_us, scene.sensor, roi)
     baseline = image_to_uint8(counts)
-    classic = robust = None
-    frames_ms = 0.0
-    if scene.aps is not None and scene.aps_t_us is not None and len(scene.aps):
-        t0 = time.perf_counter()
-        refocused = refocus_frames(scene.aps, scene.aps_t_us, scene.rate(depth), scene.t_ref_us).crop(roi)
-        robust = robust_frame_sai(refocused, inputs.integrated.gradient, inputs.integrated.seen)
-        frames_ms = (time.perf_counter() - t0) * 1e3
-        classic = frame_sai(refocused)
+    classic = None if inputs.aps_frames is None else frame_sai(inputs.aps_frames)
     t0 = time.perf_counter()
     log = inputs.integrated.unfolded.log  # levelled and unfolded on demand: its time is integrate's too
     integrate_ms = inputs.integrate_ms + (time.perf_counter() - t0) * 1e3
@@ -79,6 +73,6 @@ def load_sample(
         log,
         integrate_ms,
         counts,
-        None if robust is None else robust.image,
-        frames_ms,
+        None if inputs.robust is None else inputs.robust.image,
+        inputs.frames_ms,
     )

@@ -17,13 +17,16 @@ import torch
 from torch import nn
 
 from spikelens.datasets import atomic_output
+from spikelens.hybrid_net.reconstruct import with_aps_inputs
 from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines import training
 from spikelens.pipelines.jobs import Job, JobFactory, ensure, no_jobs
 from spikelens.pipelines.reconstruction.evaluation import evaluate, write_report
-from spikelens.pipelines.reconstruction.inference import log_map_of, uses_physics
+from spikelens.pipelines.reconstruction.inference import log_map_of, uses_aps, uses_physics
 from spikelens.pipelines.reconstruction.inputs import load_sample
 from spikelens.pipelines.reconstruction.metrics import affine_fit_l1, ssim_torch
+from spikelens.pipelines.sai_world import APS, aps_to_uint8
+from spikelens.refocus.frame_sai import APS_CHANNELS, aps_channels
 
 #: The architecture new models are built with, and its default config: reads the physics channels, with
 #: the unfolded log map.
@@ -51,24 +54,41 @@ def prepare(
             g.create_dataset("frames", data=s.frames, compression="gzip", compression_opts=1, chunks=True)
             g.create_dataset("physics", data=np.asarray(s.physics[log_map], np.float16))
             g.create_dataset("truth", data=s.truth)
+            if s.physics[APS][-1].any():
+                g.create_dataset("aps", data=aps_to_uint8(s.physics[APS]))
             g.attrs["source"] = str(f)
             job.report(i + 1, len(files), "refocusing")
     return len(files)
 
 
 class PreparedPairs(torch.utils.data.Dataset):
-    """Random crops (and flips) of prepared pairs from one or more caches; targets in [-1, 1]."""
+    """Random crops (and flips) of prepared pairs from one or more caches; targets in [-1, 1].
 
-    def __init__(self, paths: str | Path | Sequence[str | Path], crop: int = 128, augment: bool = True) -> None:
+    With ``aps`` the physics channels are followed by the APS channels (:func:`aps_channels`: zeros for a
+    pair cached without frames), dropped to zeros for a share ``aps_dropout`` of the crops, so a network
+    learns recordings without frames too and cannot lean on them alone.
+    """
+
+    def __init__(
+        self,
+        paths: str | Path | Sequence[str | Path],
+        crop: int = 128,
+        augment: bool = True,
+        aps: bool = False,
+        aps_dropout: float = 0.0,
+    ) -> None:
         self.paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
-        self.crop, self.augment = crop, augment
+        self.crop, self.augment, self.aps, self.aps_dropout = crop, augment, aps, aps_dropout
         self.keys = []
         #: each cache's log map (``plain`` in the caches written before it was recorded)
         self.log_maps: list[str] = []
+        #: whether each cache holds APS images (the caches written before they were kept do not)
+        self.has_aps: list[bool] = []
         for n, path in enumerate(self.paths):
             with h5py.File(path, "r") as h5:
                 self.keys += [(n, k) for k in sorted(h5)]
                 self.log_maps.append(str(h5.attrs.get("log_map", "plain")))
+                self.has_aps.append(any("aps" in g for g in h5.values()))
         self._h5: list[h5py.File] | None = None
 
     def __len__(self) -> int:
@@ -80,15 +100,21 @@ class PreparedPairs(torch.utils.data.Dataset):
         self._h5 = None
 
     def pair(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(frames, physics, truth) of pair ``i``."""
+        """(frames, physics, truth) of pair ``i``; with ``aps``, physics carries the APS channels after."""
         if self._h5 is None:
             self._h5 = [h5py.File(p, "r") for p in self.paths]
         n, key = self.keys[i]
         g = self._h5[n][key]
-        return g["frames"][()], g["physics"][()], g["truth"][()]
+        physics, truth = g["physics"][()], g["truth"][()]
+        if self.aps:
+            aps = aps_channels(g["aps"][()] if "aps" in g else None, truth.shape)
+            physics = np.concatenate([physics.astype(np.float32), aps])
+        return g["frames"][()], physics, truth
 
     def crop_pair(self, i: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         frames, physics, truth = self.pair(i)
+        if self.aps and rng.random() < self.aps_dropout:
+            physics[-APS_CHANNELS:] = 0
         h, w = truth.shape
         c = min(self.crop, h, w) // 8 * 8
         y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
@@ -98,7 +124,9 @@ class PreparedPairs(torch.utils.data.Dataset):
         if self.augment and rng.random() < 0.5:
             # a left-right flip is a mirrored scene seen by a camera moving the other way: the events keep
             # their polarity, so the gradient channel (dlog I / dx of the mirror) changes sign
-            f, p, t = f[..., ::-1], p[..., ::-1] * np.float32([[[-1]], [[1]]]), t[:, ::-1]
+            sign = np.ones((len(p), 1, 1), np.float32)
+            sign[0] = -1
+            f, p, t = f[..., ::-1], p[..., ::-1] * sign, t[:, ::-1]
         if self.augment and rng.random() < 0.5:
             f, p, t = f[..., ::-1, :], p[:, ::-1], t[::-1]
         return tuple(torch.from_numpy(a.copy()) for a in (f, p, t[None]))  # type: ignore[return-value]
@@ -114,6 +142,8 @@ class TrainConfig:
     ssim_weight: float = 0.2
     #: weight of the affine-invariant L1 (:func:`affine_fit_l1`): structure, whatever the brightness
     fit_weight: float = 0.0
+    #: the share of crops a model that reads the frames sees without them (see :class:`PreparedPairs`)
+    aps_dropout: float = 0.3
     seed: int = 0
 
 
@@ -140,12 +170,17 @@ def train(
     job = ensure(job) if rank == 0 else Job()
     order_rng = np.random.default_rng(cfg.seed)  # the same order on every rank
     crop_rng = np.random.default_rng([cfg.seed, rank])  # each rank its own crops
-    pairs = PreparedPairs(data, cfg.crop)
+    pairs = PreparedPairs(data, cfg.crop, aps=uses_aps(model), aps_dropout=cfg.aps_dropout)
     wrong = [f"{p} ({m})" for p, m in zip(pairs.paths, pairs.log_maps, strict=True) if m != log_map_of(model)]
     if uses_physics(model) and wrong:
         raise ValueError(
             f"the model reads the {log_map_of(model)} log map, these caches hold another: {', '.join(wrong)} "
             "(write them again with that --log-map, or train with theirs)"
+        )
+    if uses_aps(model) and not any(pairs.has_aps):
+        raise ValueError(
+            f"the model reads the APS frames, and {', '.join(map(str, pairs.paths))} hold none "
+            "(caches written before the frames were kept: write them again)"
         )
     if len(pairs) < world:
         raise ValueError(f"{data}: {len(pairs)} recordings cannot feed {world} processes")
@@ -215,6 +250,7 @@ def train_reconstruction(
     model_config: dict | None = None,
     init: str | Path | None = None,
     log_map: str | None = None,
+    aps: bool = False,
     device: str = "auto",
     bins: int = 30,
     resume: bool = False,
@@ -226,9 +262,10 @@ def train_reconstruction(
     they are, or E-SAI-layout folders whose train/ split is refocused into a cache beside ``out`` first.
     ``test``: recordings or folders scored after training (default: the data folders' test/ splits).
     ``log_map`` overrides the physics channels' log map of ``init``'s model (a fine-tune onto the other
-    map; new models take ``model_config``'s). Under torchrun every rank trains its share; rank 0 prepares,
-    saves and returns the report (the others return None). The report (JSON + CSV beside ``out``) carries
-    every baseline and the loss curve.
+    map; new models take ``model_config``'s). ``aps`` gives ``init``'s model the APS channels, silent until
+    trained (:func:`~spikelens.hybrid_net.reconstruct.with_aps_inputs`). Under torchrun every rank trains its
+    share; rank 0 prepares, saves and returns the report (the others return None). The report (JSON + CSV
+    beside ``out``) carries every baseline and the loss curve.
     """
     data = [Path(d) for d in data]
     caches = [d for d in data if d.is_file() and d.suffix == ".h5" and _is_cache(d)]
@@ -241,6 +278,8 @@ def train_reconstruction(
     net = load_model(init, "cpu") if init is not None else build_model(arch, cfg.seed, **(model_config or {}))
     if log_map is not None and uses_physics(net):
         net.config = dataclasses.replace(net.config, log_map=log_map)
+    if aps and not uses_aps(net):
+        net = with_aps_inputs(net)
     made = out.with_suffix(".train.h5") if folders else None
     if made is not None:
         train_files = recordings(folders, "train")
