@@ -31,11 +31,11 @@ from spikelens.datasets.simulator.world import SPLITS, WorldScene, WorldSplit, b
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.refocus import check_events, pack_frames_esai
 from spikelens.refocus.frame_sai import (
-    RefocusedFrames,
     RobustFrameSAI,
     aps_channels,
     aps_images,
     frame_percentiles,
+    frame_sai,
     refocus_frames,
     robust_frame_sai,
 )
@@ -54,9 +54,9 @@ class NetworkInputs:
     physics: dict[str, np.ndarray]
     integrated: Integrated
     integrate_ms: float  # the training-free reconstruction's own time
-    aps_frames: RefocusedFrames | None = None  # the APS frames refocused at the depth (when there are, and asked)
+    frame_sai: np.ndarray | None = None  # H x W uint8: their classic SAI, the mean (when there are, and asked)
     robust: RobustFrameSAI | None = None  # the occlusion-robust frame SAI of them
-    frames_ms: float = 0.0  # their time: refocusing the frames, the robust frame SAI and the APS images
+    frames_ms: float = 0.0  # their time: refocusing the frames, both frame SAIs and the APS images
 
 
 def network_inputs(
@@ -78,19 +78,20 @@ def network_inputs(
     physics = integrate(events, scene, depth, roi)
     ms = (time.perf_counter() - t0) * 1e3
     channels = {m: physics_channels(physics, m) for m in log_maps}
-    refocused = robust = images = None
+    refocused = robust = images = classic = None
     t0 = time.perf_counter()
     if with_aps and scene.aps is not None and scene.aps_t_us is not None and len(scene.aps):
         refocused = refocus_frames(scene.aps, scene.aps_t_us, scene.rate(depth), scene.t_ref_us).crop(roi)
+        classic = frame_sai(refocused)
         both = frame_percentiles(refocused)
         try:
             robust = robust_frame_sai(refocused, physics.gradient, physics.seen, both)
-            images = aps_images(refocused, both)
+            images = aps_images(refocused, both, classic)
         except ValueError:  # no frame reaches what the events saw: for the networks, no frames at all
             pass
     frames_ms = (time.perf_counter() - t0) * 1e3
     channels[APS] = aps_channels(images, physics.log.shape)
-    return NetworkInputs(packed, channels, physics, ms, refocused, robust, frames_ms)
+    return NetworkInputs(packed, channels, physics, ms, classic, robust, frames_ms)
 
 
 def aps_to_uint8(channels: np.ndarray) -> np.ndarray:

@@ -139,16 +139,20 @@ def robust_frame_sai(
     return best
 
 
-def aps_images(frames: RefocusedFrames, percentiles: np.ndarray | None = None) -> np.ndarray:
+def aps_images(
+    frames: RefocusedFrames, percentiles: np.ndarray | None = None, classic: np.ndarray | None = None
+) -> np.ndarray:
     """3 x H x W uint8 for the networks that read the frames: the 10th and 90th percentiles of the refocused
     frames (the target where the occluder is darker, and where it is brighter) and their mean (classic SAI).
 
     The network gets both percentiles, not the one :func:`robust_frame_sai` picks for the whole image, so
     it can take the target's from wherever the occluder is locally darker or brighter, judged by the events.
-    ``percentiles``: :func:`frame_percentiles` of them, when already computed.
+    ``percentiles`` (:func:`frame_percentiles`) and ``classic`` (:func:`frame_sai`): of them, when already
+    computed.
     """
     both = frame_percentiles(frames) if percentiles is None else percentiles
-    images = np.concatenate([both, frame_sai(frames)[None].astype(np.float64)])
+    mean = frame_sai(frames) if classic is None else classic
+    images = np.concatenate([both, mean[None].astype(np.float64)])
     return np.clip(np.rint(images), 0, 255).astype(np.uint8)
 
 

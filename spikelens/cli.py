@@ -491,7 +491,7 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     tr.add_argument(
         "--aps",
         action="store_true",
-        help="hybridlite: read the APS frames too (robust frame SAI, for absolute brightness); with --init, "
+        help="hybridlite: read the APS frames too (their percentiles and mean, for absolute brightness); with --init, "
         "the checkpoint's model gains them, silent until trained",
     )
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT's .state.pt")

@@ -160,7 +160,7 @@ def test_network_inputs_without_frames_have_a_blank_aps_entry():
     far = replace(scene, aps_t_us=scene.aps_t_us + 10**9)  # every frame refocused far off the sensor
     assert not network_inputs(events, far, scene.depth, 4).physics[APS].any()
     off = network_inputs(events, scene, scene.depth, 4, with_aps=False)
-    assert not off.physics[APS].any() and off.aps_frames is None and off.robust is None
+    assert not off.physics[APS].any() and off.frame_sai is None and off.robust is None
 
 
 def test_the_evaluation_scores_a_frames_model_without_its_frames_too(tmp_path):

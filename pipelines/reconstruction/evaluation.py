@@ -12,11 +12,9 @@ from torch import nn
 from spikelens.datasets import atomic_output
 from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines.jobs import Job, ensure
-from spikelens.pipelines.reconstruction.inference import output_to_uint8, run_model, uses_aps
+from spikelens.pipelines.reconstruction.inference import output_to_uint8, run_model, uses_aps, without_frames
 from spikelens.pipelines.reconstruction.inputs import Sample, load_sample
 from spikelens.pipelines.reconstruction.metrics import esai_ssim, oracle_fit, psnr, ssim
-from spikelens.pipelines.sai_world import APS
-from spikelens.refocus.frame_sai import aps_channels
 from spikelens.refocus.frames import ESAI_TEST_ROI
 
 
@@ -68,8 +66,7 @@ def score_model(net: nn.Module | None, s: Sample, path: str | Path = "") -> dict
     img = output_to_uint8(run_model(net, s.frames, s.physics)) if net is not None else None
     row = score_sample(s, img, path)
     if net is not None and uses_aps(net) and s.truth is not None and s.physics is not None:
-        blind = {**s.physics, APS: aps_channels(None, s.truth.shape)}
-        _scores(row, "events_only_", output_to_uint8(run_model(net, s.frames, blind)), s.truth)
+        _scores(row, "events_only_", output_to_uint8(run_model(net, s.frames, without_frames(s.physics))), s.truth)
     return row
 
 

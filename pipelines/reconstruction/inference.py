@@ -38,6 +38,11 @@ def uses_aps(model: nn.Module) -> bool:
     return bool(getattr(model, "uses_aps", False))
 
 
+def without_frames(physics: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``Sample.physics`` as a recording without APS frames gives it (:func:`side_inputs` fills zeros)."""
+    return {k: v for k, v in physics.items() if k != APS}
+
+
 def side_inputs(model: nn.Module, physics: Mapping[str, np.ndarray]) -> np.ndarray:
     """The C x H x W channels ``model`` reads beside the frames, from ``Sample.physics``: its log map's
     physics channels, then (models that read the frames too) the APS channels, zeros where there are none."""
@@ -229,8 +234,8 @@ def reconstruct(
         net = load_model(model, dev, "reconstruction", "reconstruct")
         physics = sample.physics
         if not frames and physics is not None:
-            physics = {**physics, APS: aps_channels(None, sample.frames.shape[-2:])}
-        used = uses_aps(net) and physics is not None and bool(physics[APS][-1].any())
+            physics = without_frames(physics)
+        used = uses_aps(net) and physics is not None and APS in physics and bool(physics[APS][-1].any())
         t1 = time.perf_counter()
         raw = run_model(net, sample.frames, physics, precision)
         if dev.type == "cuda":

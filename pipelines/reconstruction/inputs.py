@@ -16,7 +16,6 @@ from spikelens.datasets.sai_scene import SAIScene
 from spikelens.pipelines.sai import image_to_uint8, open_sai
 from spikelens.pipelines.sai_world import network_inputs
 from spikelens.refocus import accumulate, autofocus
-from spikelens.refocus.frame_sai import frame_sai
 from spikelens.refocus.frames import Roi
 from spikelens.refocus.integrate import log_to_uint8
 
@@ -38,7 +37,7 @@ class Sample:
     accumulation: np.ndarray | None = None  # H x W int32: the raw refocused event counts (oracle fits use them)
     #: H x W uint8: the occlusion-robust frame SAI (the percentile of the refocused frames the events choose)
     frame_sai_robust: np.ndarray | None = None
-    frames_ms: float = 0.0  # its time: refocusing the frames, choosing the percentile (and the APS images)
+    frames_ms: float = 0.0  # its time: refocusing the frames, both frame SAIs (and the APS images)
 
 
 def load_sample(
@@ -57,7 +56,6 @@ def load_sample(
         truth = truth[y : y + h, x : x + w]
     counts = accumulate(events, scene.rate(depth), scene.t_ref_us, scene.sensor, roi)
     baseline = image_to_uint8(counts)
-    classic = None if inputs.aps_frames is None else frame_sai(inputs.aps_frames)
     t0 = time.perf_counter()
     log = inputs.integrated.unfolded.log  # levelled and unfolded on demand: its time is integrate's too
     integrate_ms = inputs.integrate_ms + (time.perf_counter() - t0) * 1e3
@@ -67,7 +65,7 @@ def load_sample(
         baseline,
         float(depth),
         scene,
-        classic,
+        inputs.frame_sai,
         inputs.physics,
         log_to_uint8(log),
         log,
