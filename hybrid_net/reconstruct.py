@@ -143,6 +143,37 @@ PHYSICS_CHANNELS = 2
 #: The APS channels (:func:`spikelens.refocus.frame_sai.aps_channels`): two percentiles and the mean of
 #: the refocused frames, and a flag.
 APS_CHANNELS = 4
+#: Added to the [0, 1] APS channels before the log, as :data:`spikelens.refocus.frame_sai.LOG_EPS`.
+APS_LOG_EPS = 0.01
+
+
+def _log_gradient_agreement(gradient: Tensor, image: Tensor) -> Tensor:
+    """Per sample, the correlation of ``image``'s centred horizontal log gradient with the events'
+    ``gradient`` (B x H x W each) over the pixels that have one (0 where the events saw nothing)."""
+    log = torch.log(image + APS_LOG_EPS)
+    d = torch.zeros_like(log)
+    d[..., 1:-1] = 0.5 * (log[..., 2:] - log[..., :-2])
+    d = d * (gradient != 0)
+    den = torch.sqrt((gradient * gradient).sum((1, 2)) * (d * d).sum((1, 2)))
+    return (gradient * d).sum((1, 2)) / den.clamp_min(1e-12)
+
+
+def target_first(side: Tensor) -> Tensor:
+    """The side channels (B x (physics + APS) x H x W) with the two APS percentiles swapped, per sample,
+    where the 90th's log gradient agrees better with the events' than the 10th's.
+
+    Why: which percentile is the target (the occluder darker or brighter) is a property of the scene, and
+    in flat regions, where no event falls, nothing local can tell; a network reading them in a fixed
+    order guessed there, in blobs. The events' whole-image choice (as
+    :func:`spikelens.refocus.frame_sai.robust_frame_sai` makes it) put first gives it the scene's answer
+    as a default that local evidence can overrule. Without frames (all zeros) nothing moves.
+    """
+    g = side[:, 0].float()
+    lo, hi = side[:, PHYSICS_CHANNELS].float(), side[:, PHYSICS_CHANNELS + 1].float()
+    swap = (_log_gradient_agreement(g, hi) > _log_gradient_agreement(g, lo)).view(-1, 1, 1)
+    first = torch.where(swap, side[:, PHYSICS_CHANNELS + 1], side[:, PHYSICS_CHANNELS])
+    second = torch.where(swap, side[:, PHYSICS_CHANNELS], side[:, PHYSICS_CHANNELS + 1])
+    return torch.cat([side[:, :PHYSICS_CHANNELS], first[:, None], second[:, None], side[:, PHYSICS_CHANNELS + 2 :]], 1)
 
 
 def _check_physics(physics: Tensor | None, frames: Tensor, channels: int = PHYSICS_CHANNELS) -> Tensor:
@@ -305,6 +336,12 @@ class HybridLiteConfig:
     #: percentiles and mean, for the absolute brightness events do not carry, and a flag plane that is 0
     #: where a recording has no frames
     aps: bool = False
+    #: mix the APS frames into the output by two learnt per-pixel maps (needs ``aps``; see
+    #: :func:`gate_frames`): which percentile is the target there, and how far to trust it over the
+    #: network's own estimate
+    frame_gate: bool = False
+    #: read the two percentiles in the order the events choose (:func:`target_first`), not as 10th, 90th
+    target_first: bool = False
 
 
 class HybridLite(nn.Module):
@@ -321,6 +358,8 @@ class HybridLite(nn.Module):
         self.multiple = 4 * config.stride
         if config.aps and not config.physics:
             raise ValueError("the APS channels come after the physics channels: aps needs physics")
+        if (config.frame_gate or config.target_first) and not config.aps:
+            raise ValueError("the frame gate and the events' order read the APS frames: they need aps")
         c = config.width
         enc = EncoderConfig(config.c1, config.c2, config.c3, 3, config.k3, stride=config.stride)
         extra = self.side_channels
@@ -331,7 +370,10 @@ class HybridLite(nn.Module):
         self.blocks = nn.Sequential(*(_DWRes(3 * c) for _ in range(config.n_blocks)))
         self.up2 = _dwsep(3 * c + 2 * c, 2 * c)
         self.up1 = _dwsep(2 * c + c, c)
-        self.head = nn.Conv2d(c + (2 if config.stride > 1 else 0) + extra, 1, 3, padding=1)
+        head_in = c + (2 if config.stride > 1 else 0) + extra
+        self.head = nn.Conv2d(head_in, 1, 3, padding=1)
+        #: the frame gate's two logits (select, trust) from what the head reads
+        self.gate = nn.Conv2d(head_in, 2, 3, padding=1) if config.frame_gate else None
 
     @property
     def uses_physics(self) -> bool:
@@ -352,6 +394,8 @@ class HybridLite(nn.Module):
         _check_frames(frames_bt)
         if self.config.physics:
             physics = _check_physics(physics, frames_bt, self.side_channels)
+            if self.config.target_first:
+                physics = target_first(physics)
             frames_bt = normalise_counts(frames_bt)
         features = self.encoder(frames_bt)
         if physics is not None:
@@ -368,7 +412,56 @@ class HybridLite(nn.Module):
             )
         if physics is not None:
             x = torch.cat((x, physics), 1)
-        return torch.tanh(self.head(x))
+        y = torch.tanh(self.head(x))
+        if self.gate is not None:
+            y = gate_frames(y, self.gate(x), physics[:, -APS_CHANNELS:])
+        return y
+
+
+def gate_frames(estimate: Tensor, logits: Tensor, aps: Tensor) -> Tensor:
+    """The network's ``estimate`` (B x 1 x H x W, in [-1, 1]) mixed with the APS frames by two maps.
+
+    Why: a convolution can only add its inputs in fixed proportions, so a head that reads the 10th and
+    90th percentiles of the refocused frames cannot pass through the one that is the target (the
+    occluder may be darker or brighter, and differ across the image); it has to re-synthesise the
+    frames' brightness from its features, and it did so badly in flat regions the events say nothing
+    of. Here ``select`` = sigmoid(logit 0) picks between the two percentile channels a, b (the 10th and
+    90th, or the events' choice and the other: :func:`target_first`) for the frames' estimate of the
+    target, 2 (a + select (b - a)) - 1, and ``trust`` = sigmoid(logit 1), times the flag plane
+    (0 without frames: the estimate passes unchanged), mixes that with the estimate. Both are convex
+    combinations, so the output stays in [-1, 1]. ``aps``: the B x 4 x H x W APS channels.
+    """
+    select = torch.sigmoid(logits[:, :1])
+    trust = torch.sigmoid(logits[:, 1:2]) * aps[:, -1:]
+    frames = 2 * (aps[:, :1] + select * (aps[:, 1:2] - aps[:, :1])) - 1
+    return estimate + trust * (frames - estimate)
+
+
+#: The trust logit a new frame gate starts from: sigmoid(-4) = 1.8 %, so the output moves at most 0.036
+#: of its [-1, 1] range (4.6 grey levels) from the model's until trained, while its gradient is not flat.
+GATE_TRUST_START = -4.0
+
+
+def with_frame_gate(model: HybridLite) -> HybridLite:
+    """A copy of an APS ``model`` with a frame gate (:func:`gate_frames`) that starts nearly shut.
+
+    Its weights start at zero and its biases at select 0 (the two percentiles' mean) and trust
+    :data:`GATE_TRUST_START`, so until trained the copy's output is within 0.036 (4.6 grey levels) of the
+    model's.
+    """
+    if not isinstance(model, HybridLite) or not model.config.aps:
+        raise ValueError("only a HybridLite that reads the APS frames can take the frame gate")
+    if model.config.frame_gate:
+        return copy.deepcopy(model)
+    new = HybridLite(dataclasses.replace(model.config, frame_gate=True)).to(next(model.parameters()).device)
+    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or set(missing) != {"gate.weight", "gate.bias"}:
+        raise ValueError(f"unexpected state: missing {missing}, unexpected {unexpected}")
+    assert new.gate is not None
+    with torch.no_grad():
+        new.gate.weight.zero_()
+        new.gate.bias.copy_(torch.tensor([0.0, GATE_TRUST_START]))
+    return new.train(model.training)
 
 
 def with_aps_inputs(model: HybridLite) -> HybridLite:

@@ -161,10 +161,15 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
         config["stride"] = args.stride
     if args.log_map:
         config["log_map"] = args.log_map
-    if args.aps and args.model != "hybridlite":
-        raise ValueError("--aps: only hybridlite reads the APS frames")
-    if args.aps:
+    frames = args.aps or args.frame_gate or args.target_first
+    if frames and args.model != "hybridlite":
+        raise ValueError("--aps, --frame-gate, --target-first: only hybridlite reads the APS frames")
+    if frames:
         config["aps"] = True
+    if args.frame_gate:
+        config["frame_gate"] = True
+    if args.target_first:
+        config["target_first"] = True
     if args.no_physics:
         config["physics"] = False
     elif args.model == "hybridnet":
@@ -187,6 +192,8 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
         init=args.init,
         log_map=args.log_map if args.init else None,
         aps=args.aps and bool(args.init),
+        frame_gate=args.frame_gate and bool(args.init),
+        target_first=args.target_first and bool(args.init),
         device=args.device,
         bins=args.bins,
         resume=args.resume,
@@ -493,6 +500,18 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="hybridlite: read the APS frames too (their percentiles and mean, for absolute brightness); with --init, "
         "the checkpoint's model gains them, silent until trained",
+    )
+    tr.add_argument(
+        "--frame-gate",
+        action="store_true",
+        help="hybridlite (implies --aps): mix the APS frames into the output by learnt maps (which percentile is "
+        "the target, how far to trust it); with --init, the gate starts nearly shut",
+    )
+    tr.add_argument(
+        "--target-first",
+        action="store_true",
+        help="hybridlite (implies --aps): read the APS percentiles in the order the events choose, the one whose "
+        "log gradient agrees with theirs first",
     )
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT's .state.pt")
     tr.add_argument("--init", help="start from this checkpoint's weights and architecture (path or bundled name)")

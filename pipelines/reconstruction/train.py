@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from spikelens.datasets import atomic_output
-from spikelens.hybrid_net.reconstruct import with_aps_inputs
+from spikelens.hybrid_net.reconstruct import with_aps_inputs, with_frame_gate
 from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines import training
 from spikelens.pipelines.jobs import Job, JobFactory, ensure, no_jobs
@@ -251,6 +251,8 @@ def train_reconstruction(
     init: str | Path | None = None,
     log_map: str | None = None,
     aps: bool = False,
+    frame_gate: bool = False,
+    target_first: bool = False,
     device: str = "auto",
     bins: int = 30,
     resume: bool = False,
@@ -263,9 +265,12 @@ def train_reconstruction(
     ``test``: recordings or folders scored after training (default: the data folders' test/ splits).
     ``log_map`` overrides the physics channels' log map of ``init``'s model (a fine-tune onto the other
     map; new models take ``model_config``'s). ``aps`` gives ``init``'s model the APS channels, silent until
-    trained (:func:`~spikelens.hybrid_net.reconstruct.with_aps_inputs`). Under torchrun every rank trains its
-    share; rank 0 prepares, saves and returns the report (the others return None). The report (JSON + CSV
-    beside ``out``) carries every baseline and the loss curve.
+    trained (:func:`~spikelens.hybrid_net.reconstruct.with_aps_inputs`), and ``frame_gate`` a frame gate
+    that starts nearly shut (:func:`~spikelens.hybrid_net.reconstruct.with_frame_gate`); ``target_first``
+    has it read the percentiles in the events' order (:func:`~spikelens.hybrid_net.reconstruct.target_first`).
+    Under torchrun
+    every rank trains its share; rank 0 prepares, saves and returns the report (the others return None).
+    The report (JSON + CSV beside ``out``) carries every baseline and the loss curve.
     """
     data = [Path(d) for d in data]
     caches = [d for d in data if d.is_file() and d.suffix == ".h5" and _is_cache(d)]
@@ -278,8 +283,12 @@ def train_reconstruction(
     net = load_model(init, "cpu") if init is not None else build_model(arch, cfg.seed, **(model_config or {}))
     if log_map is not None and uses_physics(net):
         net.config = dataclasses.replace(net.config, log_map=log_map)
-    if aps and not uses_aps(net):
+    if (aps or frame_gate or target_first) and not uses_aps(net):
         net = with_aps_inputs(net)
+    if frame_gate:
+        net = with_frame_gate(net)
+    if target_first:
+        net.config = dataclasses.replace(net.config, target_first=True)
     made = out.with_suffix(".train.h5") if folders else None
     if made is not None:
         train_files = recordings(folders, "train")

@@ -1,0 +1,190 @@
+"""The frame gate: a HybridLite that mixes the APS frames into its output by learnt per-pixel maps.
+
+What must hold: a new gate barely moves a trained model (so fine-tuning starts from it), a recording
+without frames bypasses the gate exactly, the gate can pass either percentile through untouched (what a
+head of fixed weights cannot), and the mix never leaves the output's range."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from spikelens.hybrid_net.reconstruct import (
+    GATE_TRUST_START,
+    HybridLite,
+    HybridLiteConfig,
+    gate_frames,
+    target_first,
+    with_frame_gate,
+)
+from spikelens.hybrid_net.registry import load_model, save_model
+from spikelens.pipelines.reconstruction import build_model
+
+SMALL = {"stride": 2, "physics": True, "log_map": "unfolded", "width": 8, "n_blocks": 1, "c1": 4, "c2": 4, "c3": 8}
+
+
+def _inputs(seed: int, frames: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(2, 4, 2, 32, 40, generator=g) * 3
+    aps = torch.rand(2, 4, 32, 40, generator=g)
+    aps[:, -1] = 1.0 if frames else 0.0
+    if not frames:
+        aps.zero_()
+    return x, torch.cat([torch.randn(2, 2, 32, 40, generator=g), aps], 1)
+
+
+def test_a_new_gate_starts_nearly_shut_and_leaves_the_model_as_it_was():
+    """The gate's weights start at zero: trust is sigmoid(GATE_TRUST_START) everywhere, so the output
+    moves by at most that times the distance to the frames (at most 2), and not at all without frames."""
+    torch.manual_seed(0)
+    old = HybridLite(HybridLiteConfig(**SMALL, aps=True)).eval()
+    before = {k: v.clone() for k, v in old.state_dict().items()}
+    new = with_frame_gate(old).eval()
+    assert new.config.frame_gate and not old.config.frame_gate and old.gate is None
+    x, p = _inputs(1)
+    bound = 2 * torch.sigmoid(torch.tensor(GATE_TRUST_START)).item()
+    with torch.no_grad():
+        moved = (new(x, p) - old(x, p)).abs().max().item()
+    assert 0 < moved <= bound + 1e-6
+    x, p = _inputs(2, frames=False)
+    with torch.no_grad():
+        torch.testing.assert_close(new(x, p), old(x, p), atol=0, rtol=0)
+    assert all(torch.equal(before[k], v) for k, v in old.state_dict().items())
+    assert with_frame_gate(new) is not new and with_frame_gate(new).config.frame_gate
+
+
+def test_the_gate_needs_the_aps_channels():
+    with pytest.raises(ValueError, match="they need aps"):
+        HybridLite(HybridLiteConfig(**SMALL, frame_gate=True))
+    with pytest.raises(ValueError, match="APS frames can take the frame gate"):
+        with_frame_gate(HybridLite(HybridLiteConfig(**SMALL)))
+
+
+def test_the_gate_passes_either_percentile_through_and_stays_in_range():
+    """Saturated logits: trust 1 and select 0 gives the 10th percentile exactly (as 2 p - 1), select 1
+    the 90th, and per pixel the two can differ; no frames (flag 0) gives the estimate whatever the logits."""
+    g = torch.Generator().manual_seed(3)
+    estimate = torch.rand(1, 1, 6, 7, generator=g) * 2 - 1
+    aps = torch.rand(1, 4, 6, 7, generator=g)
+    aps[:, -1] = 1.0
+    big = 50.0
+    low = gate_frames(estimate, torch.tensor([-big, big]).view(1, 2, 1, 1).expand(1, 2, 6, 7), aps)
+    torch.testing.assert_close(low, 2 * aps[:, :1] - 1)
+    high = gate_frames(estimate, torch.tensor([big, big]).view(1, 2, 1, 1).expand(1, 2, 6, 7), aps)
+    torch.testing.assert_close(high, 2 * aps[:, 1:2] - 1)
+    left = torch.where(torch.arange(7) < 3, -big, big).view(1, 1, 1, 7).expand(1, 1, 6, 7)
+    mixed = gate_frames(estimate, torch.cat([left, torch.full_like(left, big)], 1), aps)
+    torch.testing.assert_close(mixed[..., :3], low[..., :3])
+    torch.testing.assert_close(mixed[..., 3:], high[..., 3:])
+    off = aps.clone()
+    off[:, -1] = 0.0
+    torch.testing.assert_close(gate_frames(estimate, torch.randn(1, 2, 6, 7, generator=g) * 9, off), estimate)
+    wild = gate_frames(estimate, torch.randn(1, 2, 6, 7, generator=g) * 9, aps)
+    assert wild.min() >= -1 and wild.max() <= 1
+
+
+def test_a_gated_model_round_trips_through_a_checkpoint(tmp_path):
+    torch.manual_seed(4)
+    net = with_frame_gate(build_model("hybridlite", 0, **SMALL, aps=True)).eval()
+    with torch.no_grad():
+        net.gate.weight.normal_()
+    path = tmp_path / "gated.pt"
+    save_model(net, path)
+    back = load_model(path, "cpu").eval()
+    assert back.config.frame_gate
+    x, p = _inputs(5)
+    with torch.no_grad():
+        torch.testing.assert_close(back(x, p), net(x, p))
+
+
+def test_train_reconstruct_gives_a_checkpoint_the_gate_and_trains_it(tmp_path, capsys):
+    """``train-reconstruct --init X --frame-gate`` on a world cache: the saved model has the gate (and the
+    APS channels it needs, though X had neither), and training moved the gate off its start."""
+    from spikelens.cli import main
+    from spikelens.datasets import SensorSize
+    from spikelens.pipelines.sai_world import prepare_world, write_world_recordings
+
+    cache = tmp_path / "c.h5"
+    prepare_world(cache, 2, seed=5, crop=32, crops_per_scene=1, bins=4, sensor=SensorSize(64, 48))
+    rec = write_world_recordings(tmp_path / "rec", 1, seed=4, split="fences", sensor=SensorSize(64, 48))[0]
+    start = tmp_path / "start.pt"
+    save_model(build_model("hybridlite", 0, **SMALL), start)
+    out = tmp_path / "gated.pt"
+    args = ["train-reconstruct", str(cache), "--init", str(start), "--frame-gate", "-o", str(out)]
+    assert main([*args, "--test", str(rec), "--epochs", "1", "--batch", "2", "--crop", "32", "--bins", "4", "-q"]) == 0
+    assert "test set (1 files)" in capsys.readouterr().out
+    net = load_model(out, "cpu")
+    assert net.config.aps and net.config.frame_gate
+    assert net.gate.weight.abs().sum() > 0
+    assert main(["train-reconstruct", str(cache), "--model", "hybridnet", "--frame-gate", "-o", str(out)]) == 2
+    assert "only hybridlite reads the APS frames" in capsys.readouterr().err
+
+
+def _side(target: torch.Tensor, shade: float, target_high: bool) -> torch.Tensor:
+    """Side channels of one sample: the events' gradient of ``target`` (centred, in log units), and the
+    target and a flat occluder as the two percentiles, the target as the 90th when ``target_high``."""
+    log = torch.log(target + 0.01)
+    g = torch.zeros_like(log)
+    g[:, 1:-1] = 0.5 * (log[:, 2:] - log[:, :-2])
+    flat = torch.full_like(target, shade)
+    lo, hi = (flat, target) if target_high else (target, flat)
+    return torch.stack([g / g.pow(2).mean().sqrt(), torch.randn_like(g), lo, hi, (lo + hi) / 2, torch.ones_like(g)])
+
+
+def test_target_first_puts_the_percentile_the_events_agree_with_first():
+    """Behind a dark occluder the target is the 90th percentile and is put first; behind a bright one it
+    is the 10th and stays; each sample of a batch is ordered by its own events; the events' choice survives
+    a left-right flip (gradient and frames mirrored together); without frames nothing moves."""
+    g = torch.Generator().manual_seed(6)
+    target = 0.2 + 0.6 * torch.rand(24, 30, generator=g)
+    dark, bright = _side(target, 0.05, True), _side(target, 0.95, False)
+    out = target_first(torch.stack([dark, bright]))
+    torch.testing.assert_close(out[:, 2], torch.stack([target, target]))
+    torch.testing.assert_close(out[0, 3], dark[2])
+    torch.testing.assert_close(out[1], bright)
+    mirrored = dark.flip(-1)
+    mirrored[0] = -mirrored[0]
+    torch.testing.assert_close(target_first(mirrored[None])[0, 2], target.flip(-1))
+    blank = torch.cat([dark[:2], torch.zeros(4, 24, 30)])[None]
+    torch.testing.assert_close(target_first(blank), blank)
+
+
+def test_target_first_matches_the_robust_frame_sais_choice_on_a_recording(tmp_path):
+    """On a simulated recording with frames, the percentile the network is given first is the one the
+    occlusion-robust frame SAI takes (the same agreement, computed in torch on the network's input)."""
+    from spikelens.datasets import SensorSize
+    from spikelens.pipelines.sai import open_sai
+    from spikelens.pipelines.sai_world import APS, network_inputs, write_world_recordings
+
+    chosen = []
+    for seed in (3, 4):  # behind these two fences the target is the 90th percentile, then the 10th
+        rec = write_world_recordings(tmp_path / str(seed), 1, seed=seed, split="fences", sensor=SensorSize(96, 64))[0]
+        events, scene = open_sai(rec)
+        inputs = network_inputs(events, scene, scene.depth, 4)
+        side = torch.from_numpy(np.concatenate([inputs.physics["unfolded"], inputs.physics[APS]]))[None]
+        first = target_first(side)[0, 2].numpy()
+        np.testing.assert_allclose(np.rint(first * 255), inputs.robust.image, atol=0)
+        chosen.append(inputs.robust.percentile)
+    assert chosen == [90, 10]
+
+
+def test_a_target_first_model_reads_its_percentiles_in_the_events_order():
+    """The same weights with and without ``target_first``: equal where the 10th percentile is already the
+    target, and where it is the 90th the ordered model sees what the fixed one sees with the two swapped."""
+    torch.manual_seed(7)
+    fixed = with_frame_gate(HybridLite(HybridLiteConfig(**SMALL, aps=True))).eval()
+    with torch.no_grad():
+        fixed.gate.weight.normal_(0, 0.3)
+    ordered = HybridLite(HybridLiteConfig(**SMALL, aps=True, frame_gate=True, target_first=True)).eval()
+    ordered.load_state_dict(fixed.state_dict())
+    g = torch.Generator().manual_seed(8)
+    target = 0.2 + 0.6 * torch.rand(32, 40, generator=g)
+    x = torch.rand(1, 4, 2, 32, 40, generator=g) * 3
+    bright = _side(target, 0.95, False)[None]
+    dark = _side(target, 0.05, True)[None]
+    swapped = dark[:, [0, 1, 3, 2, 4, 5]]
+    with torch.no_grad():
+        torch.testing.assert_close(ordered(x, bright), fixed(x, bright))
+        torch.testing.assert_close(ordered(x, dark), fixed(x, swapped))
+        assert not torch.allclose(ordered(x, dark), fixed(x, dark))
