@@ -413,8 +413,9 @@ class HybridLite(nn.Module):
         if physics is not None:
             x = torch.cat((x, physics), 1)
         y = torch.tanh(self.head(x))
-        if self.gate is not None:
-            y = gate_frames(y, self.gate(x), physics[:, -APS_CHANNELS:])
+        if self.gate is not None:  # in fp32 under autocast too: a bf16 logit near 0 flips which frame is copied
+            with torch.autocast(x.device.type, enabled=False):
+                y = gate_frames(y.float(), self.gate(x.float()), physics[:, -APS_CHANNELS:].float())
         return y
 
 
