@@ -268,9 +268,8 @@ def train_reconstruction(
     trained (:func:`~spikelens.hybrid_net.reconstruct.with_aps_inputs`), and ``frame_gate`` a frame gate
     that starts nearly shut (:func:`~spikelens.hybrid_net.reconstruct.with_frame_gate`); ``target_first``
     has it read the percentiles in the events' order (:func:`~spikelens.hybrid_net.reconstruct.target_first`).
-    Under torchrun
-    every rank trains its share; rank 0 prepares, saves and returns the report (the others return None).
-    The report (JSON + CSV beside ``out``) carries every baseline and the loss curve.
+    Under torchrun every rank trains its share; rank 0 prepares, saves and returns the report (the others
+    return None). The report (JSON + CSV beside ``out``) carries every baseline and the loss curve.
     """
     data = [Path(d) for d in data]
     caches = [d for d in data if d.is_file() and d.suffix == ".h5" and _is_cache(d)]
