@@ -124,3 +124,27 @@ def test_fuzzed_payloads_raise_only_format_error(tmp_path_factory, obj, protocol
     path.write_bytes(bytes(data[:header]) + bytes(body[: len(body) - cut % (len(body) + 1)]))
     with contextlib.suppress(FormatError):  # any other exception fails the test
         load_pickled_npy(path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "why"),
+    [
+        (b"X\x02\x00\x00\x00i8", b"X\x02\x00\x00\x00m8", "kind 'm'"),  # found by fuzzing: segfaulted NumPy
+        (b"K?t", b"K\x00t", "flags or size contradict"),  # an object dtype told it holds no objects
+    ],
+)
+def test_states_numpy_would_trust_are_refused_before_it_sees_them(tmp_path, old, new, why):
+    """One flipped byte in a sample's pickle: 'i8' read as 'm8' (a datetime state without its unit, which
+    NumPy dereferenced as a null pointer: the interpreter died), and an object dtype's flags zeroed (raw
+    bytes as object pointers). Both are a FormatError now, and the intact file still loads."""
+    path = tmp_path / "s.npy"
+    sample = np.array({"a": np.arange(3), "o": np.array([1, "x"], dtype=object)}, dtype=object)
+    np.save(path, sample, allow_pickle=True)
+    header = path.read_bytes()[: path.read_bytes().index(b"\n") + 1]
+    raw = header + pickle.dumps(sample, protocol=3)  # as the fuzzing wrote it: short strings as BINUNICODE
+    path.write_bytes(raw)
+    assert old in raw
+    assert load_pickled_npy(path)["o"][1] == "x"
+    path.write_bytes(raw.replace(old, new, 1))
+    with pytest.raises(FormatError, match=why):
+        load_pickled_npy(path)
