@@ -176,6 +176,37 @@ def target_first(side: Tensor) -> Tensor:
     return torch.cat([side[:, :PHYSICS_CHANNELS], first[:, None], second[:, None], side[:, PHYSICS_CHANNELS + 2 :]], 1)
 
 
+def occluder_shades(aps: Tensor) -> Tensor:
+    """Per sample, the grey level (0-255, B float) the two percentile channels (B x 2 x H x W, in [0, 1])
+    share most: :func:`spikelens.refocus.frame_sai.occluder_shade` in torch, on what the network reads."""
+    from spikelens.refocus.frame_sai import shade_kernel  # here: importing spikelens.refocus compiles Numba
+
+    b = aps.shape[0]
+    levels = torch.round(aps.float() * 255).clamp(0, 255).long().reshape(b, -1)
+    hist = torch.zeros(b, 256, dtype=torch.float64, device=aps.device)
+    hist.scatter_add_(1, levels, torch.ones_like(levels, dtype=torch.float64))
+    kernel = torch.from_numpy(shade_kernel()).to(aps.device).view(1, 1, -1)
+    smooth = F.conv1d(hist[:, None], kernel, padding=kernel.shape[-1] // 2)[:, 0]
+    return smooth.argmax(1).to(torch.float32)
+
+
+def shade_first(side: Tensor) -> Tensor:
+    """The side channels (B x (physics + APS) x H x W) with the two APS percentiles reordered per pixel:
+    first the one farther from the occluder's shade (:func:`occluder_shades`), the target's, then the other.
+
+    Why: at each pixel one percentile is the occluder and the other the target, and the occluder is the
+    shade the two share most (:mod:`spikelens.refocus.frame_sai`); a network reading them as 10th and 90th
+    had to tell which from its local features, and in flat regions, where no event falls, guessed the
+    occluder's. Ties keep the 90th first, as :func:`spikelens.refocus.frame_sai.shade_choice` does, and
+    without frames (all zeros) nothing moves.
+    """
+    lo, hi = side[:, PHYSICS_CHANNELS], side[:, PHYSICS_CHANNELS + 1]
+    shade = occluder_shades(side[:, PHYSICS_CHANNELS : PHYSICS_CHANNELS + 2]).view(-1, 1, 1)
+    low = (torch.round(lo.float() * 255) - shade).abs() > (torch.round(hi.float() * 255) - shade).abs()
+    first, second = torch.where(low, lo, hi), torch.where(low, hi, lo)
+    return torch.cat([side[:, :PHYSICS_CHANNELS], first[:, None], second[:, None], side[:, PHYSICS_CHANNELS + 2 :]], 1)
+
+
 def _check_physics(physics: Tensor | None, frames: Tensor, channels: int = PHYSICS_CHANNELS) -> Tensor:
     want = (frames.shape[0], channels, *frames.shape[-2:])
     if physics is None or tuple(physics.shape) != want:
@@ -342,6 +373,8 @@ class HybridLiteConfig:
     frame_gate: bool = False
     #: read the two percentiles in the order the events choose (:func:`target_first`), not as 10th, 90th
     target_first: bool = False
+    #: read them per pixel, the one farther from the occluder's shade first (:func:`shade_first`)
+    shade_first: bool = False
 
 
 class HybridLite(nn.Module):
@@ -358,8 +391,10 @@ class HybridLite(nn.Module):
         self.multiple = 4 * config.stride
         if config.aps and not config.physics:
             raise ValueError("the APS channels come after the physics channels: aps needs physics")
-        if (config.frame_gate or config.target_first) and not config.aps:
-            raise ValueError("the frame gate and the events' order read the APS frames: they need aps")
+        if (config.frame_gate or config.target_first or config.shade_first) and not config.aps:
+            raise ValueError("the frame gate and the percentiles' orders read the APS frames: they need aps")
+        if config.target_first and config.shade_first:
+            raise ValueError("the percentiles come in one order: target_first or shade_first, not both")
         c = config.width
         enc = EncoderConfig(config.c1, config.c2, config.c3, 3, config.k3, stride=config.stride)
         extra = self.side_channels
@@ -396,6 +431,8 @@ class HybridLite(nn.Module):
             physics = _check_physics(physics, frames_bt, self.side_channels)
             if self.config.target_first:
                 physics = target_first(physics)
+            elif self.config.shade_first:
+                physics = shade_first(physics)
             frames_bt = normalise_counts(frames_bt)
         features = self.encoder(frames_bt)
         if physics is not None:
@@ -427,7 +464,8 @@ def gate_frames(estimate: Tensor, logits: Tensor, aps: Tensor) -> Tensor:
     occluder may be darker or brighter, and differ across the image); it has to re-synthesise the
     frames' brightness from its features, and it did so badly in flat regions the events say nothing
     of. Here ``select`` = sigmoid(logit 0) picks between the two percentile channels a, b (the 10th and
-    90th, or the events' choice and the other: :func:`target_first`) for the frames' estimate of the
+    90th, or the events' choice and the other, :func:`target_first`, or the one farther from the
+    occluder's shade and the other, :func:`shade_first`) for the frames' estimate of the
     target, 2 (a + select (b - a)) - 1, and ``trust`` = sigmoid(logit 1), times the flag plane
     (0 without frames: the estimate passes unchanged), mixes that with the estimate. Both are convex
     combinations, so the output stays in [-1, 1]. ``aps``: the B x 4 x H x W APS channels.
@@ -463,6 +501,31 @@ def with_frame_gate(model: HybridLite) -> HybridLite:
         new.gate.weight.zero_()
         new.gate.bias.copy_(torch.tensor([0.0, GATE_TRUST_START]))
     return new.train(model.training)
+
+
+#: The select logit a gate starts from when its model learns :func:`shade_first`: sigmoid(-4) = 1.8 %, the
+#: first channel (the target's percentile) taken.
+GATE_SELECT_FIRST = -4.0
+
+
+def with_shade_first(model: HybridLite) -> HybridLite:
+    """A copy of an APS ``model`` that reads its percentiles in the shade's order (:func:`shade_first`).
+
+    Its frame gate, if it has one, keeps what it learnt of trust and forgets what it learnt of select (the
+    10th against the 90th): select starts at the first channel, :data:`GATE_SELECT_FIRST`, the frames'
+    estimate then being the shade rule's (:func:`spikelens.refocus.frame_sai.robust_frame_sai`).
+    """
+    if not isinstance(model, HybridLite) or not model.config.aps:
+        raise ValueError("only a HybridLite that reads the APS frames can take the shade's order")
+    new = copy.deepcopy(model)
+    if model.config.shade_first:
+        return new
+    new.config = dataclasses.replace(model.config, target_first=False, shade_first=True)
+    if new.gate is not None:
+        with torch.no_grad():
+            new.gate.weight[0].zero_()
+            new.gate.bias[0] = GATE_SELECT_FIRST
+    return new
 
 
 def with_aps_inputs(model: HybridLite) -> HybridLite:

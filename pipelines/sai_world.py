@@ -85,7 +85,7 @@ def network_inputs(
         classic = frame_sai(refocused)
         both = frame_percentiles(refocused)
         try:
-            robust = robust_frame_sai(refocused, physics.gradient, physics.seen, both)
+            robust = robust_frame_sai(refocused, both)
             images = aps_images(refocused, both, classic)
         except ValueError:  # no frame reaches what the events saw: for the networks, no frames at all
             pass

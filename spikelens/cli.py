@@ -161,15 +161,19 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
         config["stride"] = args.stride
     if args.log_map:
         config["log_map"] = args.log_map
-    frames = args.aps or args.frame_gate or args.target_first
+    frames = args.aps or args.frame_gate or args.target_first or args.shade_first
     if frames and args.model != "hybridlite":
-        raise ValueError("--aps, --frame-gate, --target-first: only hybridlite reads the APS frames")
+        raise ValueError("--aps, --frame-gate, --target-first, --shade-first: only hybridlite reads the APS frames")
+    if args.target_first and args.shade_first:
+        raise ValueError("--target-first and --shade-first are two orders of the same percentiles: choose one")
     if frames:
         config["aps"] = True
     if args.frame_gate:
         config["frame_gate"] = True
     if args.target_first:
         config["target_first"] = True
+    if args.shade_first:
+        config["shade_first"] = True
     if args.no_physics:
         config["physics"] = False
     elif args.model == "hybridnet":
@@ -194,6 +198,7 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
         aps=args.aps and bool(args.init),
         frame_gate=args.frame_gate and bool(args.init),
         target_first=args.target_first and bool(args.init),
+        shade_first=args.shade_first and bool(args.init),
         device=args.device,
         bins=args.bins,
         resume=args.resume,
@@ -438,7 +443,8 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
         choices=("network", "integrate", "frames"),
         default="network",
         help="network: the hybrid SNN-CNN; integrate: the training-free integration of the signed events; "
-        "frames: the occlusion-robust frame SAI (needs APS frames; the events choose the percentile)",
+        "frames: the occlusion-robust frame SAI (needs APS frames; at each pixel, the percentile away from the "
+        "occluder's shade)",
     )
     rec.add_argument("--model", default="hybridlite", help="bundled model name or checkpoint path")
     rec.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
@@ -512,6 +518,12 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="hybridlite (implies --aps): read the APS percentiles in the order the events choose, the one whose "
         "log gradient agrees with theirs first",
+    )
+    tr.add_argument(
+        "--shade-first",
+        action="store_true",
+        help="hybridlite (implies --aps): read the APS percentiles per pixel, the one farther from the occluder's "
+        "shade first (the target's); with --init, a frame gate keeps its trust and starts selecting that one",
     )
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT's .state.pt")
     tr.add_argument("--init", help="start from this checkpoint's weights and architecture (path or bundled name)")

@@ -11,12 +11,16 @@ import pytest
 import torch
 
 from spikelens.hybrid_net.reconstruct import (
+    GATE_SELECT_FIRST,
     GATE_TRUST_START,
     HybridLite,
     HybridLiteConfig,
     gate_frames,
+    occluder_shades,
+    shade_first,
     target_first,
     with_frame_gate,
+    with_shade_first,
 )
 from spikelens.hybrid_net.registry import load_model, save_model
 from spikelens.pipelines.reconstruction import build_model
@@ -150,12 +154,13 @@ def test_target_first_puts_the_percentile_the_events_agree_with_first():
     torch.testing.assert_close(target_first(blank), blank)
 
 
-def test_target_first_matches_the_robust_frame_sais_choice_on_a_recording(tmp_path):
+def test_target_first_matches_the_events_choice_on_a_recording(tmp_path):
     """On a simulated recording with frames, the percentile the network is given first is the one the
-    occlusion-robust frame SAI takes (the same agreement, computed in torch on the network's input)."""
+    events choose for the whole image (the same agreement, computed in torch on the network's input)."""
     from spikelens.datasets import SensorSize
     from spikelens.pipelines.sai import open_sai
     from spikelens.pipelines.sai_world import APS, network_inputs, write_world_recordings
+    from spikelens.refocus.frame_sai import events_choice
 
     chosen = []
     for seed in (3, 4):  # behind these two fences the target is the 90th percentile, then the 10th
@@ -163,9 +168,10 @@ def test_target_first_matches_the_robust_frame_sais_choice_on_a_recording(tmp_pa
         events, scene = open_sai(rec)
         inputs = network_inputs(events, scene, scene.depth, 4)
         side = torch.from_numpy(np.concatenate([inputs.physics["unfolded"], inputs.physics[APS]]))[None]
-        first = target_first(side)[0, 2].numpy()
-        np.testing.assert_allclose(np.rint(first * 255), inputs.robust.image, atol=0)
-        chosen.append(inputs.robust.percentile)
+        first = np.rint(target_first(side)[0, 2].numpy() * 255)
+        aps = inputs.physics[APS][:2] * 255
+        chosen.append(events_choice(aps, inputs.integrated.gradient, inputs.integrated.seen)[0])
+        np.testing.assert_array_equal(first, np.rint(aps[0 if chosen[-1] == 10 else 1]))
     assert chosen == [90, 10]
 
 
@@ -188,3 +194,117 @@ def test_a_target_first_model_reads_its_percentiles_in_the_events_order():
         torch.testing.assert_close(ordered(x, bright), fixed(x, bright))
         torch.testing.assert_close(ordered(x, dark), fixed(x, swapped))
         assert not torch.allclose(ordered(x, dark), fixed(x, dark))
+
+
+def test_shade_first_puts_the_percentile_farther_from_the_occluder_first():
+    """A target whose tones span a mid-grey occluder: the 10th percentile is the target where it is darker,
+    the 90th where it is brighter; the shade's order gives the target first everywhere (what no one
+    order for the whole image can), and blank channels stay blank."""
+    g = torch.Generator().manual_seed(11)
+    target = torch.rand(24, 30, generator=g) * 0.9 + 0.05
+    shade = 0.5
+    lo, hi = torch.minimum(target, torch.tensor(shade)), torch.maximum(target, torch.tensor(shade))
+    lo, hi = torch.round(lo * 255) / 255, torch.round(hi * 255) / 255
+    side = torch.stack([torch.randn(24, 30, generator=g), torch.randn(24, 30, generator=g), lo, hi, (lo + hi) / 2])
+    side = torch.cat([side, torch.ones(1, 24, 30)])[None]
+    assert occluder_shades(side[:, 2:4]).item() == round(shade * 255)
+    out = shade_first(side)
+    torch.testing.assert_close(out[0, 2], torch.round(target * 255) / 255, atol=1.5 / 255, rtol=0)
+    far = (torch.round(target * 255) - round(shade * 255)).abs() > 2
+    torch.testing.assert_close(out[0, 3][far], torch.full_like(out[0, 3][far], round(shade * 255) / 255))
+    torch.testing.assert_close(out[:, [0, 1, 4, 5]], side[:, [0, 1, 4, 5]])
+    blank = torch.cat([side[:, :2], torch.zeros(1, 4, 24, 30)], 1)
+    torch.testing.assert_close(shade_first(blank), blank)
+
+
+def test_the_occluders_shade_outweighs_a_flat_region_of_the_target():
+    """A sky of one tone over 40 % of the image has a histogram peak of its own; the occluder's, in one of
+    every covered pixel's two percentiles, is higher."""
+    g = torch.Generator().manual_seed(12)
+    target = torch.rand(40, 50, generator=g) * 0.6 + 0.3
+    target[:16] = 0.8  # the sky
+    occ = torch.tensor(0.1)
+    side = torch.stack([torch.minimum(target, occ), torch.maximum(target, occ)])[None]
+    assert occluder_shades(side).item() == round(0.1 * 255)
+
+
+def test_shade_first_matches_the_robust_frame_sai_on_recordings(tmp_path):
+    """In torch on the network's input, the percentile a shade-first network is given first is the
+    occlusion-robust frame SAI's image, pixel for pixel, on recordings behind dark, mid-grey and bright
+    fences (the shade from the whole image both times)."""
+    from spikelens.datasets import SensorSize
+    from spikelens.pipelines.sai import open_sai
+    from spikelens.pipelines.sai_world import APS, network_inputs, write_world_recordings
+
+    lows = []
+    for seed in (3, 4, 6):
+        rec = write_world_recordings(tmp_path / str(seed), 1, seed=seed, split="fences", sensor=SensorSize(96, 64))[0]
+        events, scene = open_sai(rec)
+        inputs = network_inputs(events, scene, scene.depth, 4)
+        side = torch.from_numpy(np.concatenate([inputs.physics["unfolded"], inputs.physics[APS]]))[None]
+        first = np.rint(shade_first(side)[0, 2].numpy() * 255)
+        np.testing.assert_array_equal(first, inputs.robust.image)
+        assert occluder_shades(side[:, 2:4]).item() == inputs.robust.shade
+        lows.append(inputs.robust.low_share)
+    assert min(lows) < 0.05 and max(lows) > 0.95  # both sides of the occluder among them
+
+
+def test_with_shade_first_keeps_the_gates_trust_and_selects_the_first_channel():
+    torch.manual_seed(13)
+    gated = with_frame_gate(HybridLite(HybridLiteConfig(**SMALL, aps=True))).eval()
+    with torch.no_grad():
+        gated.gate.weight.normal_(0, 0.3)
+        gated.gate.bias.normal_()
+    new = with_shade_first(gated).eval()
+    assert new.config.shade_first and not gated.config.shade_first
+    assert new.gate.weight[0].abs().sum() == 0 and new.gate.bias[0].item() == GATE_SELECT_FIRST
+    torch.testing.assert_close(new.gate.weight[1], gated.gate.weight[1])
+    torch.testing.assert_close(new.gate.bias[1], gated.gate.bias[1])
+    assert with_shade_first(new).config.shade_first
+    with pytest.raises(ValueError, match="one order"):
+        HybridLite(HybridLiteConfig(**SMALL, aps=True, target_first=True, shade_first=True))
+    with pytest.raises(ValueError, match="they need aps"):
+        HybridLite(HybridLiteConfig(**SMALL, shade_first=True))
+    with pytest.raises(ValueError, match="shade's order"):
+        with_shade_first(HybridLite(HybridLiteConfig(**SMALL)))
+
+
+def test_a_shade_first_model_reads_its_percentiles_in_the_shades_order():
+    """The same weights with and without ``shade_first``: what the ordered model sees is what the fixed
+    one sees with the two percentiles put in the shade's order beforehand."""
+    torch.manual_seed(14)
+    fixed = with_frame_gate(HybridLite(HybridLiteConfig(**SMALL, aps=True))).eval()
+    with torch.no_grad():
+        fixed.gate.weight.normal_(0, 0.3)
+    ordered = HybridLite(HybridLiteConfig(**SMALL, aps=True, frame_gate=True, shade_first=True)).eval()
+    ordered.load_state_dict(fixed.state_dict())
+    g = torch.Generator().manual_seed(15)
+    target = torch.rand(32, 40, generator=g)
+    occ = torch.tensor(0.45)
+    lo, hi = torch.minimum(target, occ), torch.maximum(target, occ)
+    side = torch.stack([torch.randn(32, 40, generator=g), torch.randn(32, 40, generator=g), lo, hi, (lo + hi) / 2])
+    side = torch.cat([torch.round(side * 255) / 255, torch.ones(1, 32, 40)])[None]
+    x = torch.rand(1, 4, 2, 32, 40, generator=g) * 3
+    with torch.no_grad():
+        torch.testing.assert_close(ordered(x, side), fixed(x, shade_first(side)))
+        assert not torch.allclose(ordered(x, side), fixed(x, side))
+
+
+def test_train_reconstruct_shade_first_from_a_gated_checkpoint(tmp_path, capsys):
+    from spikelens.cli import main
+    from spikelens.datasets import SensorSize
+    from spikelens.pipelines.sai_world import prepare_world, write_world_recordings
+
+    cache = tmp_path / "c.h5"
+    prepare_world(cache, 2, seed=5, crop=32, crops_per_scene=1, bins=4, sensor=SensorSize(64, 48))
+    rec = write_world_recordings(tmp_path / "rec", 1, seed=4, split="fences", sensor=SensorSize(64, 48))[0]
+    start = tmp_path / "start.pt"
+    save_model(with_frame_gate(build_model("hybridlite", 0, **SMALL, aps=True)), start)
+    out = tmp_path / "shade.pt"
+    args = ["train-reconstruct", str(cache), "--init", str(start), "--shade-first", "-o", str(out), "--test", str(rec)]
+    assert main([*args, "--epochs", "1", "--batch", "2", "--crop", "32", "--bins", "4", "-q"]) == 0
+    capsys.readouterr()
+    net = load_model(out, "cpu")
+    assert net.config.shade_first and net.config.frame_gate and not net.config.target_first
+    assert main([*args, "--target-first"]) == 2
+    assert "choose one" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Occlusion-robust frame SAI: the events pick the percentile that is the target, whatever the occluder's shade."""
+"""Occlusion-robust frame SAI: at each pixel the percentile that is not the occluder, whatever its shade."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ from spikelens.datasets.sai_scene import SAIScene
 from spikelens.datasets.simulator.sai import SAIConfig, make_scene, simulate_scene
 from spikelens.datasets.simulator.textures import Occluder
 from spikelens.pipelines.reconstruction import frame_sai_image, psnr
-from spikelens.refocus.frame_sai import RefocusedFrames, nan_percentiles, refocus_frames, robust_frame_sai
+from spikelens.refocus.frame_sai import (
+    RefocusedFrames,
+    events_choice,
+    frame_percentiles,
+    nan_percentiles,
+    occluder_shade,
+    refocus_frames,
+    robust_frame_sai,
+    shade_choice,
+)
 from spikelens.refocus.integrate import integrate
 
 
@@ -30,16 +39,52 @@ def _scene(shade: float):
 
 
 @pytest.mark.parametrize(("shade", "side"), [(0.02, "high"), (0.98, "low")])
-def test_the_events_choose_the_side_the_target_is_on(shade, side):
+def test_the_target_is_the_percentile_away_from_the_occluder(shade, side):
+    """Behind a dark occluder the target is the 90th percentile everywhere, behind a bright one the 10th;
+    the shade rule and the events' whole-image choice agree, and both beat the classic mean's haze."""
     events, scene = _scene(shade)
     rate = scene.rate(scene.depth)
     found = integrate(events, scene, scene.depth)
     frames = refocus_frames(scene.aps, scene.aps_t_us, rate, scene.t_ref_us)
-    got = robust_frame_sai(frames, found.gradient, found.seen)
-    assert (got.percentile > 50) if side == "high" else (got.percentile < 50)
+    got = robust_frame_sai(frames)
+    assert abs(got.shade - 255 * shade) <= 3
+    assert got.low_share < 0.02 if side == "high" else got.low_share > 0.98
+    percentile, agreement = events_choice(frame_percentiles(frames), found.gradient, found.seen)
+    assert (percentile > 50) if side == "high" else (percentile < 50)
+    assert agreement > 0.3
     classic = frame_sai_image(scene.aps, scene.aps_t_us, rate, scene.t_ref_us)  # the mean: the occluder's haze
     truth = scene.ground_truth
     assert psnr(got.image, truth) > psnr(classic, truth) + 5
+
+
+def test_an_occluder_inside_the_pictures_range_is_followed_pixel_by_pixel():
+    """A mid-grey occluder in front of a scene both darker and brighter than it: no one percentile is the
+    target (each loses the half of the picture on the other side of the occluder's shade); the shade rule
+    takes each pixel's own and comes back within a few grey levels where the frames saw it."""
+    _, scene = _scene(0.4)
+    frames = refocus_frames(scene.aps, scene.aps_t_us, scene.rate(scene.depth), scene.t_ref_us)
+    both = frame_percentiles(frames)
+    truth = scene.ground_truth
+    assert (truth < 90).mean() > 0.2 and (truth > 105).mean() > 0.2  # both sides of the occluder (102)
+    got = robust_frame_sai(frames, both)
+    assert abs(got.shade - 102) <= 3 and 0.2 < got.low_share < 0.8
+    single = max(psnr(np.clip(np.rint(b), 0, 255).astype(np.uint8), truth) for b in both)
+    assert psnr(got.image, truth) > single + 6
+    assert psnr(got.image, truth) > 30
+
+
+def test_the_shade_is_the_level_both_percentile_images_share():
+    """Exact levels: a textured target, a sky of one tone over 40 % of it, a uniform occluder; the shade
+    is the occluder's, the choice is per pixel, and ties go to the 90th."""
+    rng = np.random.default_rng(5)
+    target = rng.uniform(20, 240, (50, 60)).round()
+    target[:20] = 200.0
+    for occ in (10.0, 120.0, 250.0):
+        both = np.stack([np.minimum(target, occ), np.maximum(target, occ)])
+        assert occluder_shade(both) == occ
+        low = shade_choice(both, occ)
+        np.testing.assert_array_equal(np.where(low, both[0], both[1]), target)
+    assert not shade_choice(np.array([[[90.0]], [[110.0]]]), 100)[0, 0]
 
 
 def test_refocused_frames_mark_where_no_frame_reaches():
@@ -49,12 +94,16 @@ def test_refocused_frames_mark_where_no_frame_reaches():
     assert np.isnan(stack[1][:, :3]).all() and (stack[1][:, 3:] == 100).all()
 
 
-def test_robust_frame_sai_refuses_mismatched_inputs():
+def test_frame_sais_refuse_mismatched_inputs():
     ones = np.ones((3, 4, 5), np.float32)
-    with pytest.raises(ValueError, match="disagree"):
-        robust_frame_sai(RefocusedFrames(ones, ones), np.zeros((4, 6)), np.ones(6, bool))
+    with pytest.raises(ValueError, match="do not match"):
+        robust_frame_sai(RefocusedFrames(ones, ones), np.zeros((2, 4, 6)))
     with pytest.raises(ValueError, match="no refocused frame"):
-        robust_frame_sai(RefocusedFrames(ones, 0 * ones), np.zeros((4, 5)), np.ones(5, bool))
+        robust_frame_sai(RefocusedFrames(ones, 0 * ones))
+    with pytest.raises(ValueError, match="disagree"):
+        events_choice(np.zeros((2, 4, 5)), np.zeros((4, 6)), np.ones(6, bool))
+    with pytest.raises(ValueError, match="saw no column"):
+        events_choice(np.zeros((2, 4, 5)), np.zeros((4, 5)), np.zeros(5, bool))
 
 
 def test_nan_percentiles_are_numpys():

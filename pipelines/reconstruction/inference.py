@@ -196,7 +196,7 @@ class Reconstruction:
 
 
 #: ``reconstruct``'s methods: a network, the training-free integration of the signed events, or the
-#: occlusion-robust frame SAI (the APS frames, their percentile chosen by the events)
+#: occlusion-robust frame SAI (the APS frames, each pixel's percentile away from the occluder's shade)
 METHODS = ("network", "integrate", "frames")
 
 

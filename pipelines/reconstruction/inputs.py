@@ -35,7 +35,7 @@ class Sample:
     log: np.ndarray | None = None  # H x W float32: its log map (unfolded), in units of the threshold
     integrate_ms: float = 0.0
     accumulation: np.ndarray | None = None  # H x W int32: the raw refocused event counts (oracle fits use them)
-    #: H x W uint8: the occlusion-robust frame SAI (the percentile of the refocused frames the events choose)
+    #: H x W uint8: the occlusion-robust frame SAI (per pixel, the percentile away from the occluder's shade)
     frame_sai_robust: np.ndarray | None = None
     frames_ms: float = 0.0  # its time: refocusing the frames, both frame SAIs (and the APS images)
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from spikelens.datasets import atomic_output
-from spikelens.hybrid_net.reconstruct import with_aps_inputs, with_frame_gate
+from spikelens.hybrid_net.reconstruct import with_aps_inputs, with_frame_gate, with_shade_first
 from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines import training
 from spikelens.pipelines.jobs import Job, JobFactory, ensure, no_jobs
@@ -253,6 +253,7 @@ def train_reconstruction(
     aps: bool = False,
     frame_gate: bool = False,
     target_first: bool = False,
+    shade_first: bool = False,
     device: str = "auto",
     bins: int = 30,
     resume: bool = False,
@@ -267,7 +268,8 @@ def train_reconstruction(
     map; new models take ``model_config``'s). ``aps`` gives ``init``'s model the APS channels, silent until
     trained (:func:`~spikelens.hybrid_net.reconstruct.with_aps_inputs`), and ``frame_gate`` a frame gate
     that starts nearly shut (:func:`~spikelens.hybrid_net.reconstruct.with_frame_gate`); ``target_first``
-    has it read the percentiles in the events' order (:func:`~spikelens.hybrid_net.reconstruct.target_first`).
+    has it read the percentiles in the events' order (:func:`~spikelens.hybrid_net.reconstruct.target_first`),
+    ``shade_first`` per pixel in the occluder's shade's (:func:`~spikelens.hybrid_net.reconstruct.with_shade_first`).
     Under torchrun every rank trains its share; rank 0 prepares, saves and returns the report (the others
     return None). The report (JSON + CSV beside ``out``) carries every baseline and the loss curve.
     """
@@ -282,12 +284,16 @@ def train_reconstruction(
     net = load_model(init, "cpu") if init is not None else build_model(arch, cfg.seed, **(model_config or {}))
     if log_map is not None and uses_physics(net):
         net.config = dataclasses.replace(net.config, log_map=log_map)
-    if (aps or frame_gate or target_first) and not uses_aps(net):
+    if target_first and shade_first:
+        raise ValueError("target_first and shade_first are two orders of the same percentiles: choose one")
+    if (aps or frame_gate or target_first or shade_first) and not uses_aps(net):
         net = with_aps_inputs(net)
     if frame_gate:
         net = with_frame_gate(net)
     if target_first:
-        net.config = dataclasses.replace(net.config, target_first=True)
+        net.config = dataclasses.replace(net.config, target_first=True, shade_first=False)
+    if shade_first:
+        net = with_shade_first(net)
     made = out.with_suffix(".train.h5") if folders else None
     if made is not None:
         train_files = recordings(folders, "train")
