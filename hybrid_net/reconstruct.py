@@ -207,6 +207,18 @@ def shade_first(side: Tensor) -> Tensor:
     return torch.cat([side[:, :PHYSICS_CHANNELS], first[:, None], second[:, None], side[:, PHYSICS_CHANNELS + 2 :]], 1)
 
 
+def frame_agreement(side: Tensor) -> Tensor:
+    """Per sample (B), the correlation of the first APS percentile's horizontal log gradient with the
+    events' (:func:`_log_gradient_agreement`): near 1 where the frames are sharp, clean and the percentile
+    is the target's, lower where motion blur, noise or the wrong layer make them disagree, 0 without frames.
+
+    Why: the frame gate's trust is a convolution of the head's features, linear in them, so it cannot
+    compute an agreement between two of its inputs; blur and noise are properties of the recording, so one
+    number for it says what no 3 x 3 neighbourhood can.
+    """
+    return _log_gradient_agreement(side[:, 0].float(), side[:, PHYSICS_CHANNELS].float())
+
+
 def _check_physics(physics: Tensor | None, frames: Tensor, channels: int = PHYSICS_CHANNELS) -> Tensor:
     want = (frames.shape[0], channels, *frames.shape[-2:])
     if physics is None or tuple(physics.shape) != want:
@@ -375,6 +387,8 @@ class HybridLiteConfig:
     target_first: bool = False
     #: read them per pixel, the one farther from the occluder's shade first (:func:`shade_first`)
     shade_first: bool = False
+    #: the frame gate also reads how well the frames agree with the events (:func:`frame_agreement`)
+    frame_agreement: bool = False
 
 
 class HybridLite(nn.Module):
@@ -393,6 +407,8 @@ class HybridLite(nn.Module):
             raise ValueError("the APS channels come after the physics channels: aps needs physics")
         if (config.frame_gate or config.target_first or config.shade_first) and not config.aps:
             raise ValueError("the frame gate and the percentiles' orders read the APS frames: they need aps")
+        if config.frame_agreement and not config.frame_gate:
+            raise ValueError("the frames' agreement is read by the frame gate: frame_agreement needs frame_gate")
         if config.target_first and config.shade_first:
             raise ValueError("the percentiles come in one order: target_first or shade_first, not both")
         c = config.width
@@ -408,7 +424,8 @@ class HybridLite(nn.Module):
         head_in = c + (2 if config.stride > 1 else 0) + extra
         self.head = nn.Conv2d(head_in, 1, 3, padding=1)
         #: the frame gate's two logits (select, trust) from what the head reads
-        self.gate = nn.Conv2d(head_in, 2, 3, padding=1) if config.frame_gate else None
+        gate_in = head_in + (1 if config.frame_agreement else 0)
+        self.gate = nn.Conv2d(gate_in, 2, 3, padding=1) if config.frame_gate else None
 
     @property
     def uses_physics(self) -> bool:
@@ -452,7 +469,10 @@ class HybridLite(nn.Module):
         y = torch.tanh(self.head(x))
         if self.gate is not None:  # in fp32 under autocast too: a bf16 logit near 0 flips which frame is copied
             with torch.autocast(x.device.type, enabled=False):
-                y = gate_frames(y.float(), self.gate(x.float()), physics[:, -APS_CHANNELS:].float())
+                g = x.float()
+                if self.config.frame_agreement:
+                    g = torch.cat((g, frame_agreement(physics.float()).view(-1, 1, 1, 1).expand_as(g[:, :1])), 1)
+                y = gate_frames(y.float(), self.gate(g), physics[:, -APS_CHANNELS:].float())
         return y
 
 
@@ -526,6 +546,21 @@ def with_shade_first(model: HybridLite) -> HybridLite:
             new.gate.weight[0].zero_()
             new.gate.bias[0] = GATE_SELECT_FIRST
     return new
+
+
+def with_frame_agreement(model: HybridLite) -> HybridLite:
+    """A copy of a gated ``model`` whose gate also reads :func:`frame_agreement`, with zero weight from it
+    (the copy's output is the model's until trained)."""
+    if not isinstance(model, HybridLite) or not model.config.frame_gate:
+        raise ValueError("only a HybridLite with a frame gate can read the frames' agreement")
+    if model.config.frame_agreement:
+        return copy.deepcopy(model)
+    new = HybridLite(dataclasses.replace(model.config, frame_agreement=True)).to(next(model.parameters()).device)
+    state = model.state_dict()
+    weight = state["gate.weight"]
+    state["gate.weight"] = torch.cat((weight, torch.zeros_like(weight[:, :1])), 1)
+    new.load_state_dict(state)
+    return new.train(model.training)
 
 
 def with_aps_inputs(model: HybridLite) -> HybridLite:

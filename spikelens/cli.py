@@ -161,15 +161,17 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
         config["stride"] = args.stride
     if args.log_map:
         config["log_map"] = args.log_map
-    frames = args.aps or args.frame_gate or args.target_first or args.shade_first
+    frames = args.aps or args.frame_gate or args.target_first or args.shade_first or args.frame_agreement
     if frames and args.model != "hybridlite":
-        raise ValueError("--aps, --frame-gate, --target-first, --shade-first: only hybridlite reads the APS frames")
+        raise ValueError("--aps and the options on the frames: only hybridlite reads the APS frames")
     if args.target_first and args.shade_first:
         raise ValueError("--target-first and --shade-first are two orders of the same percentiles: choose one")
     if frames:
         config["aps"] = True
-    if args.frame_gate:
+    if args.frame_gate or args.frame_agreement:
         config["frame_gate"] = True
+    if args.frame_agreement:
+        config["frame_agreement"] = True
     if args.target_first:
         config["target_first"] = True
     if args.shade_first:
@@ -199,6 +201,7 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
         frame_gate=args.frame_gate and bool(args.init),
         target_first=args.target_first and bool(args.init),
         shade_first=args.shade_first and bool(args.init),
+        frame_agreement=args.frame_agreement and bool(args.init),
         device=args.device,
         bins=args.bins,
         resume=args.resume,
@@ -524,6 +527,12 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="hybridlite (implies --aps): read the APS percentiles per pixel, the one farther from the occluder's "
         "shade first (the target's); with --init, a frame gate keeps its trust and starts selecting that one",
+    )
+    tr.add_argument(
+        "--frame-agreement",
+        action="store_true",
+        help="hybridlite (implies --frame-gate): the gate also reads how well the frames' log gradient agrees with "
+        "the events' (one number a recording: blur, noise); with --init, from zero weight",
     )
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT's .state.pt")
     tr.add_argument("--init", help="start from this checkpoint's weights and architecture (path or bundled name)")

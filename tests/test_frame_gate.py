@@ -15,10 +15,12 @@ from spikelens.hybrid_net.reconstruct import (
     GATE_TRUST_START,
     HybridLite,
     HybridLiteConfig,
+    frame_agreement,
     gate_frames,
     occluder_shades,
     shade_first,
     target_first,
+    with_frame_agreement,
     with_frame_gate,
     with_shade_first,
 )
@@ -308,3 +310,54 @@ def test_train_reconstruct_shade_first_from_a_gated_checkpoint(tmp_path, capsys)
     assert net.config.shade_first and net.config.frame_gate and not net.config.target_first
     assert main([*args, "--target-first"]) == 2
     assert "choose one" in capsys.readouterr().err
+
+
+def test_the_frames_agreement_falls_with_blur_and_noise_and_is_zero_without_frames():
+    """Sharp frames of the target agree with its events' gradient almost perfectly; blurring them along the
+    motion or adding noise lowers the agreement; blank APS channels give 0."""
+    g = torch.Generator().manual_seed(16)
+    target = 0.2 + 0.6 * torch.rand(40, 60, generator=g)
+    target = torch.nn.functional.avg_pool2d(target[None, None], 3, 1, 1)[0, 0]  # some spatial correlation
+    sharp = _side(target, 0.05, False)[None]  # the target first
+    blurred = sharp.clone()
+    blurred[0, 2] = torch.nn.functional.avg_pool2d(sharp[:, 2:3], (1, 9), 1, (0, 4), count_include_pad=False)[0, 0]
+    noisy = sharp.clone()
+    noisy[0, 2] = (sharp[0, 2] + 0.05 * torch.randn(40, 60, generator=g)).clamp(0, 1)
+    a, b, c = (frame_agreement(x).item() for x in (sharp, blurred, noisy))
+    assert a > 0.99 and b < a - 0.2 and c < a - 0.2
+    blank = torch.cat([sharp[:, :2], torch.zeros(1, 4, 40, 60)], 1)
+    assert frame_agreement(blank).item() == 0
+
+
+def test_with_frame_agreement_starts_from_the_model_and_trains_from_the_cli(tmp_path, capsys):
+    torch.manual_seed(17)
+    gated = with_frame_gate(HybridLite(HybridLiteConfig(**SMALL, aps=True, shade_first=True))).eval()
+    with torch.no_grad():
+        gated.gate.weight.normal_(0, 0.3)
+    new = with_frame_agreement(gated).eval()
+    assert new.config.frame_agreement and new.gate.weight.shape[1] == gated.gate.weight.shape[1] + 1
+    x, p = _inputs(18)
+    with torch.no_grad():
+        torch.testing.assert_close(new(x, p), gated(x, p))
+        new.gate.weight[:, -1].fill_(3.0)
+        assert not torch.allclose(new(x, p), gated(x, p))
+    with pytest.raises(ValueError, match="needs frame_gate"):
+        HybridLite(HybridLiteConfig(**SMALL, aps=True, frame_agreement=True))
+    with pytest.raises(ValueError, match="with a frame gate"):
+        with_frame_agreement(HybridLite(HybridLiteConfig(**SMALL, aps=True)))
+
+    from spikelens.cli import main
+    from spikelens.datasets import SensorSize
+    from spikelens.pipelines.sai_world import prepare_world, write_world_recordings
+
+    cache = tmp_path / "c.h5"
+    prepare_world(cache, 2, seed=5, crop=32, crops_per_scene=1, bins=4, sensor=SensorSize(64, 48))
+    rec = write_world_recordings(tmp_path / "rec", 1, seed=4, split="fences", sensor=SensorSize(64, 48))[0]
+    start = tmp_path / "start.pt"
+    save_model(gated, start)
+    out = tmp_path / "agree.pt"
+    args = ["train-reconstruct", str(cache), "--init", str(start), "--frame-agreement", "-o", str(out)]
+    assert main([*args, "--test", str(rec), "--epochs", "1", "--batch", "2", "--crop", "32", "--bins", "4", "-q"]) == 0
+    capsys.readouterr()
+    net = load_model(out, "cpu")
+    assert net.config.frame_agreement and net.config.shade_first and net.gate.weight[:, -1].abs().sum() > 0

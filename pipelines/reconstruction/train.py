@@ -17,7 +17,12 @@ import torch
 from torch import nn
 
 from spikelens.datasets import atomic_output
-from spikelens.hybrid_net.reconstruct import with_aps_inputs, with_frame_gate, with_shade_first
+from spikelens.hybrid_net.reconstruct import (
+    with_aps_inputs,
+    with_frame_agreement,
+    with_frame_gate,
+    with_shade_first,
+)
 from spikelens.hybrid_net.registry import load_model
 from spikelens.pipelines import training
 from spikelens.pipelines.jobs import Job, JobFactory, ensure, no_jobs
@@ -254,6 +259,7 @@ def train_reconstruction(
     frame_gate: bool = False,
     target_first: bool = False,
     shade_first: bool = False,
+    frame_agreement: bool = False,
     device: str = "auto",
     bins: int = 30,
     resume: bool = False,
@@ -269,7 +275,9 @@ def train_reconstruction(
     trained (:func:`~spikelens.hybrid_net.reconstruct.with_aps_inputs`), and ``frame_gate`` a frame gate
     that starts nearly shut (:func:`~spikelens.hybrid_net.reconstruct.with_frame_gate`); ``target_first``
     has it read the percentiles in the events' order (:func:`~spikelens.hybrid_net.reconstruct.target_first`),
-    ``shade_first`` per pixel in the occluder's shade's (:func:`~spikelens.hybrid_net.reconstruct.with_shade_first`).
+    ``shade_first`` per pixel in the occluder's shade's (:func:`~spikelens.hybrid_net.reconstruct.with_shade_first`),
+    and ``frame_agreement`` lets the gate read the frames' agreement with the events
+    (:func:`~spikelens.hybrid_net.reconstruct.with_frame_agreement`).
     Under torchrun every rank trains its share; rank 0 prepares, saves and returns the report (the others
     return None). The report (JSON + CSV beside ``out``) carries every baseline and the loss curve.
     """
@@ -286,14 +294,16 @@ def train_reconstruction(
         net.config = dataclasses.replace(net.config, log_map=log_map)
     if target_first and shade_first:
         raise ValueError("target_first and shade_first are two orders of the same percentiles: choose one")
-    if (aps or frame_gate or target_first or shade_first) and not uses_aps(net):
+    if (aps or frame_gate or target_first or shade_first or frame_agreement) and not uses_aps(net):
         net = with_aps_inputs(net)
-    if frame_gate:
+    if frame_gate or frame_agreement:
         net = with_frame_gate(net)
     if target_first:
         net.config = dataclasses.replace(net.config, target_first=True, shade_first=False)
     if shade_first:
         net = with_shade_first(net)
+    if frame_agreement:
+        net = with_frame_agreement(net)
     made = out.with_suffix(".train.h5") if folders else None
     if made is not None:
         train_files = recordings(folders, "train")
