@@ -176,16 +176,21 @@ def target_first(side: Tensor) -> Tensor:
     return torch.cat([side[:, :PHYSICS_CHANNELS], first[:, None], second[:, None], side[:, PHYSICS_CHANNELS + 2 :]], 1)
 
 
+#: The occluder's shade: its histogram's smoothing (sigma and half-width, grey levels), as
+#: :data:`spikelens.refocus.frame_sai.SHADE_SMOOTH` and ``SHADE_RADIUS`` (a sibling room: tested equal).
+SHADE_SMOOTH = 2.0
+SHADE_RADIUS = 8
+
+
 def occluder_shades(aps: Tensor) -> Tensor:
     """Per sample, the grey level (0-255, B float) the two percentile channels (B x 2 x H x W, in [0, 1])
     share most: :func:`spikelens.refocus.frame_sai.occluder_shade` in torch, on what the network reads."""
-    from spikelens.refocus.frame_sai import shade_kernel  # here: importing spikelens.refocus compiles Numba
-
     b = aps.shape[0]
     levels = torch.round(aps.float() * 255).clamp(0, 255).long().reshape(b, -1)
     hist = torch.zeros(b, 256, dtype=torch.float64, device=aps.device)
     hist.scatter_add_(1, levels, torch.ones_like(levels, dtype=torch.float64))
-    kernel = torch.from_numpy(shade_kernel()).to(aps.device).view(1, 1, -1)
+    x = torch.arange(-SHADE_RADIUS, SHADE_RADIUS + 1, dtype=torch.float64, device=aps.device)
+    kernel = torch.exp(-0.5 * (x / SHADE_SMOOTH) ** 2).view(1, 1, -1)
     smooth = F.conv1d(hist[:, None], kernel, padding=kernel.shape[-1] // 2)[:, 0]
     return smooth.argmax(1).to(torch.float32)
 

@@ -219,6 +219,21 @@ def test_shade_first_puts_the_percentile_farther_from_the_occluder_first():
     torch.testing.assert_close(shade_first(blank), blank)
 
 
+def test_the_shade_is_found_with_the_numpy_rules_constants():
+    """hybrid_net cannot import refocus (siblings in the layer map), so the histogram's smoothing is
+    written twice: the same numbers, and the same shade on random levels."""
+    from spikelens.hybrid_net import reconstruct as hn
+    from spikelens.refocus import frame_sai
+
+    assert (hn.SHADE_SMOOTH, hn.SHADE_RADIUS) == (frame_sai.SHADE_SMOOTH, frame_sai.SHADE_RADIUS)
+    rng = np.random.default_rng(19)
+    for _ in range(20):
+        levels = np.concatenate([rng.integers(0, 256, 400), np.full(rng.integers(50, 300), rng.integers(0, 256))])
+        both = rng.permutation(levels)[:400].reshape(2, 10, 20).astype(np.float64)
+        want = frame_sai.occluder_shade(both)
+        assert occluder_shades(torch.from_numpy(both / 255)[None].float()).item() == want
+
+
 def test_the_occluders_shade_outweighs_a_flat_region_of_the_target():
     """A sky of one tone over 40 % of the image has a histogram peak of its own; the occluder's, in one of
     every covered pixel's two percentiles, is higher."""
