@@ -87,7 +87,7 @@ def network_inputs(
         try:
             robust = robust_frame_sai(refocused, both)
             images = aps_images(refocused, both, classic)
-        except ValueError:  # no frame reaches what the events saw: for the networks, no frames at all
+        except ValueError:  # no frame reaches the output grid: for the networks, no frames at all
             pass
     frames_ms = (time.perf_counter() - t0) * 1e3
     channels[APS] = aps_channels(images, physics.log.shape)
