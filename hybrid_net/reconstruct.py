@@ -165,14 +165,19 @@ def target_first(side: Tensor) -> Tensor:
     Why: which percentile is the target (the occluder darker or brighter) is a property of the scene, and
     in flat regions, where no event falls, nothing local can tell; a network reading them in a fixed
     order guessed there, in blobs. The events' whole-image choice (as
-    :func:`spikelens.refocus.frame_sai.robust_frame_sai` makes it) put first gives it the scene's answer
+    :func:`spikelens.refocus.frame_sai.events_choice` makes it) put first gives it the scene's answer
     as a default that local evidence can overrule. Without frames (all zeros) nothing moves.
     """
     g = side[:, 0].float()
     lo, hi = side[:, PHYSICS_CHANNELS].float(), side[:, PHYSICS_CHANNELS + 1].float()
     swap = (_log_gradient_agreement(g, hi) > _log_gradient_agreement(g, lo)).view(-1, 1, 1)
-    first = torch.where(swap, side[:, PHYSICS_CHANNELS + 1], side[:, PHYSICS_CHANNELS])
-    second = torch.where(swap, side[:, PHYSICS_CHANNELS], side[:, PHYSICS_CHANNELS + 1])
+    return _percentiles_swapped(side, swap)
+
+
+def _percentiles_swapped(side: Tensor, swap: Tensor) -> Tensor:
+    """``side`` with its two APS percentile channels exchanged where ``swap`` (broadcast to B x H x W)."""
+    lo, hi = side[:, PHYSICS_CHANNELS], side[:, PHYSICS_CHANNELS + 1]
+    first, second = torch.where(swap, hi, lo), torch.where(swap, lo, hi)
     return torch.cat([side[:, :PHYSICS_CHANNELS], first[:, None], second[:, None], side[:, PHYSICS_CHANNELS + 2 :]], 1)
 
 
@@ -185,11 +190,21 @@ SHADE_RADIUS = 8
 def occluder_shades(aps: Tensor) -> Tensor:
     """Per sample, the grey level (0-255, B float) the two percentile channels (B x 2 x H x W, in [0, 1])
     share most: :func:`spikelens.refocus.frame_sai.occluder_shade` in torch, on what the network reads."""
-    b = aps.shape[0]
-    levels = torch.round(aps.float() * 255).clamp(0, 255).long().reshape(b, -1)
-    hist = torch.zeros(b, 256, dtype=torch.float64, device=aps.device)
+    return _shades_of_levels(_grey_levels(aps))
+
+
+def _grey_levels(aps: Tensor) -> Tensor:
+    """[0, 1] channels as the integer grey levels (float) the NumPy rule rounds them to."""
+    return torch.round(aps.float() * 255).clamp(0, 255)
+
+
+def _shades_of_levels(levels: Tensor) -> Tensor:
+    """Per sample, the peak of the B x 2 x H x W ``levels``' histogram smoothed by the NumPy rule's kernel."""
+    b = levels.shape[0]
+    levels = levels.long().reshape(b, -1)
+    hist = torch.zeros(b, 256, dtype=torch.float64, device=levels.device)
     hist.scatter_add_(1, levels, torch.ones_like(levels, dtype=torch.float64))
-    x = torch.arange(-SHADE_RADIUS, SHADE_RADIUS + 1, dtype=torch.float64, device=aps.device)
+    x = torch.arange(-SHADE_RADIUS, SHADE_RADIUS + 1, dtype=torch.float64, device=levels.device)
     kernel = torch.exp(-0.5 * (x / SHADE_SMOOTH) ** 2).view(1, 1, -1)
     smooth = F.conv1d(hist[:, None], kernel, padding=kernel.shape[-1] // 2)[:, 0]
     return smooth.argmax(1).to(torch.float32)
@@ -205,11 +220,10 @@ def shade_first(side: Tensor) -> Tensor:
     occluder's. Ties keep the 90th first, as :func:`spikelens.refocus.frame_sai.shade_choice` does, and
     without frames (all zeros) nothing moves.
     """
-    lo, hi = side[:, PHYSICS_CHANNELS], side[:, PHYSICS_CHANNELS + 1]
-    shade = occluder_shades(side[:, PHYSICS_CHANNELS : PHYSICS_CHANNELS + 2]).view(-1, 1, 1)
-    low = (torch.round(lo.float() * 255) - shade).abs() > (torch.round(hi.float() * 255) - shade).abs()
-    first, second = torch.where(low, lo, hi), torch.where(low, hi, lo)
-    return torch.cat([side[:, :PHYSICS_CHANNELS], first[:, None], second[:, None], side[:, PHYSICS_CHANNELS + 2 :]], 1)
+    levels = _grey_levels(side[:, PHYSICS_CHANNELS : PHYSICS_CHANNELS + 2])
+    shade = _shades_of_levels(levels).view(-1, 1, 1)
+    low = (levels[:, 0] - shade).abs() > (levels[:, 1] - shade).abs()  # the 10th is the target: it goes first
+    return _percentiles_swapped(side, ~low)
 
 
 def frame_agreement(side: Tensor) -> Tensor:

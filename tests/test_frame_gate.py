@@ -40,6 +40,39 @@ def _inputs(seed: int, frames: bool = True) -> tuple[torch.Tensor, torch.Tensor]
     return x, torch.cat([torch.randn(2, 2, 32, 40, generator=g), aps], 1)
 
 
+@pytest.fixture(scope="module")
+def tiny_world(tmp_path_factory):
+    """A two-scene world cache and one held-out fence recording, 64 x 48: what the CLI trainings read."""
+    from spikelens.datasets import SensorSize
+    from spikelens.pipelines.sai_world import prepare_world, write_world_recordings
+
+    root = tmp_path_factory.mktemp("world")
+    cache = root / "c.h5"
+    prepare_world(cache, 2, seed=5, crop=32, crops_per_scene=1, bins=4, sensor=SensorSize(64, 48))
+    rec = write_world_recordings(root / "rec", 1, seed=4, split="fences", sensor=SensorSize(64, 48))[0]
+    return cache, rec
+
+
+def _train(tiny_world, start, out, *flags: str) -> int:
+    """``spikelens train-reconstruct`` for one short epoch on ``tiny_world`` from checkpoint ``start``."""
+    from spikelens.cli import main
+
+    cache, rec = tiny_world
+    args = ["train-reconstruct", str(cache), "--init", str(start), *flags, "-o", str(out), "--test", str(rec)]
+    return main([*args, "--epochs", "1", "--batch", "2", "--crop", "32", "--bins", "4", "-q"])
+
+
+def _fixed_and_ordered(seed: int, **order: bool) -> tuple[HybridLite, HybridLite]:
+    """A gated model with random gate weights, and the same weights reading its percentiles in ``order``."""
+    torch.manual_seed(seed)
+    fixed = with_frame_gate(HybridLite(HybridLiteConfig(**SMALL, aps=True))).eval()
+    with torch.no_grad():
+        fixed.gate.weight.normal_(0, 0.3)
+    ordered = HybridLite(HybridLiteConfig(**SMALL, aps=True, frame_gate=True, **order)).eval()
+    ordered.load_state_dict(fixed.state_dict())
+    return fixed, ordered
+
+
 def test_a_new_gate_starts_nearly_shut_and_leaves_the_model_as_it_was():
     """The gate's weights start at zero: trust is sigmoid(GATE_TRUST_START) everywhere, so the output
     moves by at most that times the distance to the frames (at most 2), and not at all without frames."""
@@ -104,21 +137,16 @@ def test_a_gated_model_round_trips_through_a_checkpoint(tmp_path):
         torch.testing.assert_close(back(x, p), net(x, p))
 
 
-def test_train_reconstruct_gives_a_checkpoint_the_gate_and_trains_it(tmp_path, capsys):
+def test_train_reconstruct_gives_a_checkpoint_the_gate_and_trains_it(tmp_path, capsys, tiny_world):
     """``train-reconstruct --init X --frame-gate`` on a world cache: the saved model has the gate (and the
     APS channels it needs, though X had neither), and training moved the gate off its start."""
     from spikelens.cli import main
-    from spikelens.datasets import SensorSize
-    from spikelens.pipelines.sai_world import prepare_world, write_world_recordings
 
-    cache = tmp_path / "c.h5"
-    prepare_world(cache, 2, seed=5, crop=32, crops_per_scene=1, bins=4, sensor=SensorSize(64, 48))
-    rec = write_world_recordings(tmp_path / "rec", 1, seed=4, split="fences", sensor=SensorSize(64, 48))[0]
+    cache, _ = tiny_world
     start = tmp_path / "start.pt"
     save_model(build_model("hybridlite", 0, **SMALL), start)
     out = tmp_path / "gated.pt"
-    args = ["train-reconstruct", str(cache), "--init", str(start), "--frame-gate", "-o", str(out)]
-    assert main([*args, "--test", str(rec), "--epochs", "1", "--batch", "2", "--crop", "32", "--bins", "4", "-q"]) == 0
+    assert _train(tiny_world, start, out, "--frame-gate") == 0
     assert "test set (1 files)" in capsys.readouterr().out
     net = load_model(out, "cpu")
     assert net.config.aps and net.config.frame_gate
@@ -180,12 +208,7 @@ def test_target_first_matches_the_events_choice_on_a_recording(tmp_path):
 def test_a_target_first_model_reads_its_percentiles_in_the_events_order():
     """The same weights with and without ``target_first``: equal where the 10th percentile is already the
     target, and where it is the 90th the ordered model sees what the fixed one sees with the two swapped."""
-    torch.manual_seed(7)
-    fixed = with_frame_gate(HybridLite(HybridLiteConfig(**SMALL, aps=True))).eval()
-    with torch.no_grad():
-        fixed.gate.weight.normal_(0, 0.3)
-    ordered = HybridLite(HybridLiteConfig(**SMALL, aps=True, frame_gate=True, target_first=True)).eval()
-    ordered.load_state_dict(fixed.state_dict())
+    fixed, ordered = _fixed_and_ordered(7, target_first=True)
     g = torch.Generator().manual_seed(8)
     target = 0.2 + 0.6 * torch.rand(32, 40, generator=g)
     x = torch.rand(1, 4, 2, 32, 40, generator=g) * 3
@@ -289,12 +312,7 @@ def test_with_shade_first_keeps_the_gates_trust_and_selects_the_first_channel():
 def test_a_shade_first_model_reads_its_percentiles_in_the_shades_order():
     """The same weights with and without ``shade_first``: what the ordered model sees is what the fixed
     one sees with the two percentiles put in the shade's order beforehand."""
-    torch.manual_seed(14)
-    fixed = with_frame_gate(HybridLite(HybridLiteConfig(**SMALL, aps=True))).eval()
-    with torch.no_grad():
-        fixed.gate.weight.normal_(0, 0.3)
-    ordered = HybridLite(HybridLiteConfig(**SMALL, aps=True, frame_gate=True, shade_first=True)).eval()
-    ordered.load_state_dict(fixed.state_dict())
+    fixed, ordered = _fixed_and_ordered(14, shade_first=True)
     g = torch.Generator().manual_seed(15)
     target = torch.rand(32, 40, generator=g)
     occ = torch.tensor(0.45)
@@ -307,23 +325,15 @@ def test_a_shade_first_model_reads_its_percentiles_in_the_shades_order():
         assert not torch.allclose(ordered(x, side), fixed(x, side))
 
 
-def test_train_reconstruct_shade_first_from_a_gated_checkpoint(tmp_path, capsys):
-    from spikelens.cli import main
-    from spikelens.datasets import SensorSize
-    from spikelens.pipelines.sai_world import prepare_world, write_world_recordings
-
-    cache = tmp_path / "c.h5"
-    prepare_world(cache, 2, seed=5, crop=32, crops_per_scene=1, bins=4, sensor=SensorSize(64, 48))
-    rec = write_world_recordings(tmp_path / "rec", 1, seed=4, split="fences", sensor=SensorSize(64, 48))[0]
+def test_train_reconstruct_shade_first_from_a_gated_checkpoint(tmp_path, capsys, tiny_world):
     start = tmp_path / "start.pt"
     save_model(with_frame_gate(build_model("hybridlite", 0, **SMALL, aps=True)), start)
     out = tmp_path / "shade.pt"
-    args = ["train-reconstruct", str(cache), "--init", str(start), "--shade-first", "-o", str(out), "--test", str(rec)]
-    assert main([*args, "--epochs", "1", "--batch", "2", "--crop", "32", "--bins", "4", "-q"]) == 0
+    assert _train(tiny_world, start, out, "--shade-first") == 0
     capsys.readouterr()
     net = load_model(out, "cpu")
     assert net.config.shade_first and net.config.frame_gate and not net.config.target_first
-    assert main([*args, "--target-first"]) == 2
+    assert _train(tiny_world, start, out, "--shade-first", "--target-first") == 2
     assert "choose one" in capsys.readouterr().err
 
 
@@ -344,7 +354,7 @@ def test_the_frames_agreement_falls_with_blur_and_noise_and_is_zero_without_fram
     assert frame_agreement(blank).item() == 0
 
 
-def test_with_frame_agreement_starts_from_the_model_and_trains_from_the_cli(tmp_path, capsys):
+def test_with_frame_agreement_starts_from_the_model_and_trains_from_the_cli(tmp_path, capsys, tiny_world):
     torch.manual_seed(17)
     gated = with_frame_gate(HybridLite(HybridLiteConfig(**SMALL, aps=True, shade_first=True))).eval()
     with torch.no_grad():
@@ -361,18 +371,10 @@ def test_with_frame_agreement_starts_from_the_model_and_trains_from_the_cli(tmp_
     with pytest.raises(ValueError, match="with a frame gate"):
         with_frame_agreement(HybridLite(HybridLiteConfig(**SMALL, aps=True)))
 
-    from spikelens.cli import main
-    from spikelens.datasets import SensorSize
-    from spikelens.pipelines.sai_world import prepare_world, write_world_recordings
-
-    cache = tmp_path / "c.h5"
-    prepare_world(cache, 2, seed=5, crop=32, crops_per_scene=1, bins=4, sensor=SensorSize(64, 48))
-    rec = write_world_recordings(tmp_path / "rec", 1, seed=4, split="fences", sensor=SensorSize(64, 48))[0]
     start = tmp_path / "start.pt"
     save_model(gated, start)
     out = tmp_path / "agree.pt"
-    args = ["train-reconstruct", str(cache), "--init", str(start), "--frame-agreement", "-o", str(out)]
-    assert main([*args, "--test", str(rec), "--epochs", "1", "--batch", "2", "--crop", "32", "--bins", "4", "-q"]) == 0
+    assert _train(tiny_world, start, out, "--frame-agreement") == 0
     capsys.readouterr()
     net = load_model(out, "cpu")
     assert net.config.frame_agreement and net.config.shade_first and net.gate.weight[:, -1].abs().sum() > 0

@@ -140,7 +140,8 @@ def test_states_numpy_would_trust_are_refused_before_it_sees_them(tmp_path, old,
     path = tmp_path / "s.npy"
     sample = np.array({"a": np.arange(3), "o": np.array([1, "x"], dtype=object)}, dtype=object)
     np.save(path, sample, allow_pickle=True)
-    header = path.read_bytes()[: path.read_bytes().index(b"\n") + 1]
+    saved = path.read_bytes()
+    header = saved[: saved.index(b"\n") + 1]
     raw = header + pickle.dumps(sample, protocol=3)  # as the fuzzing wrote it: short strings as BINUNICODE
     path.write_bytes(raw)
     assert old in raw
