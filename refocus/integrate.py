@@ -87,7 +87,7 @@ from scipy import fft
 
 from spikelens.datasets.sai_scene import SAIScene
 from spikelens.refocus.frames import Roi, _roi, check_events, polarity_images
-from spikelens.refocus.unfold import Unfolded, unfold
+from spikelens.refocus.unfold import Unfolded, forward_gradient, unfold
 
 #: Vertical smoothness relative to the horizontal data term.
 SMOOTH_Y = 0.01
@@ -227,9 +227,7 @@ def integrate(
         signed = -signed
     seen = seen_columns(vis)
     grad = np.where(seen[None, :], signed / np.maximum(vis, 1.0)[None, :], 0.0).astype(np.float32)
-    forward = grad.copy()  # centred (events land on rint(edge)) to forward differences: half a pixel on
-    forward[:, :-1] = 0.5 * (grad[:, :-1] + grad[:, 1:])
-    log = solve_log(forward, smooth_y, screen)
+    log = solve_log(forward_gradient(grad), smooth_y, screen)  # events land on rint(edge): half a pixel on
     return Integrated(signed, vis, grad, log, r, int(hot.sum()), frames.sum(axis=0).astype(np.float32))
 
 

@@ -13,7 +13,7 @@ from test_integrate import DEPTH, SEEN, H, _scene
 
 from spikelens.datasets.simulator.sensor import SensorParams
 from spikelens.refocus.integrate import integrate
-from spikelens.refocus.unfold import LEVELS, unfold
+from spikelens.refocus.unfold import LEVELS, agreement, forward_gradient, unfold
 
 C = 0.15
 COVER = 0.4
@@ -93,3 +93,44 @@ def test_nothing_to_unfold_keeps_the_levelled_map():
         u = unfold(base, acc, np.ones(20), np.zeros((8, 20)), seen)
         assert not u.used
         np.testing.assert_allclose(u.log, base - base.mean(), atol=1e-5)
+
+
+def test_a_bright_fence_keeps_the_map_below_its_shade():
+    """A fence brighter than the whole target (shade 0.8 over log intensities -1.8 to -0.6): every pixel
+    lies below the occluder's level. Measured, correlation with the true log image over the seen columns:
+    the free fit folds and turns the map upside down (-0.97); the fit that keeps it below the shade is
+    the one whose differences follow the events (agreement 0.12 against -0.12) and scores 0.96."""
+    lower = np.arange(H) >= H // 2
+
+    def target(x):
+        return 0.3 * np.sin(2 * np.pi * x / 24.0)[None, :] + np.where(lower, 0.6, 0.0)[:, None] - 1.5
+
+    sensor = SensorParams(C, C, 0.01, noise_rate_hz=0.2)
+    events, sai, _rate, truth = _scene(target, cover=0.6, sensor=sensor, seed=7, shade=0.8)
+    r = integrate(events, sai, DEPTH)
+
+    def corr(image):
+        return float(np.corrcoef(image[:, SEEN].ravel(), truth[:, SEEN].ravel())[0, 1])
+
+    free = unfold(r.levelled, r.accumulation, r.visibility, r.gradient, r.seen, sides=(0,))
+    assert corr(free.log) < -0.5  # the failure the choice fixes, so the test can fail
+    u = r.unfolded
+    assert u.side == -1 and u.agreement > free.agreement
+    assert corr(u.log) > 0.9
+
+
+def test_agreement_says_which_way_the_map_runs():
+    """A map whose centred gradient the events measured: its own agreement is near 1, the map upside
+    down near -1, and with a patch flipped (a fold on the wrong side there) in between."""
+    rng = np.random.default_rng(3)
+    truth = np.cumsum(rng.standard_normal((30, 80)) * 0.3, axis=1)
+    g = np.gradient(truth, axis=1)  # centred, as the events give it
+    seen = np.ones(80, bool)
+    flipped = truth.copy()
+    flipped[5:20, 20:50] *= -1
+    assert agreement(truth, g, seen) > 0.95
+    assert agreement(-truth, g, seen) < -0.95
+    assert 0 < agreement(flipped, g, seen) < agreement(truth, g, seen) - 0.1
+    fw = forward_gradient(g)
+    np.testing.assert_allclose(fw[:, :-1], 0.5 * (g[:, :-1] + g[:, 1:]))
+    np.testing.assert_array_equal(fw[:, -1], g[:, -1])
