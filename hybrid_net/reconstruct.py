@@ -408,6 +408,9 @@ class HybridLiteConfig:
     shade_first: bool = False
     #: the frame gate also reads how well the frames agree with the events (:func:`frame_agreement`)
     frame_agreement: bool = False
+    #: before the gate mixes them, the estimate takes the frames' brightness and contrast: its gain and
+    #: offset fitted to the frames' estimate of the target over the image (:func:`calibrated`)
+    calibrate: bool = False
 
 
 class HybridLite(nn.Module):
@@ -428,6 +431,8 @@ class HybridLite(nn.Module):
             raise ValueError("the frame gate and the percentiles' orders read the APS frames: they need aps")
         if config.frame_agreement and not config.frame_gate:
             raise ValueError("the frames' agreement is read by the frame gate: frame_agreement needs frame_gate")
+        if config.calibrate and not config.frame_gate:
+            raise ValueError("the estimate is calibrated to the frame gate's estimate: calibrate needs frame_gate")
         if config.target_first and config.shade_first:
             raise ValueError("the percentiles come in one order: target_first or shade_first, not both")
         c = config.width
@@ -494,11 +499,11 @@ class HybridLite(nn.Module):
                 g = x.float()
                 if self.config.frame_agreement:
                     g = torch.cat((g, frame_agreement(physics.float()).view(-1, 1, 1, 1).expand_as(g[:, :1])), 1)
-                y = gate_frames(y.float(), self.gate(g), physics[:, -APS_CHANNELS:].float())
+                y = gate_frames(y.float(), self.gate(g), physics[:, -APS_CHANNELS:].float(), self.config.calibrate)
         return y
 
 
-def gate_frames(estimate: Tensor, logits: Tensor, aps: Tensor) -> Tensor:
+def gate_frames(estimate: Tensor, logits: Tensor, aps: Tensor, calibrate: bool = False) -> Tensor:
     """The network's ``estimate`` (B x 1 x H x W, in [-1, 1]) mixed with the APS frames by two maps.
 
     Why: a convolution can only add its inputs in fixed proportions, so a head that reads the 10th and
@@ -510,12 +515,39 @@ def gate_frames(estimate: Tensor, logits: Tensor, aps: Tensor) -> Tensor:
     occluder's shade and the other, :func:`shade_first`) for the frames' estimate of the
     target, 2 (a + select (b - a)) - 1, and ``trust`` = sigmoid(logit 1), times the flag plane
     (0 without frames: the estimate passes unchanged), mixes that with the estimate. Both are convex
-    combinations, so the output stays in [-1, 1]. ``aps``: the B x 4 x H x W APS channels.
+    combinations, so the output stays in [-1, 1]. ``aps``: the B x 4 x H x W APS channels. ``calibrate``
+    first gives the estimate the frames' brightness and contrast (:func:`calibrated`).
     """
     select = torch.sigmoid(logits[:, :1])
     trust = torch.sigmoid(logits[:, 1:2]) * aps[:, -1:]
     frames = 2 * (aps[:, :1] + select * (aps[:, 1:2] - aps[:, :1])) - 1
+    if calibrate:
+        estimate = calibrated(estimate, frames, aps[:, -1:])
     return estimate + trust * (frames - estimate)
+
+
+def calibrated(estimate: Tensor, reference: Tensor, weight: Tensor) -> Tensor:
+    """``estimate`` (B x 1 x H x W, in [-1, 1]) with the gain and offset that best fit it to ``reference``
+    by least squares over the pixels ``weight`` marks, per sample, clipped to [-1, 1].
+
+    Why: events carry no absolute brightness, so where the gate does not trust the frames the estimate's
+    brightness and contrast are a guess (4-15 dB below its own best affine fit on scenes it distrusted);
+    the frames measure both, and two numbers fitted over the whole image stay right where the frames
+    are wrong locally (the occluder's remnants). A sample without frames (weight 0) keeps its estimate;
+    the gain is not let below 0 (an estimate anti-correlated with the frames is not turned over).
+    """
+    dims = (1, 2, 3)
+    w = weight.expand_as(estimate)
+    n = w.sum(dims, keepdim=True)
+    has = n > 0
+    n = n.clamp(min=1e-6)
+    me, mr = (w * estimate).sum(dims, keepdim=True) / n, (w * reference).sum(dims, keepdim=True) / n
+    de = estimate - me
+    var = (w * de * de).sum(dims, keepdim=True) / n
+    cov = (w * de * (reference - mr)).sum(dims, keepdim=True) / n
+    gain = (cov / var.clamp(min=1e-8)).clamp(min=0)
+    fitted = (gain * de + mr).clamp(-1, 1)
+    return torch.where(has, fitted, estimate)
 
 
 #: The trust logit a new frame gate starts from: sigmoid(-4) = 1.8 %, so the output moves at most 0.036

@@ -162,14 +162,17 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
     if args.log_map:
         config["log_map"] = args.log_map
     frames = args.aps or args.frame_gate or args.target_first or args.shade_first or args.frame_agreement
+    frames = frames or args.calibrate
     if frames and args.model != "hybridlite":
         raise ValueError("--aps and the options on the frames: only hybridlite reads the APS frames")
     if args.target_first and args.shade_first:
         raise ValueError("--target-first and --shade-first are two orders of the same percentiles: choose one")
     if frames:
         config["aps"] = True
-    if args.frame_gate or args.frame_agreement:
+    if args.frame_gate or args.frame_agreement or args.calibrate:
         config["frame_gate"] = True
+    if args.calibrate:
+        config["calibrate"] = True
     if args.frame_agreement:
         config["frame_agreement"] = True
     if args.target_first:
@@ -202,6 +205,7 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
         target_first=args.target_first and bool(args.init),
         shade_first=args.shade_first and bool(args.init),
         frame_agreement=args.frame_agreement and bool(args.init),
+        calibrate=args.calibrate and bool(args.init),
         device=args.device,
         bins=args.bins,
         resume=args.resume,
@@ -533,6 +537,12 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="hybridlite (implies --frame-gate): the gate also reads how well the frames' log gradient agrees with "
         "the events' (one number a recording: blur, noise); with --init, from zero weight",
+    )
+    tr.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="hybridlite (implies --frame-gate): the estimate takes the frames' brightness and contrast (its gain "
+        "and offset fitted to the frames' estimate) before the gate mixes them; no weights of its own",
     )
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT's .state.pt")
     tr.add_argument("--init", help="start from this checkpoint's weights and architecture (path or bundled name)")

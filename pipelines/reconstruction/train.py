@@ -260,6 +260,7 @@ def train_reconstruction(
     target_first: bool = False,
     shade_first: bool = False,
     frame_agreement: bool = False,
+    calibrate: bool = False,
     device: str = "auto",
     bins: int = 30,
     resume: bool = False,
@@ -276,8 +277,9 @@ def train_reconstruction(
     that starts nearly shut (:func:`~spikelens.hybrid_net.reconstruct.with_frame_gate`); ``target_first``
     has it read the percentiles in the events' order (:func:`~spikelens.hybrid_net.reconstruct.target_first`),
     ``shade_first`` per pixel in the occluder's shade's (:func:`~spikelens.hybrid_net.reconstruct.with_shade_first`),
-    and ``frame_agreement`` lets the gate read the frames' agreement with the events
-    (:func:`~spikelens.hybrid_net.reconstruct.with_frame_agreement`).
+    ``frame_agreement`` lets the gate read the frames' agreement with the events
+    (:func:`~spikelens.hybrid_net.reconstruct.with_frame_agreement`), and ``calibrate`` fits the estimate's
+    gain and offset to the frames before the gate mixes them (:func:`~spikelens.hybrid_net.reconstruct.calibrated`).
     Under torchrun every rank trains its share; rank 0 prepares, saves and returns the report (the others
     return None). The report (JSON + CSV beside ``out``) carries every baseline and the loss curve.
     """
@@ -294,9 +296,9 @@ def train_reconstruction(
         net.config = dataclasses.replace(net.config, log_map=log_map)
     if target_first and shade_first:
         raise ValueError("target_first and shade_first are two orders of the same percentiles: choose one")
-    if (aps or frame_gate or target_first or shade_first or frame_agreement) and not uses_aps(net):
+    if (aps or frame_gate or target_first or shade_first or frame_agreement or calibrate) and not uses_aps(net):
         net = with_aps_inputs(net)
-    if frame_gate or frame_agreement:
+    if frame_gate or frame_agreement or calibrate:
         net = with_frame_gate(net)
     if target_first:
         net.config = dataclasses.replace(net.config, target_first=True, shade_first=False)
@@ -304,6 +306,8 @@ def train_reconstruction(
         net = with_shade_first(net)
     if frame_agreement:
         net = with_frame_agreement(net)
+    if calibrate:
+        net.config = dataclasses.replace(net.config, calibrate=True)  # no weights of its own
     made = out.with_suffix(".train.h5") if folders else None
     if made is not None:
         train_files = recordings(folders, "train")
