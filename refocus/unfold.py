@@ -63,6 +63,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
@@ -98,7 +99,43 @@ class Unfolded:
 
 
 def _row_path(cost: np.ndarray, jump: np.ndarray) -> np.ndarray:
-    """argmin over level paths j_0..j_H-1 of sum_y cost[y, j_y] + sum_y jump[j_y, j_y-1] (Viterbi)."""
+    """argmin over level paths j_0..j_H-1 of sum_y cost[y, j_y] + sum_y jump[j_y, j_y-1] (Viterbi).
+
+    The Numba kernel :func:`_row_path_kernel`; :func:`row_path_reference` is its NumPy twin (the same
+    sums in the same order, so the same path: tested).
+    """
+    return _row_path_kernel(np.ascontiguousarray(cost, np.float64), np.ascontiguousarray(jump, np.float64))
+
+
+@nb.njit(cache=True, nogil=True)
+def _row_path_kernel(cost, jump):
+    h, n = cost.shape
+    best = cost[0].copy()
+    new = np.empty(n)
+    back = np.zeros((h, n), np.intp)
+    for y in range(1, h):
+        for to in range(n):
+            low, arg = best[0] + jump[to, 0], 0
+            for fr in range(1, n):
+                v = best[fr] + jump[to, fr]
+                if v < low:  # strict: the first of equal minima, as argmin takes it
+                    low, arg = v, fr
+            back[y, to] = arg
+            new[to] = low + cost[y, to]
+        best[:] = new
+    path = np.empty(h, np.intp)
+    last = 0
+    for j in range(1, n):
+        if best[j] < best[last]:
+            last = j
+    path[h - 1] = last
+    for y in range(h - 1, 0, -1):
+        path[y - 1] = back[y, path[y]]
+    return path
+
+
+def row_path_reference(cost: np.ndarray, jump: np.ndarray) -> np.ndarray:
+    """:func:`_row_path` in NumPy: the twin its kernel is tested against."""
     h, n = cost.shape
     best = cost[0].copy()
     back = np.zeros((h, n), np.intp)
@@ -119,43 +156,69 @@ Fit = tuple[np.ndarray, float, float, float, float]
 
 @dataclass(frozen=True)
 class _Folds:
-    """The fold |lt + c| at every candidate row constant: shared by the three fits (the costly part)."""
+    """The fold |lt + c| at every candidate row constant c, as sums over the columns: shared by the fits.
 
+    Why sums: the fit needs sum_w |lt + c| r_w at every row and level, which a table of the fold costs
+    H x levels x columns to form and to read; with each row's columns sorted by lt, the ones below -c
+    (where the fold turns over) are a prefix, and prefix sums of r and lt r give it at every level at once.
+    """
+
+    lt: np.ndarray  # H x columns: the map the fold is taken of
     levels: np.ndarray  # LEVELS: candidate c, spread over twice the map's range either side
-    z: np.ndarray  # H x LEVELS x columns
-    zz: np.ndarray  # H x LEVELS: sum of z^2 over the columns
+    order: np.ndarray  # H x columns: each row's columns sorted by lt
+    below: np.ndarray  # H x LEVELS: how many of the row's columns have lt < -c
+    zz: np.ndarray  # H x LEVELS: sum over the columns of |lt + c|^2 = (lt + c)^2
     steps: np.ndarray  # LEVELS x LEVELS: |c - c'| in spans of the map
 
     @classmethod
     def of(cls, lt: np.ndarray) -> _Folds:
         span = float(np.percentile(lt, 99) - np.percentile(lt, 1))
         levels = np.linspace(-2 * span, 2 * span, LEVELS)
-        z = np.abs(lt[:, None, :] + levels[None, :, None])
-        return cls(levels, z, np.einsum("hlw,hlw->hl", z, z), np.abs(levels[:, None] - levels[None, :]) / span)
+        order = np.argsort(lt, axis=1)
+        ranked = np.take_along_axis(lt, order, 1)
+        below = np.stack([np.searchsorted(row, -levels) for row in ranked])
+        s1, s2 = lt.sum(1)[:, None], (lt * lt).sum(1)[:, None]
+        zz = s2 + 2 * levels[None, :] * s1 + lt.shape[1] * levels[None, :] ** 2
+        return cls(lt, levels, order, below, zz, np.abs(levels[:, None] - levels[None, :]) / span)
 
-    def allowed(self, lt: np.ndarray, side: int) -> np.ndarray:
+    def dot(self, r: np.ndarray) -> np.ndarray:
+        """H x LEVELS: sum over the columns of |lt + c| r, by the prefix sums (see the class docstring)."""
+        rs = np.take_along_axis(r, self.order, 1)
+        pre_r = np.concatenate([np.zeros((r.shape[0], 1)), np.cumsum(rs, 1)], 1)
+        pre_lr = np.concatenate(
+            [np.zeros((r.shape[0], 1)), np.cumsum(np.take_along_axis(self.lt, self.order, 1) * rs, 1)], 1
+        )
+        rows = np.arange(r.shape[0])[:, None]
+        low_r, low_lr = pre_r[rows, self.below], pre_lr[rows, self.below]
+        return (pre_lr[:, -1:] - 2 * low_lr) + self.levels[None, :] * (pre_r[:, -1:] - 2 * low_r)
+
+    def fold(self, j: np.ndarray) -> np.ndarray:
+        """H x columns: |lt + c_j| with each row's level index ``j``."""
+        return np.abs(self.lt + self.levels[j][:, None])
+
+    def allowed(self, side: int) -> np.ndarray:
         """H x LEVELS: the row constants that keep the whole row on ``side`` of the fold (0: any)."""
         if side == 0:
             return np.ones(self.zz.shape, bool)
-        edge = -lt.min(1) if side > 0 else -lt.max(1)
+        edge = -self.lt.min(1) if side > 0 else -self.lt.max(1)
         return side * (self.levels[None, :] - edge[:, None]) >= 0
 
 
-def _fit(lt: np.ndarray, a: np.ndarray, g: np.ndarray, row_jump: float, folds: _Folds, side: int = 0) -> Fit:
+def _fit(a: np.ndarray, g: np.ndarray, row_jump: float, folds: _Folds, side: int = 0) -> Fit:
     """Row levels c (H), kappa, rho, nu and r2 of a ~ kappa |lt + c| + rho g + nu; kappa 0: no fold found.
 
-    ``side`` +1 or -1 keeps every row wholly above or below the fold (the map on one side of the
-    occluder's shade); 0 lets the fold cross it.
+    ``lt`` is ``folds``' map. ``side`` +1 or -1 keeps every row wholly above or below the fold (the map on
+    one side of the occluder's shade); 0 lets the fold cross it.
     """
+    lt, zz = folds.lt, folds.zz
     h = lt.shape[0]
-    z, zz, rows = folds.z, folds.zz, np.arange(h)
-    ok = folds.allowed(lt, side)
+    ok = folds.allowed(side)
     if not ok.any(1).all():
         return np.zeros(h), 0.0, 0.0, 0.0, 0.0
     barred = np.where(ok, 0.0, np.inf)
 
-    def terms(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # sum over columns of r^2 and of z r
-        return (r * r).sum(1)[:, None], np.einsum("hlw,hw->hl", z, r)
+    def terms(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # sum over columns of r^2 and of |lt + c| r
+        return (r * r).sum(1)[:, None], folds.dot(r)
 
     def costs(k: float, rr: np.ndarray, zr: np.ndarray) -> np.ndarray:  # sum of (r - k z)^2, every row, level
         return rr - 2 * k * zr + k * k * zz + barred
@@ -170,13 +233,13 @@ def _fit(lt: np.ndarray, a: np.ndarray, g: np.ndarray, row_jump: float, folds: _
     cost = costs(kappa, rr, zr)
     for _ in range(ITERATIONS):
         j = path(cost)
-        design = np.stack([z[rows, j].ravel(), g.ravel(), np.ones(g.size)], 1)
+        design = np.stack([folds.fold(j).ravel(), g.ravel(), np.ones(g.size)], 1)
         (kappa, rho, nu), *_ = np.linalg.lstsq(design, a.ravel(), rcond=None)
         if kappa <= 0:
             return np.zeros(h), 0.0, 0.0, 0.0, 0.0
         cost = costs(kappa, *terms(a - rho * g - nu))
     j = path(cost)
-    resid = a - kappa * z[rows, j] - rho * g - nu
+    resid = a - kappa * folds.fold(j) - rho * g - nu
     spread = float(((a - a.mean(1, keepdims=True)) ** 2).sum())
     r2 = 1 - float((resid**2).sum()) / spread if spread > 0 else 0.0
     return folds.levels[j], float(kappa), float(rho), float(nu), r2
@@ -257,7 +320,7 @@ def unfold(
     folds, g_fit, dg = _Folds.of(lt), g_full[:, cols], _smoothed_gradient(gradient, seen, sigma)
     best = None
     for side in sides:
-        offsets, kappa, rho, nu, r2 = _fit(lt, a, g_fit, row_jump, folds, side)
+        offsets, kappa, rho, nu, r2 = _fit(a, g_fit, row_jump, folds, side)
         if kappa <= 0:
             if side == 0:  # no fold at all (no occluder): a one-sided fit would only find the noise's slope
                 return flat

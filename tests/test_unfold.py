@@ -134,3 +134,34 @@ def test_agreement_says_which_way_the_map_runs():
     fw = forward_gradient(g)
     np.testing.assert_allclose(fw[:, :-1], 0.5 * (g[:, :-1] + g[:, 1:]))
     np.testing.assert_array_equal(fw[:, -1], g[:, -1])
+
+
+def test_the_row_path_kernel_is_its_numpy_twin():
+    """Viterbi over random costs, with barred (infinite) levels and exact ties: the same path."""
+    from spikelens.refocus.unfold import _row_path, row_path_reference
+
+    rng = np.random.default_rng(5)
+    for h, n in ((1, 5), (40, 65), (7, 3)):
+        cost = rng.random((h, n))
+        cost[rng.random((h, n)) < 0.2] = np.inf
+        cost[:, 0] = rng.random(h)  # every row keeps a level
+        jump = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) * 0.3
+        np.testing.assert_array_equal(_row_path(cost, jump), row_path_reference(cost, jump))
+        ties = np.round(cost * 4) / 4  # many equal sums: the first minimum must win in both
+        np.testing.assert_array_equal(_row_path(ties, jump), row_path_reference(ties, jump))
+
+
+def test_the_folds_prefix_sums_are_the_table_sums():
+    """sum_w |lt + c| r_w and sum_w (lt + c)^2 by sorted prefix sums equal the H x levels x W table's."""
+    from spikelens.refocus.unfold import _Folds
+
+    rng = np.random.default_rng(6)
+    lt = rng.standard_normal((30, 50))
+    lt[3, :10] = lt[3, 10]  # repeated values
+    folds = _Folds.of(lt)
+    table = np.abs(lt[:, None, :] + folds.levels[None, :, None])
+    r = rng.standard_normal((30, 50))
+    np.testing.assert_allclose(folds.dot(r), np.einsum("hlw,hw->hl", table, r), rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(folds.zz, np.einsum("hlw,hlw->hl", table, table), rtol=1e-10, atol=1e-9)
+    j = rng.integers(0, folds.levels.size, 30)
+    np.testing.assert_array_equal(folds.fold(j), table[np.arange(30), j])
