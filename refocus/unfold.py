@@ -306,7 +306,11 @@ def unfold(
     ``accumulation`` is ON + OFF refocused at the target (H x W), ``visibility`` n_visible (W),
     ``gradient`` g and ``seen`` as :class:`~spikelens.refocus.integrate.Integrated` holds them. Falls
     back to the levelled map, centred (``used`` False), when there is nothing to fit or no fold in it.
+    ``sides`` are the fits tried (:data:`SIDES`); the free one, 0, comes first: it decides whether there
+    is a fold at all.
     """
+    if not sides or sides[0] != 0:
+        raise ValueError(f"sides must start with the free fit, 0: got {sides}")
     base = np.asarray(levelled, np.float64)
     seen = np.asarray(seen, bool)
     a_full = np.asarray(accumulation, np.float64) / np.maximum(np.asarray(visibility, np.float64), 1.0)[None, :]

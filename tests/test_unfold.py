@@ -165,3 +165,10 @@ def test_the_folds_prefix_sums_are_the_table_sums():
     np.testing.assert_allclose(folds.zz, np.einsum("hlw,hlw->hl", table, table), rtol=1e-10, atol=1e-9)
     j = rng.integers(0, folds.levels.size, 30)
     np.testing.assert_array_equal(folds.fold(j), table[np.arange(30), j])
+
+
+def test_the_free_fit_comes_first():
+    """It decides whether there is a fold at all, so a list of fits without it first is refused."""
+    base = np.random.default_rng(0).standard_normal((8, 20))
+    with pytest.raises(ValueError, match="free fit"):
+        unfold(base, np.ones((8, 20)), np.ones(20), np.zeros((8, 20)), np.ones(20, bool), sides=(1, -1))
