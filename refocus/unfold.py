@@ -166,6 +166,7 @@ class _Folds:
     lt: np.ndarray  # H x columns: the map the fold is taken of
     levels: np.ndarray  # LEVELS: candidate c, spread over twice the map's range either side
     order: np.ndarray  # H x columns: each row's columns sorted by lt
+    ranked: np.ndarray  # H x columns: lt in that order
     below: np.ndarray  # H x LEVELS: how many of the row's columns have lt < -c
     zz: np.ndarray  # H x LEVELS: sum over the columns of |lt + c|^2 = (lt + c)^2
     steps: np.ndarray  # LEVELS x LEVELS: |c - c'| in spans of the map
@@ -179,15 +180,13 @@ class _Folds:
         below = np.stack([np.searchsorted(row, -levels) for row in ranked])
         s1, s2 = lt.sum(1)[:, None], (lt * lt).sum(1)[:, None]
         zz = s2 + 2 * levels[None, :] * s1 + lt.shape[1] * levels[None, :] ** 2
-        return cls(lt, levels, order, below, zz, np.abs(levels[:, None] - levels[None, :]) / span)
+        return cls(lt, levels, order, ranked, below, zz, np.abs(levels[:, None] - levels[None, :]) / span)
 
     def dot(self, r: np.ndarray) -> np.ndarray:
         """H x LEVELS: sum over the columns of |lt + c| r, by the prefix sums (see the class docstring)."""
         rs = np.take_along_axis(r, self.order, 1)
         pre_r = np.concatenate([np.zeros((r.shape[0], 1)), np.cumsum(rs, 1)], 1)
-        pre_lr = np.concatenate(
-            [np.zeros((r.shape[0], 1)), np.cumsum(np.take_along_axis(self.lt, self.order, 1) * rs, 1)], 1
-        )
+        pre_lr = np.concatenate([np.zeros((r.shape[0], 1)), np.cumsum(self.ranked * rs, 1)], 1)
         rows = np.arange(r.shape[0])[:, None]
         low_r, low_lr = pre_r[rows, self.below], pre_lr[rows, self.below]
         return (pre_lr[:, -1:] - 2 * low_lr) + self.levels[None, :] * (pre_r[:, -1:] - 2 * low_r)

@@ -161,24 +161,6 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
         config["stride"] = args.stride
     if args.log_map:
         config["log_map"] = args.log_map
-    frames = args.aps or args.frame_gate or args.target_first or args.shade_first or args.frame_agreement
-    frames = frames or args.calibrate
-    if frames and args.model != "hybridlite":
-        raise ValueError("--aps and the options on the frames: only hybridlite reads the APS frames")
-    if args.target_first and args.shade_first:
-        raise ValueError("--target-first and --shade-first are two orders of the same percentiles: choose one")
-    if frames:
-        config["aps"] = True
-    if args.frame_gate or args.frame_agreement or args.calibrate:
-        config["frame_gate"] = True
-    if args.calibrate:
-        config["calibrate"] = True
-    if args.frame_agreement:
-        config["frame_agreement"] = True
-    if args.target_first:
-        config["target_first"] = True
-    if args.shade_first:
-        config["shade_first"] = True
     if args.no_physics:
         config["physics"] = False
     elif args.model == "hybridnet":
@@ -200,12 +182,12 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
         model_config=config,
         init=args.init,
         log_map=args.log_map if args.init else None,
-        aps=args.aps and bool(args.init),
-        frame_gate=args.frame_gate and bool(args.init),
-        target_first=args.target_first and bool(args.init),
-        shade_first=args.shade_first and bool(args.init),
-        frame_agreement=args.frame_agreement and bool(args.init),
-        calibrate=args.calibrate and bool(args.init),
+        aps=args.aps,
+        frame_gate=args.frame_gate,
+        target_first=args.target_first,
+        shade_first=args.shade_first,
+        frame_agreement=args.frame_agreement,
+        calibrate=args.calibrate,
         device=args.device,
         bins=args.bins,
         resume=args.resume,

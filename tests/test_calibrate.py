@@ -103,3 +103,28 @@ def test_the_bundled_default_is_calibrated():
     """What the README's numbers were measured with."""
     net = load_model("hybridlite", "cpu")
     assert net.config.calibrate and net.config.shade_first and net.config.frame_gate
+
+
+def test_the_frame_options_imply_what_they_read_through():
+    """Calibration and the frames' agreement work through the gate, every option reads the frames, and
+    the two orders of the percentiles exclude each other."""
+    from spikelens.pipelines.reconstruction.train import frame_config
+
+    assert frame_config() == {}
+    assert frame_config(calibrate=True) == {"aps": True, "frame_gate": True, "calibrate": True}
+    assert frame_config(shade_first=True) == {"aps": True, "shade_first": True}
+    with pytest.raises(ValueError, match="choose one"):
+        frame_config(target_first=True, shade_first=True)
+
+
+def test_train_reconstruct_calibrate_builds_a_new_model_with_it(tmp_path, capsys, tiny_world):  # noqa: F811
+    """Without --init the options go into the new model's config, what they imply included."""
+    from spikelens.cli import main
+
+    cache, rec = tiny_world
+    out = tmp_path / "new.pt"
+    args = ["train-reconstruct", str(cache), "--calibrate", "-o", str(out), "--test", str(rec)]
+    assert main([*args, "--epochs", "1", "--batch", "2", "--crop", "32", "--bins", "4", "-q"]) == 0
+    capsys.readouterr()
+    got = load_model(out, "cpu").config
+    assert got.calibrate and got.frame_gate and got.aps

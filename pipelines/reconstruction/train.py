@@ -245,6 +245,48 @@ def recordings(paths: Sequence[str | Path], split: str | None = None) -> list[Pa
     return out
 
 
+def frame_config(
+    aps: bool = False,
+    frame_gate: bool = False,
+    target_first: bool = False,
+    shade_first: bool = False,
+    frame_agreement: bool = False,
+    calibrate: bool = False,
+) -> dict[str, bool]:
+    """The HybridLite config entries the options on the frames imply (only the ones set): every option reads
+    the APS frames, and the frames' agreement and calibration work through the frame gate."""
+    if target_first and shade_first:
+        raise ValueError("target_first and shade_first are two orders of the same percentiles: choose one")
+    gate = frame_gate or frame_agreement or calibrate
+    wanted = {
+        "aps": aps or gate or target_first or shade_first,
+        "frame_gate": gate,
+        "target_first": target_first,
+        "shade_first": shade_first,
+        "frame_agreement": frame_agreement,
+        "calibrate": calibrate,
+    }
+    return {k: True for k, v in wanted.items() if v}
+
+
+def _with_frame_options(net: nn.Module, frames: dict[str, bool]) -> nn.Module:
+    """A trained ``net`` given the :func:`frame_config` entries it lacks, each its own way: new inputs and
+    a new gate silent until trained, the shade's order keeping the gate's trust, calibration as a flag."""
+    if frames.get("aps") and not uses_aps(net):
+        net = with_aps_inputs(net)
+    if frames.get("frame_gate"):
+        net = with_frame_gate(net)
+    if frames.get("target_first"):
+        net.config = dataclasses.replace(net.config, target_first=True, shade_first=False)
+    if frames.get("shade_first"):
+        net = with_shade_first(net)
+    if frames.get("frame_agreement"):
+        net = with_frame_agreement(net)
+    if frames.get("calibrate"):
+        net.config = dataclasses.replace(net.config, calibrate=True)  # no weights of its own
+    return net
+
+
 def train_reconstruction(
     data: Sequence[str | Path],
     out: str | Path,
@@ -272,7 +314,8 @@ def train_reconstruction(
     they are, or E-SAI-layout folders whose train/ split is refocused into a cache beside ``out`` first.
     ``test``: recordings or folders scored after training (default: the data folders' test/ splits).
     ``log_map`` overrides the physics channels' log map of ``init``'s model (a fine-tune onto the other
-    map; new models take ``model_config``'s). ``aps`` gives ``init``'s model the APS channels, silent until
+    map; new models take ``model_config``'s). The options on the frames (:func:`frame_config`) go into a new
+    model's config; on ``init``'s model, ``aps`` gives it the APS channels, silent until
     trained (:func:`~spikelens.hybrid_net.reconstruct.with_aps_inputs`), and ``frame_gate`` a frame gate
     that starts nearly shut (:func:`~spikelens.hybrid_net.reconstruct.with_frame_gate`); ``target_first``
     has it read the percentiles in the events' order (:func:`~spikelens.hybrid_net.reconstruct.target_first`),
@@ -283,6 +326,9 @@ def train_reconstruction(
     Under torchrun every rank trains its share; rank 0 prepares, saves and returns the report (the others
     return None). The report (JSON + CSV beside ``out``) carries every baseline and the loss curve.
     """
+    frames = frame_config(aps, frame_gate, target_first, shade_first, frame_agreement, calibrate)
+    if frames and init is None and arch != "hybridlite":
+        raise ValueError("the options on the frames: only hybridlite reads the APS frames")
     data = [Path(d) for d in data]
     caches = [d for d in data if d.is_file() and d.suffix == ".h5" and _is_cache(d)]
     folders = [d for d in data if d not in caches]
@@ -291,23 +337,12 @@ def train_reconstruction(
         raise ValueError("nothing to score after training: give --test recordings, or folders with a test/ split")
     rank = training.start_distributed(device)
     out = Path(out)
-    net = load_model(init, "cpu") if init is not None else build_model(arch, cfg.seed, **(model_config or {}))
+    if init is None:
+        net = build_model(arch, cfg.seed, **{**(model_config or {}), **frames})
+    else:
+        net = _with_frame_options(load_model(init, "cpu"), frames)
     if log_map is not None and uses_physics(net):
         net.config = dataclasses.replace(net.config, log_map=log_map)
-    if target_first and shade_first:
-        raise ValueError("target_first and shade_first are two orders of the same percentiles: choose one")
-    if (aps or frame_gate or target_first or shade_first or frame_agreement or calibrate) and not uses_aps(net):
-        net = with_aps_inputs(net)
-    if frame_gate or frame_agreement or calibrate:
-        net = with_frame_gate(net)
-    if target_first:
-        net.config = dataclasses.replace(net.config, target_first=True, shade_first=False)
-    if shade_first:
-        net = with_shade_first(net)
-    if frame_agreement:
-        net = with_frame_agreement(net)
-    if calibrate:
-        net.config = dataclasses.replace(net.config, calibrate=True)  # no weights of its own
     made = out.with_suffix(".train.h5") if folders else None
     if made is not None:
         train_files = recordings(folders, "train")
