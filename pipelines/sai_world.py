@@ -26,7 +26,8 @@ from spikelens.datasets.formats.hdf5 import write_h5
 from spikelens.datasets.recording import RecordingMeta
 from spikelens.datasets.sai_scene import SAIScene
 from spikelens.datasets.sensor_size import DAVIS346, SensorSize
-from spikelens.datasets.simulator.sai import simulate_scene
+from spikelens.datasets.simulator.sai import PixelModel, simulate_scene
+from spikelens.datasets.simulator.sensor import simulate
 from spikelens.datasets.simulator.world import SPLITS, WorldScene, WorldSplit, bandwidth_limited, draw_scene
 from spikelens.pipelines.jobs import Job, ensure
 from spikelens.refocus import check_events, pack_frames_esai
@@ -100,21 +101,22 @@ def aps_to_uint8(channels: np.ndarray) -> np.ndarray:
 
 
 def simulate_world(
-    split: str, rng: np.random.Generator, sensor: SensorSize = DAVIS346
+    split: str, rng: np.random.Generator, sensor: SensorSize = DAVIS346, pixels: PixelModel = simulate
 ) -> tuple[WorldScene, np.ndarray, RecordingMeta]:
-    """One scene of the named split (``train`` or ``cross``)."""
+    """One scene of the named split (:data:`~spikelens.datasets.simulator.world.SPLITS`)."""
     if split not in SPLITS:
         raise ValueError(f"unknown world split {split!r}; choose from {sorted(SPLITS)}")
-    return simulate_world_split(SPLITS[split], rng, sensor)
+    return simulate_world_split(SPLITS[split], rng, sensor, pixels)
 
 
 def simulate_world_split(
-    split: WorldSplit, rng: np.random.Generator, sensor: SensorSize = DAVIS346
+    split: WorldSplit, rng: np.random.Generator, sensor: SensorSize = DAVIS346, pixels: PixelModel = simulate
 ) -> tuple[WorldScene, np.ndarray, RecordingMeta]:
-    """One scene drawn from ``split``'s ranges, simulated; its sensor settings go into the metadata."""
+    """One scene drawn from ``split``'s ranges, simulated by ``pixels`` (see
+    :func:`~spikelens.datasets.simulator.sai.simulate_scene`); its sensor settings go into the metadata."""
     ws = draw_scene(split, rng, *sensor)
     front = (lambda render: bandwidth_limited(render, ws.tau_us)) if ws.tau_us else None
-    events, meta = simulate_scene(ws.scene, rng, front)
+    events, meta = simulate_scene(ws.scene, rng, front, pixels)
     params = ws.scene.config.sensor
     meta.extra.update(
         source=ws.source,
@@ -185,15 +187,17 @@ def write_world_recordings(
     split: str = "cross",
     sensor: SensorSize = DAVIS346,
     job: Job | None = None,
+    pixels: PixelModel = simulate,
 ) -> list[Path]:
     """``count`` whole recordings of ``split`` as SpikeLens HDF5 (with the E-SAI metadata): an evaluation
-    set for :func:`spikelens.pipelines.reconstruction.evaluate`."""
+    set for :func:`spikelens.pipelines.reconstruction.evaluate`. ``pixels`` is the event model (see
+    :func:`~spikelens.datasets.simulator.sai.simulate_scene`): a seed gives the same scenes whichever it is."""
     job = ensure(job)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, s in enumerate(np.random.SeedSequence(seed).spawn(count)):
-        _, events, meta = simulate_world(split, np.random.default_rng(s), sensor)
+        _, events, meta = simulate_world(split, np.random.default_rng(s), sensor, pixels)
         path = out / f"{split}_{i:04d}.h5"
         with atomic_output(path, ".h5") as tmp:
             write_h5(tmp, events, meta)

@@ -174,3 +174,29 @@ def test_the_structure_loss_adds_the_affine_fit_l1(tmp_path):
     plain, one, two = first_step(0.0), first_step(1.0), first_step(2.0)
     assert one - plain > 1e-3
     assert two - plain == pytest.approx(2 * (one - plain), rel=1e-4)
+
+
+def test_another_pixel_model_sees_the_same_scenes(tmp_path):
+    """A seed gives the same scene (target, occluder, geometry, frames, truth) whichever pixel model fires:
+    only the events change, and they are the model's own."""
+    from spikelens.datasets.events import empty_events
+    from spikelens.datasets.simulator.sensor import simulate
+    from spikelens.pipelines.sai import open_sai
+    from spikelens.pipelines.sai_world import write_world_recordings
+
+    seen = []
+
+    def pixels(render, times_us, params, rng):
+        seen.append((render(int(times_us[0])).shape, params.threshold_on))
+        ev = empty_events(3)
+        ev["t"], ev["x"], ev["y"], ev["p"] = [10, 20, 30], [1, 2, 3], [4, 5, 6], [1, 0, 1]
+        return ev
+
+    size = SensorSize(48, 32)
+    mine = write_world_recordings(tmp_path / "mine", 1, seed=5, split="fences-hard", sensor=size, pixels=pixels)[0]
+    ours = write_world_recordings(tmp_path / "ours", 1, seed=5, split="fences-hard", sensor=size, pixels=simulate)[0]
+    (ev_a, a), (ev_b, b) = open_sai(mine), open_sai(ours)
+    assert seen == [((32, 48), SPLITS["fences-hard"].threshold[0])]
+    assert ev_a["x"].tolist() == [1, 2, 3] and ev_a["p"].tolist() == [1, 0, 1] and ev_b.size > 100
+    assert np.array_equal(a.ground_truth, b.ground_truth) and a.depth == b.depth and a.fx == b.fx
+    assert a.aps.shape == b.aps.shape  # the frames' noise is seeded by the event count, the scene is not

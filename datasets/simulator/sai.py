@@ -145,17 +145,25 @@ def aps_frames(scene: SAILayers, times_us: np.ndarray, rng: np.random.Generator)
     return np.stack(frames)
 
 
+#: A pixel model: events of ``render`` sampled at the times given, for a sensor's constants, from ``rng``.
+PixelModel = Callable[[Render, np.ndarray, SensorParams, np.random.Generator], np.ndarray]
+
+
 def simulate_scene(
-    scene: SAILayers, rng: np.random.Generator, front_end: Callable[[Render], Render] | None = None
+    scene: SAILayers,
+    rng: np.random.Generator,
+    front_end: Callable[[Render], Render] | None = None,
+    pixels: PixelModel = simulate,
 ) -> tuple[np.ndarray, RecordingMeta]:
     """Events plus E-SAI metadata: fx, v, depth, t_ref, the occlusion-free target and occluded APS frames.
 
     ``front_end`` wraps the renderer the pixels see (a low-light bandwidth limit, say); the ground truth
-    stays ideal, and the APS frames are exposed as a camera's are (:func:`aps_frames`).
+    stays ideal, and the APS frames are exposed as a camera's are (:func:`aps_frames`). ``pixels`` is the
+    event model (ours; another simulator's, to judge a model on events nobody here generated).
     """
     cfg = scene.config
     render = scene.render if front_end is None else front_end(scene.render)
-    events = simulate(render, scene.times_us(), cfg.sensor, rng)
+    events = pixels(render, scene.times_us(), cfg.sensor, rng)
     aps_t = np.arange(0, cfg.duration_us, int(1e6 / cfg.aps_fps), dtype=np.int64)
     extra = {
         "fx": cfg.fx,
