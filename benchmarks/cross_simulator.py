@@ -23,6 +23,7 @@ model's numbers depend on our own event model.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 
@@ -41,7 +42,12 @@ SETS = (("fences", 77), ("fences-hard", 78))
 
 def esim_pixels(render: Render, times_us: np.ndarray, params: SensorParams, rng: np.random.Generator) -> np.ndarray:
     """evlib's ESIM on ``render`` at ``times_us``, plus ``params``' background activity (ESIM has none)."""
-    from evlib.simulation import ESIMConfig, ESIMSimulator
+    env = dict(os.environ)
+    try:  # its import sets HDF5_PLUGIN_PATH and LD_LIBRARY_PATH for the rest of the process: keep ours
+        from evlib.simulation import ESIMConfig, ESIMSimulator
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
 
     cfg = ESIMConfig(
         positive_threshold=params.threshold_on,

@@ -98,3 +98,22 @@ def test_index_layout(tmp_path):
     np.testing.assert_array_equal(idx, np.searchsorted(ev["t"], edges))
     assert edges[-1] <= ev["t"][-1] < edges[-1] + 5000
     assert hdf5.SCHEMA == 1
+
+
+def test_writes_with_hdf5_plugin_path_set(tmp_path):
+    """HDF5_PLUGIN_PATH pointing at hdf5plugin's own folder (its docs' advice for other tools; evlib sets it
+    on import) made HDF5 load a Blosc that fails every write; a fresh process with it set still writes."""
+    import os
+    import subprocess
+    import sys
+
+    import hdf5plugin
+
+    src = tmp_path / "in.h5"
+    write_h5(src, random_events(5000, 64, 48, seed=1), RecordingMeta(None, "test", 64, 48))
+    env = {**os.environ, "HDF5_PLUGIN_PATH": hdf5plugin.PLUGIN_PATH}
+    out = tmp_path / "out.h5"
+    cmd = [sys.executable, "-m", "spikelens", "convert", str(src), str(out), "-q"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert_events_equal(open_recording(out).load(), open_recording(src).load())

@@ -15,10 +15,18 @@ step, which evlib rounds up to the step's end.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
-from evlib.simulation import ESIMConfig, ESIMSimulator
 
 from spikelens.datasets.simulator import SensorParams, frame_times, simulate
+
+_env = dict(os.environ)
+try:  # evlib's import sets HDF5_PLUGIN_PATH and LD_LIBRARY_PATH, which every later subprocess would inherit
+    from evlib.simulation import ESIMConfig, ESIMSimulator
+finally:
+    os.environ.clear()
+    os.environ.update(_env)
 
 H, W = 24, 40
 STEP_US = 1000

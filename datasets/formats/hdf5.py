@@ -32,6 +32,12 @@ from spikelens.datasets.formats._binary import check_path
 from spikelens.datasets.formats.numpy_files import split_extra
 from spikelens.datasets.recording import Recording, RecordingMeta, Scanned
 
+# hdf5plugin registers its own Blosc with the HDF5 that h5py carries, unless HDF5_PLUGIN_PATH is set (as its
+# docs suggest for other HDF5 tools, and as evlib sets on import): then HDF5 loads the plugin from that folder
+# itself, and that copy fails every write ("error during user callback"). Registering ours again puts the
+# working one back; reading is unaffected either way.
+hdf5plugin.register(("blosc",), force=True)
+
 MAGIC = b"\x89HDF\r\n\x1a\n"
 SCHEMA = 1
 COLUMNS = ("t", "x", "y", "p")
