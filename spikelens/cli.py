@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -182,12 +183,7 @@ def _cmd_train_reconstruct(args: argparse.Namespace) -> int:
         model_config=config,
         init=args.init,
         log_map=args.log_map if args.init else None,
-        aps=args.aps,
-        frame_gate=args.frame_gate,
-        target_first=args.target_first,
-        shade_first=args.shade_first,
-        frame_agreement=args.frame_agreement,
-        calibrate=args.calibrate,
+        frames=rc.FrameOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(rc.FrameOptions)}),
         device=args.device,
         bins=args.bins,
         resume=args.resume,

@@ -108,13 +108,13 @@ def test_the_bundled_default_is_calibrated():
 def test_the_frame_options_imply_what_they_read_through():
     """Calibration and the frames' agreement work through the gate, every option reads the frames, and
     the two orders of the percentiles exclude each other."""
-    from spikelens.pipelines.reconstruction.train import frame_config
+    from spikelens.pipelines.reconstruction import FrameOptions
 
-    assert frame_config() == {}
-    assert frame_config(calibrate=True) == {"aps": True, "frame_gate": True, "calibrate": True}
-    assert frame_config(shade_first=True) == {"aps": True, "shade_first": True}
+    assert FrameOptions().config() == {}
+    assert FrameOptions(calibrate=True).config() == {"aps": True, "frame_gate": True, "calibrate": True}
+    assert FrameOptions(shade_first=True).config() == {"aps": True, "shade_first": True}
     with pytest.raises(ValueError, match="choose one"):
-        frame_config(target_first=True, shade_first=True)
+        FrameOptions(target_first=True, shade_first=True)
 
 
 def test_train_reconstruct_calibrate_builds_a_new_model_with_it(tmp_path, capsys, tiny_world):  # noqa: F811

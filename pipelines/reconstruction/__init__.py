@@ -24,6 +24,7 @@ from spikelens.pipelines.reconstruction.metrics import esai_ssim, oracle_fit, ps
 from spikelens.pipelines.reconstruction.train import (
     DEFAULT_ARCH,
     DEFAULT_CONFIG,
+    FrameOptions,
     PreparedPairs,
     TrainConfig,
     build_model,
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "METHODS",
     "PRECISIONS",
+    "FrameOptions",
     "PreparedPairs",
     "Reconstruction",
     "Sample",

@@ -245,32 +245,44 @@ def recordings(paths: Sequence[str | Path], split: str | None = None) -> list[Pa
     return out
 
 
-def frame_config(
-    aps: bool = False,
-    frame_gate: bool = False,
-    target_first: bool = False,
-    shade_first: bool = False,
-    frame_agreement: bool = False,
-    calibrate: bool = False,
-) -> dict[str, bool]:
-    """The HybridLite config entries the options on the frames imply (only the ones set): every option reads
-    the APS frames, and the frames' agreement and calibration work through the frame gate."""
-    if target_first and shade_first:
-        raise ValueError("target_first and shade_first are two orders of the same percentiles: choose one")
-    gate = frame_gate or frame_agreement or calibrate
-    wanted = {
-        "aps": aps or gate or target_first or shade_first,
-        "frame_gate": gate,
-        "target_first": target_first,
-        "shade_first": shade_first,
-        "frame_agreement": frame_agreement,
-        "calibrate": calibrate,
-    }
-    return {k: True for k, v in wanted.items() if v}
+@dataclass(frozen=True)
+class FrameOptions:
+    """The options on the APS frames (HybridLite only): ``aps`` reads them, ``frame_gate`` mixes them in
+    (:func:`~spikelens.hybrid_net.reconstruct.with_frame_gate`), ``target_first`` / ``shade_first`` order
+    their percentiles (:func:`~spikelens.hybrid_net.reconstruct.target_first`,
+    :func:`~spikelens.hybrid_net.reconstruct.with_shade_first`), ``frame_agreement`` lets the gate read
+    their agreement with the events (:func:`~spikelens.hybrid_net.reconstruct.with_frame_agreement`), and
+    ``calibrate`` fits the estimate's gain and offset to them before the gate mixes them
+    (:func:`~spikelens.hybrid_net.reconstruct.calibrated`)."""
+
+    aps: bool = False
+    frame_gate: bool = False
+    target_first: bool = False
+    shade_first: bool = False
+    frame_agreement: bool = False
+    calibrate: bool = False
+
+    def __post_init__(self) -> None:
+        if self.target_first and self.shade_first:
+            raise ValueError("target_first and shade_first are two orders of the same percentiles: choose one")
+
+    def config(self) -> dict[str, bool]:
+        """The HybridLite config entries these imply (only the ones set): every option reads the APS
+        frames, and the frames' agreement and calibration work through the frame gate."""
+        gate = self.frame_gate or self.frame_agreement or self.calibrate
+        wanted = {
+            "aps": self.aps or gate or self.target_first or self.shade_first,
+            "frame_gate": gate,
+            "target_first": self.target_first,
+            "shade_first": self.shade_first,
+            "frame_agreement": self.frame_agreement,
+            "calibrate": self.calibrate,
+        }
+        return {k: True for k, v in wanted.items() if v}
 
 
 def _with_frame_options(net: nn.Module, frames: dict[str, bool]) -> nn.Module:
-    """A trained ``net`` given the :func:`frame_config` entries it lacks, each its own way: new inputs and
+    """A trained ``net`` given the :meth:`FrameOptions.config` entries it lacks, each its own way: new inputs and
     a new gate silent until trained, the shade's order keeping the gate's trust, calibration as a flag."""
     if frames.get("aps") and not uses_aps(net):
         net = with_aps_inputs(net)
@@ -297,12 +309,7 @@ def train_reconstruction(
     model_config: dict | None = None,
     init: str | Path | None = None,
     log_map: str | None = None,
-    aps: bool = False,
-    frame_gate: bool = False,
-    target_first: bool = False,
-    shade_first: bool = False,
-    frame_agreement: bool = False,
-    calibrate: bool = False,
+    frames: FrameOptions = FrameOptions(),
     device: str = "auto",
     bins: int = 30,
     resume: bool = False,
@@ -314,20 +321,14 @@ def train_reconstruction(
     they are, or E-SAI-layout folders whose train/ split is refocused into a cache beside ``out`` first.
     ``test``: recordings or folders scored after training (default: the data folders' test/ splits).
     ``log_map`` overrides the physics channels' log map of ``init``'s model (a fine-tune onto the other
-    map; new models take ``model_config``'s). The options on the frames (:func:`frame_config`) go into a new
-    model's config; on ``init``'s model, ``aps`` gives it the APS channels, silent until
-    trained (:func:`~spikelens.hybrid_net.reconstruct.with_aps_inputs`), and ``frame_gate`` a frame gate
-    that starts nearly shut (:func:`~spikelens.hybrid_net.reconstruct.with_frame_gate`); ``target_first``
-    has it read the percentiles in the events' order (:func:`~spikelens.hybrid_net.reconstruct.target_first`),
-    ``shade_first`` per pixel in the occluder's shade's (:func:`~spikelens.hybrid_net.reconstruct.with_shade_first`),
-    ``frame_agreement`` lets the gate read the frames' agreement with the events
-    (:func:`~spikelens.hybrid_net.reconstruct.with_frame_agreement`), and ``calibrate`` fits the estimate's
-    gain and offset to the frames before the gate mixes them (:func:`~spikelens.hybrid_net.reconstruct.calibrated`).
+    map; new models take ``model_config``'s). ``frames`` (:class:`FrameOptions`) go into a new model's
+    config; ``init``'s model gains each its own way (:func:`_with_frame_options`): new inputs and a new gate
+    silent until trained.
     Under torchrun every rank trains its share; rank 0 prepares, saves and returns the report (the others
     return None). The report (JSON + CSV beside ``out``) carries every baseline and the loss curve.
     """
-    frames = frame_config(aps, frame_gate, target_first, shade_first, frame_agreement, calibrate)
-    if frames and init is None and arch != "hybridlite":
+    options = frames.config()
+    if options and init is None and arch != "hybridlite":
         raise ValueError("the options on the frames: only hybridlite reads the APS frames")
     data = [Path(d) for d in data]
     caches = [d for d in data if d.is_file() and d.suffix == ".h5" and _is_cache(d)]
@@ -338,9 +339,9 @@ def train_reconstruction(
     rank = training.start_distributed(device)
     out = Path(out)
     if init is None:
-        net = build_model(arch, cfg.seed, **{**(model_config or {}), **frames})
+        net = build_model(arch, cfg.seed, **{**(model_config or {}), **options})
     else:
-        net = _with_frame_options(load_model(init, "cpu"), frames)
+        net = _with_frame_options(load_model(init, "cpu"), options)
     if log_map is not None and uses_physics(net):
         net.config = dataclasses.replace(net.config, log_map=log_map)
     made = out.with_suffix(".train.h5") if folders else None
