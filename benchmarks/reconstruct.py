@@ -1,9 +1,12 @@
 """Reconstruction per image, every path on the same input in one run: E-SAI's HybridNet transcribed from the
 text, ours in fp32 (exact), on the CPU fast path (fp32 reordered: folded batch norm, Winograd 3x3
-convolutions, channels_last), under bf16 autocast and on ``auto`` (the quicker of those two, timed),
-HybridLite (the bundled default) the same ways, and the training-free integration.
+convolutions, channels_last; on CUDA, cuDNN's TF32), under bf16 autocast and on ``auto`` (the quicker of
+those two, timed), HybridLite (the bundled default) the same ways, and the training-free integration.
 
     python benchmarks/reconstruct.py [--size 256] [--bins 30] [--repeat 3] [--device cpu|cuda]
+
+On CUDA the transcription runs on the GPU too, in IEEE fp32 like ours, and a last row gives HybridNet's
+time per image in batches of 16 under bf16 autocast (throughput, not latency).
 
 One input (B = 1, T x 2 x size x size refocused event counts, 10 % active, plus its physics channels)
 goes through each network; the integration runs on a simulated 346 x 260 scene's events (it reads events,
@@ -27,7 +30,7 @@ from esai_reference import RefHybridNet, randomise
 
 from spikelens.hybrid_net.reconstruct import HybridNet
 from spikelens.hybrid_net.registry import load_model
-from spikelens.pipelines.reconstruction import auto_choice, cpu_has_bf16, run_model
+from spikelens.pipelines.reconstruction import auto_choice, native_bf16, run_model
 
 
 def median_ms(fn, repeat: int, sync) -> float:
@@ -72,16 +75,16 @@ def main() -> None:
     ref = randomise(RefHybridNet()).eval()
     ours = HybridNet().eval()
     ours.load_state_dict(ref.state_dict())
-    ours, lite = ours.to(dev), lite.to(dev)
     with torch.inference_mode():
-        want = ref(torch.from_numpy(frames)[None])[0, 0].numpy()  # the transcription runs on the CPU
+        want = ref(torch.from_numpy(frames)[None])[0, 0].numpy()
+    ours, lite, ref = ours.to(dev), lite.to(dev), ref.to(dev)
+    x = torch.from_numpy(frames)[None].to(dev)
+    if dev.type == "cuda":  # the transcription in IEEE fp32, as ours runs at precision fp32
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+    with torch.inference_mode():
         exact = run_model(ours, frames)
         rows = [
-            (
-                "HybridNet, from-the-text transcription",
-                median_ms(lambda: ref(torch.from_numpy(frames)[None]), args.repeat, lambda: None),
-                "-",
-            ),
+            ("HybridNet, from-the-text transcription", median_ms(lambda: ref(x), args.repeat, sync), "-"),
             (
                 "HybridNet, ours fp32",
                 median_ms(lambda: run_model(ours, frames), args.repeat, sync),
@@ -97,7 +100,7 @@ def main() -> None:
             )
         )
         lite_exact = run_model(lite, frames, physics)
-        fast = dev.type == "cpu" and cpu_has_bf16()
+        fast = native_bf16(dev)
         if fast:
             d = np.abs(run_model(ours, frames, precision="bf16") - exact).max()
             rows.append(
@@ -135,15 +138,21 @@ def main() -> None:
                     f"{d:.1e}",
                 )
             )
+        if dev.type == "cuda" and fast:
+            batch = x.expand(16, *x.shape[1:]).contiguous()
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                per = median_ms(lambda: ours(batch), args.repeat, sync) / 16
+            rows.append(("HybridNet, bf16 autocast, batches of 16", per, "per image"))
     rows.append(integrate_row(args.repeat))
     print(
         f"reconstruct one {args.size}x{args.size} image, T={args.bins}, {dev}, "
-        f"{torch.get_num_threads()} threads, torch {torch.__version__}, native bf16: {cpu_has_bf16()}"
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}, native bf16: {native_bf16(dev)}"
+        + (f", {torch.cuda.get_device_name(dev)}" if dev.type == "cuda" else "")
     )
     print(f"{'path':<44}{'median ms':>11}{'vs transcription':>18}  max |diff|")
     base = rows[0][1]
     for name, ms, d in rows:
-        print(f"{name:<44}{ms:>11.0f}{base / ms:>17.2f}x  {d}")
+        print(f"{name:<44}{ms:>11.{0 if ms >= 100 else 1 if ms >= 10 else 2}f}{base / ms:>17.2f}x  {d}")
 
 
 if __name__ == "__main__":

@@ -438,9 +438,9 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
         choices=("fp32", "fast", "bf16", "auto"),
         default="fp32",
         help="fast: the CPU fast path (fp32 reordered: folded batch norm, Winograd 3x3 convolutions, "
-        "channels_last; about 1e-5 from fp32); bf16: bf16 autocast on CPUs with avx512_bf16 or AMX "
-        "(faster than fp32 on some such CPUs, slower on others); auto: the quicker of fast and bf16 here, "
-        "timed on the first image",
+        "channels_last; about 1e-5 from fp32; on CUDA, TF32 convolutions); bf16: bf16 autocast on CPUs with "
+        "avx512_bf16 or AMX (faster than fp32 on some such CPUs, slower on others) and on CUDA GPUs with bf16; "
+        "auto: the quicker of fast and bf16 here, timed on the first image",
     )
     rec.add_argument("--roi", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="crop (top, left, height, width)")
     rec.add_argument("--bins", type=int, default=30, help="time bins T (E-SAI's preprocessing)")

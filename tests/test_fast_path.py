@@ -132,3 +132,67 @@ def test_auto_times_both_paths_once_and_keeps_the_quicker(monkeypatch):
     frames = _frames()
     got = run_model(hybrid, frames, precision="auto")
     np.testing.assert_array_equal(got, run_model(hybrid, frames, precision=auto_choice(hybrid) or "fast"))
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here (these run on one)")
+
+
+@needs_cuda
+def test_on_cuda_fp32_is_the_cpus_and_tf32_and_bf16_are_within_a_tenth_of_a_db(small_scenes):
+    """On a GPU: fp32 is IEEE fp32 (cuDNN's TF32 switched off), so its image is the CPU's but for a grey
+    level where cuDNN's summation order flips a spike; the fast path (TF32, cuDNN's default) and bf16
+    autocast are within 0.1 dB of it on the set's mean; ``auto`` keeps one of the two; cuDNN's setting is
+    left as it was."""
+    from spikelens.pipelines.reconstruction import auto_choice
+
+    was = torch.backends.cudnn.conv.fp32_precision
+    cpu, gpu = load_model("hybridlite", "cpu"), load_model("hybridlite", "cuda")
+    diffs = {"fast": [], "bf16": []}
+    for path in small_scenes:
+        s = load_sample(path)
+        exact = output_to_uint8(run_model(gpu, s.frames, s.physics))
+        assert psnr(exact, output_to_uint8(run_model(cpu, s.frames, s.physics))) > 45
+        for precision, got in diffs.items():
+            other = output_to_uint8(run_model(gpu, s.frames, s.physics, precision))
+            assert psnr(other, exact) > 35
+            got.append(psnr(other, s.truth) - psnr(exact, s.truth))
+    for got in diffs.values():
+        assert abs(np.mean(got)) < 0.1 and max(map(abs, got)) < 0.3, diffs
+    run_model(gpu, s.frames, s.physics, "auto")
+    assert auto_choice(gpu) in ("fast", "bf16")
+    assert torch.backends.cudnn.conv.fp32_precision == was
+
+
+@needs_cuda
+def test_esai_hybridnet_on_cuda_matches_the_cpu_in_fp32():
+    """E-SAI's own network in IEEE fp32 on the GPU: the CPU's output, within cuDNN's summation order."""
+    net = _esai_hybridnet()
+    frames = _frames(64, 64)
+    want = run_model(net, frames)
+    got = run_model(net.cuda(), frames)
+    assert np.abs(got - want).max() < 1e-3
+
+
+def test_cudnn_precision_is_set_inside_and_restored_after_even_on_error():
+    """The CUDA paths switch cuDNN's fp32 convolutions per call (IEEE for fp32, TF32 for fast); a caller's
+    own setting must survive them. The flag is a process setting, so this runs without a GPU."""
+    from spikelens.pipelines.reconstruction.inference import _cudnn_fp32
+
+    conv = torch.backends.cudnn.conv
+    was = conv.fp32_precision
+    with _cudnn_fp32("ieee"):
+        assert conv.fp32_precision == "ieee"
+    assert conv.fp32_precision == was
+    with pytest.raises(RuntimeError), _cudnn_fp32("tf32"):
+        assert conv.fp32_precision == "tf32"
+        raise RuntimeError("a failing forward")
+    assert conv.fp32_precision == was
+
+
+def test_bf16_is_refused_with_a_reason_where_the_device_lacks_it(monkeypatch):
+    from spikelens.pipelines.reconstruction import inference
+
+    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: False)
+    assert not inference.native_bf16(torch.device("cpu"))
+    with pytest.raises(ValueError, match="bf16"):
+        run_model(_esai_hybridnet(), _frames(32, 32), precision="bf16")

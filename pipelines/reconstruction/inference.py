@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,36 +101,65 @@ def _inference_copy(model: nn.Module, precision: str) -> nn.Module:
 
 
 def auto_choice(model: nn.Module) -> str | None:
-    """What ``precision="auto"`` runs ``model`` with on this CPU ("fast" or "bf16"); None before its first
+    """What ``precision="auto"`` runs ``model`` with on its device ("fast" or "bf16"); None before its first
     call has timed them."""
     return _AUTO.get(model)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """bf16 pays on ``device``: a CPU with avx512_bf16 or AMX (:func:`cpu_has_bf16`), or a CUDA GPU that
+    computes in bf16 (Ampere and later)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_bf16()
+
+
 def _forward(model: nn.Module, x: torch.Tensor, extra: tuple, precision: str) -> torch.Tensor:
     if precision == "bf16":
-        if x.device.type != "cpu" or not cpu_has_bf16():
-            raise ValueError("the bf16 fast path needs a CPU with avx512_bf16 or AMX (this one has neither)")
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        if not native_bf16(x.device):
+            raise ValueError(
+                "bf16 autocast needs a CPU with avx512_bf16 or AMX, or a CUDA GPU with bf16 (this device has neither)"
+            )
+        with torch.inference_mode(), torch.autocast(x.device.type, dtype=torch.bfloat16):
             return _inference_copy(model, "bf16")(x, *extra)
-    net = _inference_copy(model, "fast") if precision == "fast" and x.device.type == "cpu" else model
+    if x.device.type == "cuda":  # fp32 is IEEE fp32; the fast path lets cuDNN use TF32 (its default)
+        with torch.inference_mode(), _cudnn_fp32("tf32" if precision == "fast" else "ieee"):
+            return model(x, *extra)
+    net = _inference_copy(model, "fast") if precision == "fast" else model
     with torch.inference_mode():
         return net(x, *extra)
 
 
+@contextlib.contextmanager
+def _cudnn_fp32(mode: str) -> Iterator[None]:
+    """cuDNN's fp32 convolutions as ``mode`` ("ieee" or "tf32") inside, as they were after."""
+    conv = torch.backends.cudnn.conv
+    was = conv.fp32_precision
+    conv.fp32_precision = mode
+    try:
+        yield
+    finally:
+        conv.fp32_precision = was
+
+
 def _auto(model: nn.Module, x: torch.Tensor, extra: tuple) -> torch.Tensor:
-    """The quicker of the fast path and bf16 autocast. Which one wins depends on the CPU, not on its flags:
-    with avx512_bf16 and no AMX, oneDNN's bf16 convolutions ran 1.3-1.8x slower than fp32 on one machine
-    and 2x faster on another (benchmarks/reconstruct.py), so the first call times both (each run twice,
-    the second timed: the first builds the copy and oneDNN's kernels) and the choice is kept."""
-    if x.device.type != "cpu" or not cpu_has_bf16():
+    """The quicker of the fast path (TF32 on CUDA) and bf16 autocast. Which one wins depends on the
+    device, not on its flags: with avx512_bf16 and no AMX, oneDNN's bf16 convolutions ran 1.3-1.8x slower
+    than fp32 on one machine and 2x faster on another (benchmarks/reconstruct.py), so the first call times
+    both (each run twice, the second timed: the first builds the copy and the kernels) and the choice is
+    kept."""
+    if not native_bf16(x.device):
         return _forward(model, x, extra, "fast")
     if model in _AUTO:
         return _forward(model, x, extra, _AUTO[model])
+    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
     timed = {}
     for precision in ("fast", "bf16"):
         _forward(model, x, extra, precision)
+        sync()
         t0 = time.perf_counter()
         y = _forward(model, x, extra, precision)
+        sync()
         timed[precision] = (time.perf_counter() - t0, y)
     _AUTO[model] = min(timed, key=lambda k: timed[k][0])
     return timed[_AUTO[model]][1]
@@ -148,10 +178,11 @@ def run_model(
 
     Inputs are reflect-padded up to the model's size multiple and cropped back, so any sensor size works.
     ``precision="fast"`` runs :func:`~spikelens.hybrid_net.fast_inference.fast_copy` of the model: the same
-    fp32 arithmetic reordered (about 1e-5 apart; a spike whose drive sits that close to threshold may flip;
-    on CUDA, where cuDNN picks its own algorithms, it is plain fp32). ``precision="bf16"`` is bf16 autocast
-    with channels_last weights, on CPUs with native bf16 (:func:`cpu_has_bf16`). ``precision="auto"`` is
-    the quicker of the two for this model on this CPU (:func:`auto_choice`); both are within 0.1 dB of fp32.
+    fp32 arithmetic reordered (about 1e-5 apart; a spike whose drive sits that close to threshold may flip);
+    on CUDA it is cuDNN's TF32 convolutions (its default), where fp32 is IEEE fp32. ``precision="bf16"`` is
+    bf16 autocast with channels_last weights, on CPUs with native bf16 (:func:`cpu_has_bf16`) and CUDA GPUs with bf16
+    (:func:`native_bf16`). ``precision="auto"`` is the quicker of the two for this model on this device
+    (:func:`auto_choice`); both are within 0.1 dB of fp32.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
